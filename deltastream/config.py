@@ -1,0 +1,262 @@
+"""config.toml, loaded and validated once into frozen dataclasses.
+
+Each section of the file is a dataclass below; each field is a key, with its default and a
+converter that checks the raw TOML value and returns the typed one. A value that does not convert
+raises :class:`ConfigError` naming the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deltastream.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REQUIRED: Any = dataclasses.MISSING
+TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class Invalid(ValueError):
+    """Raised by a converter; its message says what was expected."""
+
+
+Converter = Callable[[Any, Path], Any]
+
+
+def _key(converter: Converter, default: Any = REQUIRED, doc: str = "") -> Any:
+    if default is REQUIRED:
+        return field(metadata={"convert": converter, "doc": doc})
+    return field(default=default, metadata={"convert": converter, "doc": doc})
+
+
+def integer(low: int, high: int | None = None) -> Converter:
+    def convert(value: Any, _base: Path) -> int:
+        bound = f">= {low}" if high is None else f"between {low} and {high}"
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid(f"an integer {bound}")
+        if value < low or (high is not None and value > high):
+            raise Invalid(f"an integer {bound}")
+        return value
+
+    return convert
+
+
+def number(low: float) -> Converter:
+    def convert(value: Any, _base: Path) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
+            raise Invalid(f"a number >= {low:g}")
+        return float(value)
+
+    return convert
+
+
+def text(pattern: re.Pattern[str] | None = None, what: str = "a non-empty string") -> Converter:
+    def convert(value: Any, _base: Path) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise Invalid(what)
+        if pattern is not None and not pattern.match(value):
+            raise Invalid(what)
+        return value
+
+    return convert
+
+
+def level(value: Any, _base: Path) -> int:
+    """A logging level by name (``"INFO"``) or number (``20``), as the article wrote it."""
+    expected = f"a level name ({', '.join(LEVELS)}) or number (10, 20, 30, 40, 50)"
+    if isinstance(value, str) and value.strip().upper() in LEVELS:
+        return int(logging.getLevelName(value.strip().upper()))
+    if isinstance(value, int) and not isinstance(value, bool) and value in (10, 20, 30, 40, 50):
+        return value
+    raise Invalid(expected)
+
+
+def servers(value: Any, _base: Path) -> tuple[str, ...]:
+    """``"host:port"``, ``"h1:p1,h2:p2"`` or a list of ``"host:port"`` strings."""
+    expected = 'a "host:port" string or a list of them'
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise Invalid(expected)
+    result = []
+    for item in items:
+        if not isinstance(item, str) or not re.fullmatch(r"[^\s:,]+:\d{1,5}", item.strip()):
+            raise Invalid(expected)
+        result.append(item.strip())
+    return tuple(result)
+
+
+def topic_name(value: Any) -> str:
+    if (
+        not isinstance(value, str)
+        or not TOPIC_NAME.match(value)
+        or value in (".", "..")
+    ):
+        raise Invalid(
+            "Kafka topic names: letters, digits, '.', '_' and '-', at most 249 characters, "
+            "not '.' or '..'"
+        )
+    return value
+
+
+def topics(value: Any, _base: Path) -> tuple[str, ...]:
+    """A non-empty list of distinct, valid Kafka topic names (also used as table directories)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise Invalid("a non-empty list of topic names")
+    names = tuple(topic_name(item) for item in value)
+    if len(set(names)) != len(names):
+        raise Invalid("a list of distinct topic names")
+    return names
+
+
+def path(value: Any, base: Path) -> Path:
+    """A path; relative paths in the file are relative to the file's own directory."""
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise Invalid("a path string")
+    result = Path(value).expanduser()
+    return result if result.is_absolute() else base / result
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeneralConfig:
+    logging_level: int = _key(level, logging.INFO, "log level name or number")
+    bootstrap_servers: tuple[str, ...] = _key(servers, doc="Kafka bootstrap servers")
+    topics: tuple[str, ...] = _key(topics, doc="one topic, CSV file and Delta table each")
+    id_column: str = _key(text(COLUMN_NAME, "a column name (letters, digits, '_')"), "id")
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaConfig:
+    session_timeout_ms: int = _key(integer(1000, 3_600_000), 6000)
+    heartbeat_interval_ms: int = _key(integer(100, 3_600_000), 1000)
+    max_poll_interval_ms: int = _key(integer(1000, 86_400_000), 300_000)
+    request_timeout_ms: int = _key(integer(1000, 3_600_000), 30_000)
+    connect_timeout_s: float = _key(number(0), 30.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublisherConfig:
+    raw_path: Path = _key(path)
+    batch_size: int = _key(integer(1, 10_000_000), 1000)
+    partitions: int = _key(integer(1, 10_000), 3)
+    replication_factor: int = _key(integer(1, 100), 1)
+    linger_ms: int = _key(integer(0, 60_000), 5)
+    delivery_timeout_ms: int = _key(integer(1000, 3_600_000), 30_000)
+    rate: float = _key(number(0), 0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriberConfig:
+    delta_path: Path = _key(path)
+    group_id: str = _key(text(), "delta-subscriber")
+    max_batch_records: int = _key(integer(1, 10_000_000), 20_000)
+    max_batch_latency_ms: int = _key(integer(1, 3_600_000), 100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """The whole file. ``source`` is the path it was read from, for messages."""
+
+    general: GeneralConfig
+    kafka: KafkaConfig
+    publisher: PublisherConfig
+    subscriber: SubscriberConfig
+    source: Path
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return self.general.topics
+
+
+SECTIONS: dict[str, type] = {
+    "general": GeneralConfig,
+    "kafka": KafkaConfig,
+    "publisher": PublisherConfig,
+    "subscriber": SubscriberConfig,
+}
+
+#: Command-line overrides: (section, key) -> value, as given on the command line.
+Overrides = Mapping[tuple[str, str], Any]
+
+
+def _section(name: str, cls: type, raw: Any, overrides: Overrides, source: str, base: Path) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(source, f"[{name}]", "a table of keys")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(source, f"[{name}] {key}", f"one of: {', '.join(known)}", None)
+    values: dict[str, Any] = {}
+    for key, spec in known.items():
+        from_flag = (name, key) in overrides
+        where = "command line" if from_flag else source
+        raw_value = overrides[(name, key)] if from_flag else raw.get(key, REQUIRED)
+        if raw_value is REQUIRED:
+            if spec.default is dataclasses.MISSING:
+                raise ConfigError(where, f"[{name}] {key}", "a value (the key is required)")
+            continue
+        try:
+            values[key] = spec.metadata["convert"](raw_value, Path.cwd() if from_flag else base)
+        except Invalid as exc:
+            raise ConfigError(where, f"[{name}] {key}", str(exc), raw_value) from None
+    return cls(**values)
+
+
+def parse(raw: Mapping[str, Any], source: Path, overrides: Overrides | None = None) -> Config:
+    """Validate a parsed TOML document (and flag overrides) into a :class:`Config`."""
+    overrides = overrides or {}
+    label = str(source)
+    for name in raw:
+        if name not in SECTIONS:
+            raise ConfigError(label, f"[{name}]", f"one of the sections {', '.join(SECTIONS)}")
+    base = source.parent
+    parts = {
+        name: _section(name, cls, raw.get(name, {}), overrides, label, base)
+        for name, cls in SECTIONS.items()
+    }
+    kafka: KafkaConfig = parts["kafka"]
+    if kafka.heartbeat_interval_ms >= kafka.session_timeout_ms:
+        raise ConfigError(
+            label,
+            "[kafka] heartbeat_interval_ms",
+            f"a value below session_timeout_ms ({kafka.session_timeout_ms})",
+            kafka.heartbeat_interval_ms,
+        )
+    publisher: PublisherConfig = parts["publisher"]
+    if publisher.delivery_timeout_ms < publisher.linger_ms + 1000:
+        raise ConfigError(
+            label,
+            "[publisher] delivery_timeout_ms",
+            f"at least linger_ms + 1000 ({publisher.linger_ms + 1000})",
+            publisher.delivery_timeout_ms,
+        )
+    return Config(source=source, **parts)
+
+
+def load(source: Path | str, overrides: Overrides | None = None) -> Config:
+    """Read ``source`` and validate it; every problem is a :class:`ConfigError`."""
+    source = Path(source)
+    try:
+        with source.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(str(source), "file", "an existing TOML file (not found)") from None
+    except OSError as exc:
+        raise ConfigError(str(source), "file", f"a readable file ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(source), "syntax", f"valid TOML ({exc})") from None
+    return parse(raw, source, overrides)

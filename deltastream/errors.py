@@ -1,0 +1,76 @@
+"""The project's exceptions: one base class, each subclass carrying the context a user needs."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class of every error the scripts turn into a one-line message."""
+
+    exit_code = 1
+
+
+class ConfigError(PipelineError):
+    """A config file or flag value is missing, unknown, of the wrong type or out of range."""
+
+    exit_code = 2
+
+    def __init__(self, source: str, key: str, expected: str, got: object = None) -> None:
+        self.source = source
+        self.key = key
+        self.expected = expected
+        self.got = got
+        detail = f"{source}: {key}: expected {expected}"
+        if got is not None:
+            detail += f", got {got!r}"
+        super().__init__(detail)
+
+
+class BrokerUnavailable(PipelineError):
+    """No Kafka broker answered at the configured bootstrap servers in time."""
+
+    def __init__(self, bootstrap_servers: tuple[str, ...], waited_s: float, cause: object) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        servers = ",".join(bootstrap_servers)
+        super().__init__(
+            f"no Kafka broker reachable at {servers} after {waited_s:.0f} s ({cause}); "
+            "start one with `python -m deltastream.broker` or `docker compose up -d`"
+        )
+
+
+class KafkaOperationError(PipelineError):
+    """The broker refused an operation (creating a topic, committing offsets, ...)."""
+
+
+class SourceError(PipelineError):
+    """A CSV file cannot be read as a whole (missing, unreadable, no id column)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {reason}")
+
+
+class SinkError(PipelineError):
+    """A Delta commit failed; nothing past the last committed offset is acknowledged."""
+
+    def __init__(self, table: str, reason: str, offsets: dict[int, tuple[int, int]] | None = None):
+        self.table = table
+        self.offsets = offsets or {}
+        ranges = ", ".join(f"p{p}:{lo}-{hi}" for p, (lo, hi) in sorted(self.offsets.items()))
+        where = f" (offsets {ranges})" if ranges else ""
+        super().__init__(f"Delta table {table}: {reason}{where}")
+
+
+class TableMissing(PipelineError):
+    """A Delta table the report needs has not been written yet."""
+
+    def __init__(self, topic: str, path: str) -> None:
+        self.topic = topic
+        self.path = path
+        super().__init__(
+            f"table '{topic}' is missing at {path}: the subscriber has not written it yet "
+            "(run subscriber.py, then publisher.py)"
+        )
+
+
+class DataError(PipelineError):
+    """Rows that cannot be typed, reported by --strict."""
