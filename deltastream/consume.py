@@ -1,0 +1,313 @@
+"""The subscriber's loop: poll Kafka into micro-batches, write each batch to Delta, then ack Kafka.
+
+Delta is the source of truth for offsets. On every partition assignment the consumer seeks to the
+offset after the one stored in the table (:mod:`deltastream.offsets`); the group offsets committed
+to Kafka after each Delta commit are only there for lag tools.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from deltastream import clients, offsets
+from deltastream.config import Config
+from deltastream.decode import Message
+from deltastream.sink import DeltaSink, WriteResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Batch:
+    """Messages polled since the last write, by topic, in poll order."""
+
+    started: float = 0.0
+    size: int = 0
+    by_topic: dict[str, list[Message]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, records: dict[TopicPartition, list[Message]]) -> None:
+        for tp, messages in records.items():
+            if messages and not self.size:
+                self.started = time.monotonic()
+            self.by_topic[tp.topic].extend(messages)
+            self.size += len(messages)
+
+    def drop(self, partitions: set[TopicPartition]) -> None:
+        """Forget messages of revoked partitions: their next owner reads them from Delta's offset."""
+        for topic in list(self.by_topic):
+            kept = [m for m in self.by_topic[topic] if TopicPartition(topic, m.partition) not in partitions]
+            self.size -= len(self.by_topic[topic]) - len(kept)
+            self.by_topic[topic] = kept
+
+
+def batch_full(batch: Batch, max_records: int) -> bool:
+    return batch.size >= max_records
+
+
+def batch_due(batch: Batch, max_latency_s: float, now: float) -> bool:
+    return batch.size > 0 and now - batch.started >= max_latency_s
+
+
+@dataclass
+class Totals:
+    """What a run did, for the closing summary."""
+
+    records: int = 0
+    upserts: int = 0
+    deletes: int = 0
+    dead: int = 0
+    commits: int = 0
+    per_topic: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, result: WriteResult) -> None:
+        self.records += result.records
+        self.upserts += result.upserts
+        self.deletes += result.deletes
+        self.dead += result.dead
+        self.commits += 1
+        self.per_topic[result.topic] += result.records
+
+
+class Seeker(ConsumerRebalanceListener):
+    """Positions every newly assigned partition just after the offset stored in Delta.
+
+    It runs on kafka-python's IO thread, where no blocking Kafka call is allowed: it only reads
+    Delta logs and seeks. The rest (topic ids, end offsets) happens in :meth:`Subscriber.settle`.
+    """
+
+    def __init__(self, subscriber: Subscriber) -> None:
+        self.subscriber = subscriber
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.subscriber.batch.drop(set(revoked))
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.subscriber.seek(assigned)
+        self.subscriber.unsettled = True
+
+
+class Subscriber:
+    """Consumes the configured topics into their Delta tables, exactly once."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.topics = cfg.topics
+        self.ids = offsets.AppIds(cfg.subscriber.group_id)
+        self.sink = DeltaSink(cfg.subscriber.delta_path, cfg.general.id_column, self.ids)
+        self.batch = Batch()
+        self.totals = Totals()
+        self.stopping = threading.Event()
+        self.unsettled = False
+        self.empty_polls = 0
+        self.end_offsets: dict[TopicPartition, int] = {}
+        self.consumer: KafkaConsumer | None = None
+        self.admin: KafkaAdminClient | None = None
+
+    # -- partitions -------------------------------------------------------------------------
+
+    def refresh_topic_ids(self) -> set[str]:
+        """Ask the broker for the topics' ids; returns the topics whose id changed."""
+        assert self.admin is not None
+        try:
+            current = clients.topic_ids(self.admin, self.topics)
+        except KafkaError as exc:
+            log.warning("cannot read topic ids (%s); keeping the ones known", exc)
+            return set()
+        changed = {t for t in self.topics if current.get(t) != self.ids.topic_ids.get(t)}
+        self.ids = offsets.AppIds(self.cfg.subscriber.group_id, current)
+        self.sink.ids = self.ids
+        return changed
+
+    def seek(self, assigned: list[TopicPartition]) -> None:
+        """Seek each partition to Delta's stored offset + 1, or to its beginning."""
+        consumer = self.consumer
+        assert consumer is not None
+        for tp in assigned:
+            stored = self.sink.stored_offset(tp.topic, tp.partition)
+            if stored is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, stored + 1)
+
+    def settle(self) -> None:
+        """After an assignment: check topic ids, note end offsets, report where reading starts."""
+        consumer = self.consumer
+        assert consumer is not None
+        self.unsettled = False
+        assignment = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
+        changed = self.refresh_topic_ids()
+        moved = [tp for tp in assignment if tp.topic in changed]
+        if moved:
+            # The topic was created anew since the partitions were positioned: read it by its new id.
+            self.batch.drop(set(moved))
+            self.seek(moved)
+        self.end_offsets = consumer.end_offsets(assignment) if assignment else {}
+        for tp in assignment:
+            stored = self.sink.stored_offset(tp.topic, tp.partition)
+            log.info(
+                "%s[%d]: reading from offset %d (%s)",
+                tp.topic, tp.partition, 0 if stored is None else stored + 1,
+                "nothing in Delta yet" if stored is None else "after the offset stored in Delta",
+            )
+
+    def caught_up(self) -> bool:
+        """True once every assigned partition has been read to its end.
+
+        The end is the larger of the end offset listed at assignment and the high watermark of the
+        latest fetch (some brokers list the base offset of the last record batch, not its end), and
+        the last two polls must have returned nothing, so no fetched record is still buffered.
+        """
+        consumer = self.consumer
+        assert consumer is not None
+        assignment = consumer.assignment()
+        if not assignment or self.empty_polls < 2:
+            return False
+        for tp in assignment:
+            end = max(self.end_offsets.get(tp, 0), consumer.highwater(tp) or 0)
+            if consumer.position(tp) < end:
+                return False
+        return True
+
+    def lag(self) -> int | None:
+        consumer = self.consumer
+        if consumer is None:
+            return None
+        total = 0
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            position = consumer.position(tp)
+            if high is None or position is None:
+                return None
+            total += max(0, high - position)
+        return total
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the current batch to Delta (one commit per topic), then commit Kafka offsets."""
+        batch, self.batch = self.batch, Batch()
+        acked: dict[TopicPartition, int] = {}
+        for topic, messages in batch.by_topic.items():
+            if not messages:
+                continue
+            result = self.sink.write(topic, messages)
+            for partition, offset in offsets.last_offsets(messages).items():
+                acked[TopicPartition(topic, partition)] = offset + 1
+            if result is None:
+                log.debug("%s: %d records already in Delta; skipped", topic, len(messages))
+                continue
+            self.totals.add(result)
+            self.log_commit(result)
+        self.ack(acked)
+
+    def log_commit(self, result: WriteResult) -> None:
+        lag = self.lag()
+        log.info(
+            "%s: %d records, %d upserts, %d deletes%s -> version %s in %.0f ms, lag %s",
+            result.topic, result.records, result.upserts, result.deletes,
+            f", {result.dead} dead letters" if result.dead else "",
+            result.version, result.millis, "?" if lag is None else lag,
+        )
+
+    def ack(self, acked: dict[TopicPartition, int]) -> None:
+        """Commit group offsets to Kafka for lag tools; Delta already holds the truth."""
+        if not acked or self.consumer is None:
+            return
+        owned = self.consumer.assignment()
+        commit = {tp: OffsetAndMetadata(o, "", -1) for tp, o in acked.items() if tp in owned}
+        if not commit:
+            return
+        try:
+            self.consumer.commit(commit)
+        except KafkaError as exc:
+            log.info("Kafka offset commit skipped (%s); Delta holds the offsets", exc)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, once: bool = False, on_batch: Callable[[], None] | None = None) -> Totals:
+        """Consume until stopped (or, with ``once``, until caught up)."""
+        sub = self.cfg.subscriber
+        self.admin = clients.admin(self.cfg)
+        clients.ensure_topics(
+            self.admin, self.topics, self.cfg.publisher.partitions, self.cfg.publisher.replication_factor
+        )
+        self.refresh_topic_ids()
+        self.consumer = clients.consumer(self.cfg, metadata_max_age_ms=5000)
+        self.consumer.subscribe(topics=list(self.topics), listener=Seeker(self))
+        latency_s = sub.max_batch_latency_ms / 1000
+        join_deadline = time.monotonic() + self.cfg.kafka.session_timeout_ms / 1000 * 3 + 10
+        try:
+            while not self.stopping.is_set():
+                wait_ms = self._poll_wait_ms(latency_s)
+                records = self.consumer.poll(timeout_ms=wait_ms, max_records=sub.max_batch_records)
+                self.batch.add(records)
+                self.empty_polls = 0 if records else self.empty_polls + 1
+                if self.unsettled:
+                    self.settle()
+                now = time.monotonic()
+                if batch_full(self.batch, sub.max_batch_records) or batch_due(self.batch, latency_s, now):
+                    self.flush()
+                    if on_batch is not None:
+                        on_batch()
+                if once and self.batch.size == 0:
+                    if self.consumer.assignment() and self.caught_up():
+                        break
+                    if not self.consumer.assignment() and now > join_deadline:
+                        log.warning("no partitions were assigned to this subscriber; nothing to read")
+                        break
+            if self.batch.size:
+                self.flush()
+        finally:
+            self.close()
+        return self.totals
+
+    def _poll_wait_ms(self, latency_s: float) -> int:
+        if not self.batch.size:
+            return int(max(latency_s, 0.05) * 1000)
+        left = latency_s - (time.monotonic() - self.batch.started)
+        return max(0, int(left * 1000))
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            try:
+                self.consumer.close(autocommit=False)
+            except KafkaError as exc:  # closing must not hide the run's own outcome
+                log.debug("consumer close: %s", exc)
+            self.consumer = None
+        if self.admin is not None:
+            self.admin.close()
+            self.admin = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+@contextmanager
+def stop_on_signals(subscriber: Subscriber) -> Iterator[None]:
+    """SIGINT and SIGTERM finish the batch in hand and stop; a second SIGINT stops at once."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if subscriber.stopping.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        log.info("%s: finishing the current batch, then stopping", signal.Signals(signum).name)
+        subscriber.stop()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,212 @@
+"""Kafka messages to a frame of string columns, ready to upsert, plus the ones that cannot be rows.
+
+The fast path parses a whole batch at once with Polars' NDJSON reader (in Rust). Only when that
+fails, or some message is not a plain one-line JSON object, are the messages parsed one by one, so
+that each bad one can be set aside as a dead letter with its reason while the others still land.
+
+Values keep the form they had in the CSV: a JSON string is stored as is, a number or boolean as its
+JSON text (``3``, ``1.5``, ``true``), a nested object or list as its JSON text, and ``null`` as null.
+A message with a key and no value (a tombstone) deletes the record with that id.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+import polars as pl
+
+#: Marks the rows of a batch that delete their id; never stored in a table.
+DELETED = "__deleted"
+#: Characters Delta does not allow in column names (without column mapping).
+BAD_NAME_CHARS = frozenset(" ,;{}()\n\t=")
+
+
+class Message(Protocol):
+    """What the decoder needs of a Kafka record (kafka-python's ConsumerRecord fits)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that cannot become a row, with where it came from and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str | None
+    value_encoding: str
+    error: str
+    time: datetime
+
+    @classmethod
+    def of(cls, message: Message, error: str) -> DeadLetter:
+        value, encoding = _as_text(message.value)
+        key, _ = _as_text(message.key)
+        return cls(
+            message.topic, message.partition, message.offset, key, value, encoding, error,
+            datetime.now(timezone.utc),
+        )
+
+
+def _as_text(raw: bytes | None) -> tuple[str | None, str]:
+    if raw is None:
+        return None, "none"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), "base64"
+
+
+@dataclass
+class Decoded:
+    """The rows of a batch (one per id, the last version wins) and its dead letters."""
+
+    rows: pl.DataFrame
+    dead: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def upserts(self) -> int:
+        return int((~self.rows[DELETED]).sum()) if self.rows.height else 0
+
+    @property
+    def deletes(self) -> int:
+        return int(self.rows[DELETED].sum()) if self.rows.height else 0
+
+
+def bad_column_name(name: str) -> bool:
+    return not name or name.startswith("__") or any(c in BAD_NAME_CHARS for c in name)
+
+
+def decode(messages: Sequence[Message], id_column: str) -> Decoded:
+    """Decode messages of one topic, in offset order, into rows keyed by ``id_column``.
+
+    The result holds one row per id, the version of the highest offset, with a boolean
+    :data:`DELETED` column that is true for tombstones.
+    """
+    indexed = [(i, m) for i, m in enumerate(messages) if m.value is not None]
+    parsed = _parse_fast(indexed, id_column) or _parse_slow(indexed, id_column)
+    frame, seq, dead = parsed
+    frame = frame.with_columns(pl.lit(False).alias(DELETED))
+    deletes, delete_seq = _tombstones(messages, dead)
+    if deletes:
+        frame = pl.concat(
+            [frame, pl.DataFrame({id_column: deletes, DELETED: [True] * len(deletes)})],
+            how="diagonal",
+        )
+        seq = seq + delete_seq
+    rows = (
+        frame.with_columns(pl.Series("__seq", seq, dtype=pl.Int64))
+        .sort("__seq")
+        .unique(subset=[id_column], keep="last", maintain_order=True)
+        .drop("__seq")
+    )
+    return Decoded(rows, dead)
+
+
+Parsed = tuple[pl.DataFrame, list[int], list[DeadLetter]]
+
+
+def _empty(id_column: str) -> pl.DataFrame:
+    return pl.DataFrame({id_column: []}, schema={id_column: pl.String})
+
+
+def _tombstones(messages: Sequence[Message], dead: list[DeadLetter]) -> tuple[list[str], list[int]]:
+    """The ids deleted by tombstones and their positions; bad tombstones join ``dead``."""
+    ids: list[str] = []
+    seq: list[int] = []
+    for i, message in enumerate(messages):
+        if message.value is not None:
+            continue
+        if not message.key:
+            dead.append(DeadLetter.of(message, "tombstone without a key: nothing to delete"))
+            continue
+        try:
+            ids.append(message.key.decode("utf-8"))
+            seq.append(i)
+        except UnicodeDecodeError:
+            dead.append(DeadLetter.of(message, "tombstone key is not UTF-8"))
+    return ids, seq
+
+
+def _parse_fast(indexed: Sequence[tuple[int, Message]], id_column: str) -> Parsed | None:
+    """Parse every value at once; ``None`` when any message needs a closer look."""
+    if not indexed:
+        return _empty(id_column), [], []
+    raw = [m.value or b"" for _, m in indexed]
+    if any(not v or b"\n" in v or b"\r" in v for v in raw):
+        return None
+    blob = b"\n".join(raw)
+    try:
+        names = pl.read_ndjson(blob, infer_schema_length=None).columns
+        if id_column not in names or any(bad_column_name(n) for n in names):
+            return None
+        frame = pl.read_ndjson(blob, schema={name: pl.String for name in names})
+    except Exception:  # any parse problem: the slow path names the message at fault
+        return None
+    if frame.height != len(indexed):
+        return None
+    ids = frame[id_column]
+    if ids.is_null().any() or (ids.str.strip_chars() == "").any():
+        return None
+    return frame, [i for i, _ in indexed], []
+
+
+def _parse_slow(indexed: Sequence[tuple[int, Message]], id_column: str) -> Parsed:
+    """Parse each value on its own; the ones that cannot be rows become dead letters."""
+    rows: list[dict[str, str | None]] = []
+    seq: list[int] = []
+    dead: list[DeadLetter] = []
+    for i, message in indexed:
+        row, error = _parse_one(message.value or b"", id_column)
+        if row is None:
+            dead.append(DeadLetter.of(message, error or "unreadable"))
+        else:
+            rows.append(row)
+            seq.append(i)
+    if not rows:
+        return _empty(id_column), [], dead
+    names: dict[str, None] = {id_column: None}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return pl.DataFrame(rows, schema={name: pl.String for name in names}), seq, dead
+
+
+def _parse_one(raw: bytes, id_column: str) -> tuple[dict[str, str | None] | None, str | None]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"value is not UTF-8 ({exc.reason} at byte {exc.start})"
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"value is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    if not isinstance(obj, dict):
+        return None, f"value is JSON {type(obj).__name__}, expected an object"
+    for name in obj:
+        if bad_column_name(name):
+            return None, f"field name {name!r} cannot be a column"
+    if id_column not in obj:
+        return None, f"no {id_column!r} field"
+    row = {name: _as_string(value) for name, value in obj.items()}
+    if row[id_column] is None or not str(row[id_column]).strip():
+        return None, f"{id_column!r} is null or empty"
+    return row, None
+
+
+def _as_string(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False)

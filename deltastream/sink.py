@@ -1,0 +1,198 @@
+"""Delta tables: one per topic, upserted by id, each commit carrying the offsets it consumed.
+
+A write is one MERGE (or, for a new table, one create) per topic and batch:
+
+1. reload the table and read the stored offset of each partition (see :mod:`deltastream.offsets`);
+2. keep only the messages above it: a batch already written is skipped, never applied twice;
+3. decode them, set the dead letters aside (committed first, in their own table), keep the last
+   version of each id;
+4. MERGE on id: delete on tombstones, update every column when matched, insert when not, adding new
+   columns to the table; the commit carries the partitions' last offsets as ``txn`` actions.
+
+A concurrent commit makes delta-rs raise ``CommitFailedError``; the write then starts again at 1,
+so it can neither double nor lose a batch. Any other failure raises :class:`SinkError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+from deltastream import offsets
+from deltastream.decode import DELETED, DeadLetter, Message, decode
+from deltastream.errors import SinkError
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTERS = "_dead_letters"
+DEAD_LETTER_SCHEMA = {
+    "topic": pl.String,
+    "partition": pl.Int32,
+    "offset": pl.Int64,
+    "key": pl.String,
+    "value": pl.String,
+    "value_encoding": pl.String,
+    "error": pl.String,
+    "time": pl.Datetime("us", "UTC"),
+}
+
+
+def quote(name: str) -> str:
+    """A column name quoted for a delta-rs SQL predicate."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def load(path: Path) -> DeltaTable | None:
+    """The table at ``path``, or ``None`` when there is none yet."""
+    try:
+        return DeltaTable(str(path))
+    except TableNotFoundError:
+        return None
+
+
+@dataclass
+class WriteResult:
+    """What one commit did, for the commit's log line."""
+
+    topic: str
+    records: int
+    upserts: int = 0
+    deletes: int = 0
+    dead: int = 0
+    version: int | None = None
+    millis: float = 0.0
+    offsets: dict[int, tuple[int, int]] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class DeltaSink:
+    """The Delta tables under ``root``; every write goes through :meth:`write`."""
+
+    def __init__(self, root: Path, id_column: str, ids: offsets.AppIds, max_attempts: int = 20):
+        self.root = root
+        self.id_column = id_column
+        self.ids = ids
+        self.max_attempts = max_attempts
+
+    def path(self, topic: str) -> Path:
+        return self.root / topic
+
+    def stored_offset(self, topic: str, partition: int) -> int | None:
+        """The last offset written for a partition, or ``None`` (start from the beginning)."""
+        return offsets.stored(load(self.path(topic)), self.ids, topic, [partition]).get(partition)
+
+    def write(self, topic: str, messages: Sequence[Message]) -> WriteResult | None:
+        """Upsert a batch of one topic's messages; ``None`` when all were written before."""
+        started = time.monotonic()
+        partitions = {m.partition for m in messages}
+        for attempt in range(1, self.max_attempts + 1):
+            table = load(self.path(topic))
+            written = offsets.stored(table, self.ids, topic, partitions)
+            fresh = offsets.unwritten(messages, written)
+            if not fresh:
+                return None
+            last = offsets.last_offsets(fresh)
+            first = offsets.first_offsets(fresh)
+            span = {p: (first[p], last[p]) for p in last}
+            decoded = decode(fresh, self.id_column)
+            try:
+                if decoded.dead:
+                    self._write_dead_letters(topic, decoded.dead)
+                version, metrics = self._commit(topic, table, decoded.rows, last)
+            except CommitFailedError as exc:
+                log.info("%s: concurrent commit (attempt %d): %s; retrying", topic, attempt, exc)
+                time.sleep(min(0.05 * attempt, 1.0))
+                continue
+            except (DeltaError, OSError) as exc:
+                raise SinkError(str(self.path(topic)), f"commit failed: {exc}", span) from exc
+            return WriteResult(
+                topic,
+                records=len(fresh),
+                upserts=decoded.upserts,
+                deletes=decoded.deletes,
+                dead=len(decoded.dead),
+                version=version,
+                millis=(time.monotonic() - started) * 1000,
+                offsets=span,
+                metrics=metrics,
+            )
+        raise SinkError(str(self.path(topic)), f"gave up after {self.max_attempts} concurrent commits")
+
+    def _commit(
+        self, topic: str, table: DeltaTable | None, rows: pl.DataFrame, last: dict[int, int]
+    ) -> tuple[int | None, dict[str, Any]]:
+        if rows.height == 0:
+            return (table.version() if table else None), {}
+        commit = CommitProperties(app_transactions=offsets.transactions(self.ids, topic, last))
+        rows = rows.sort(self.id_column)
+        if table is None:
+            kept = rows.filter(~pl.col(DELETED)).drop(DELETED)
+            if kept.height == 0:
+                return None, {}
+            write_deltalake(str(self.path(topic)), kept, mode="append", commit_properties=commit)
+            return 0, {"num_target_rows_inserted": kept.height}
+        rows = self._align(table, rows)
+        key = quote(self.id_column)
+        merger = table.merge(
+            rows,
+            predicate=f"s.{key} = t.{key}",
+            source_alias="s",
+            target_alias="t",
+            merge_schema=True,
+            streamed_exec=False,
+            commit_properties=commit,
+        )
+        flag = quote(DELETED)
+        if rows[DELETED].any():
+            merger = merger.when_matched_delete(predicate=f"s.{flag}")
+        metrics = (
+            merger.when_matched_update_all(predicate=f"NOT s.{flag}", except_cols=[DELETED])
+            .when_not_matched_insert_all(predicate=f"NOT s.{flag}", except_cols=[DELETED])
+            .execute()
+        )
+        return table.version(), metrics
+
+    @staticmethod
+    def _align(table: DeltaTable, rows: pl.DataFrame) -> pl.DataFrame:
+        """Give the batch every column of the table: a field a record lacks becomes null.
+
+        A message is the whole record (Kafka's convention for keyed topics), so an update
+        replaces every column; a field seen for the first time adds a column to the table.
+        """
+        missing = [f.name for f in table.schema().fields if f.name not in rows.columns]
+        if not missing:
+            return rows
+        return rows.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
+
+    def _write_dead_letters(self, topic: str, dead: list[DeadLetter]) -> None:
+        """Append dead letters once: their table keeps its own offsets per source partition."""
+        path = self.root / DEAD_LETTERS
+        table = load(path)
+        written = offsets.stored(table, self.ids, topic, {d.partition for d in dead})
+        fresh = offsets.unwritten(dead, written)
+        if not fresh:
+            return
+        frame = pl.DataFrame(
+            [
+                (d.topic, d.partition, d.offset, d.key, d.value, d.value_encoding, d.error, d.time)
+                for d in fresh
+            ],
+            schema=DEAD_LETTER_SCHEMA,
+            orient="row",
+        )
+        commit = CommitProperties(
+            app_transactions=offsets.transactions(self.ids, topic, offsets.last_offsets(fresh))
+        )
+        write_deltalake(str(path), frame, mode="append", commit_properties=commit)
+        for d in fresh[:5]:
+            log.warning("%s[%d]@%d: dead letter: %s", d.topic, d.partition, d.offset, d.error)
+        if len(fresh) > 5:
+            log.warning("%s: %d more dead letters in %s", topic, len(fresh) - 5, path)
