@@ -99,6 +99,7 @@ def servers(value: Any, _base: Path) -> tuple[str, ...]:
 
 
 def topic_name(value: Any) -> str:
+    """A valid Kafka topic name; it is also a directory name under delta_path."""
     if (
         not isinstance(value, str)
         or not TOPIC_NAME.match(value)
@@ -168,6 +169,24 @@ class SubscriberConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class QueryConfig:
+    client: str = _key(lambda v, _b: topic_name(v), "client")
+    department: str = _key(lambda v, _b: topic_name(v), "department")
+    employee: str = _key(lambda v, _b: topic_name(v), "employee")
+    sale: str = _key(lambda v, _b: topic_name(v), "sale")
+
+    @property
+    def tables(self) -> dict[str, str]:
+        """Report role -> table (topic) name."""
+        return {
+            "client": self.client,
+            "department": self.department,
+            "employee": self.employee,
+            "sale": self.sale,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole file. ``source`` is the path it was read from, for messages."""
 
@@ -175,6 +194,7 @@ class Config:
     kafka: KafkaConfig
     publisher: PublisherConfig
     subscriber: SubscriberConfig
+    query: QueryConfig
     source: Path
 
     @property
@@ -187,6 +207,7 @@ SECTIONS: dict[str, type] = {
     "kafka": KafkaConfig,
     "publisher": PublisherConfig,
     "subscriber": SubscriberConfig,
+    "query": QueryConfig,
 }
 
 #: Command-line overrides: (section, key) -> value, as given on the command line.
