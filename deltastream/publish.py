@@ -145,8 +145,9 @@ def publish(cfg: Config, rate: float | None = None) -> list[TopicResult]:
         producer.close()
 
 
-def print_summary(results: Iterable[TopicResult], out: TextIO = sys.stdout) -> None:
-    """A table of rows read, sent, rejected and failed per topic."""
+def print_summary(results: Iterable[TopicResult], out: TextIO | None = None) -> None:
+    """A table of rows read, sent, rejected and failed per topic (to stdout by default)."""
+    out = out or sys.stdout
     rows = [("topic", "read", "sent", "rejected", "failed", "rows/s", "note")]
     for r in results:
         rate = f"{r.sent / r.seconds:,.0f}" if r.seconds > 0 and r.sent else "-"

@@ -1,0 +1,151 @@
+"""Shared fixtures: one embedded broker per session, unique topics and configs per test."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from deltastream import config
+from deltastream.broker import EmbeddedBroker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """A real Kafka-protocol broker (Tansu, in memory) on a free loopback port."""
+    log_path = tmp_path_factory.mktemp("broker") / "broker.log"
+    with log_path.open("wb") as log, EmbeddedBroker(output=log) as running:
+        yield running
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], **kwargs: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding=kwargs.pop("encoding", "utf-8"), newline="") as handle:
+        writer = csv.writer(handle, lineterminator=kwargs.pop("lineterminator", "\n"), **kwargs)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    lines = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items())
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+class Project:
+    """A temp project directory: config.toml, data/ and delta/, with unique topics and group."""
+
+    def __init__(self, root: Path, bootstrap: str, roles: tuple[str, ...]) -> None:
+        self.root = root
+        self.bootstrap = bootstrap
+        tag = uuid.uuid4().hex[:8]
+        self.topics = {role: f"{role}-{tag}" for role in roles}
+        self.group = f"group-{tag}"
+        self.raw = root / "data"
+        self.delta = root / "delta"
+        self.raw.mkdir(parents=True, exist_ok=True)
+        self.overrides: dict[str, dict[str, Any]] = {}
+        self.config_path = root / "config.toml"
+        self.write()
+
+    def write(self, **sections: dict[str, Any]) -> Path:
+        for name, values in sections.items():
+            self.overrides.setdefault(name, {}).update(values)
+        base: dict[str, dict[str, Any]] = {
+            "general": {
+                "logging_level": "INFO",
+                "bootstrap_servers": self.bootstrap,
+                "topics": list(self.topics.values()),
+            },
+            "kafka": {"session_timeout_ms": 2000, "heartbeat_interval_ms": 400, "connect_timeout_s": 10},
+            "publisher": {"raw_path": "data", "batch_size": 100, "partitions": 3},
+            "subscriber": {"delta_path": "delta", "group_id": self.group, "max_batch_latency_ms": 50},
+            "query": {role: topic for role, topic in self.topics.items() if role in (
+                "client", "department", "employee", "sale")},
+        }
+        for name, values in self.overrides.items():
+            base.setdefault(name, {}).update(values)
+        if not base["query"]:
+            del base["query"]
+        return write_config(self.config_path, base)
+
+    @property
+    def config(self) -> config.Config:
+        return config.load(self.config_path)
+
+    def csv(self, role: str, header: list[str], rows: list[list[str]], **kwargs: Any) -> Path:
+        return write_csv(self.raw / f"{self.topics[role]}.csv", header, rows, **kwargs)
+
+    def args(self, *extra: str) -> list[str]:
+        return ["--config", str(self.config_path), *extra]
+
+
+@pytest.fixture
+def project_factory(tmp_path: Path, broker: EmbeddedBroker) -> Callable[..., Project]:
+    counter = iter(range(1000))
+
+    def make(*roles: str) -> Project:
+        return Project(tmp_path / f"p{next(counter)}", broker.bootstrap_servers, roles or ("item",))
+
+    return make
+
+
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[Any]:
+    """Every message of ``topic`` (all partitions, from the start), waiting for ``expected`` of them."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = wait_until(lambda: consumer.partitions_for_topic(topic), timeout)
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        messages: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while len(messages) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                messages.extend(batch)
+        # One more short poll: more messages than expected must show up as a failure.
+        for batch in consumer.poll(timeout_ms=300).values():
+            messages.extend(batch)
+        return messages
+    finally:
+        consumer.close()

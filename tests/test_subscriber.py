@@ -1,0 +1,232 @@
+"""subscriber.py against the embedded broker and real Delta tables: exactly once, upsert by id."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+
+import polars as pl
+import pytest
+from deltalake import DeltaTable
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+import publisher
+import subscriber
+from deltastream import clients, offsets
+from deltastream.consume import Subscriber
+from deltastream.sink import DEAD_LETTERS, DeltaSink
+
+from .conftest import ROOT, Project, read_topic, wait_until
+
+HEADER = ["id", "name", "city"]
+
+
+def rows(n: int, start: int = 1, city: str = "Lisbon") -> list[list[str]]:
+    return [[str(i), f"name {i}", city] for i in range(start, start + n)]
+
+
+def table(project: Project, role: str = "item") -> pl.DataFrame:
+    frame = pl.read_delta(str(project.delta / project.topics[role]))
+    return frame.with_columns(pl.col("id").cast(pl.Int64)).sort("id")
+
+
+def version(project: Project, role: str = "item") -> int:
+    return DeltaTable(str(project.delta / project.topics[role])).version()
+
+
+def publish(project: Project, data: list[list[str]], role: str = "item") -> None:
+    project.csv(role, HEADER, data)
+    assert publisher.main(project.args("--topics", project.topics[role])) == 0
+
+
+def once(project: Project) -> None:
+    assert subscriber.main(project.args("--once")) == 0
+
+
+def app_ids(project: Project) -> offsets.AppIds:
+    cfg = project.config
+    admin = clients.admin(cfg)
+    try:
+        return offsets.AppIds(project.group, clients.topic_ids(admin, cfg.topics))
+    finally:
+        admin.close()
+
+
+def expected(data: list[list[str]]) -> list[dict[str, object]]:
+    latest = {int(r[0]): r for r in data}
+    return [{"id": i, "name": latest[i][1], "city": latest[i][2]} for i in sorted(latest)]
+
+
+def test_first_load_stores_rows_and_offsets_in_one_commit(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    data = rows(40)
+    publish(project, data)
+
+    once(project)
+
+    assert table(project).to_dicts() == expected(data)
+    assert version(project) == 0
+    topic = project.topics["item"]
+    ids = app_ids(project)
+    messages = read_topic(project.bootstrap, topic, len(data))
+    last = offsets.last_offsets(messages)
+    dt = DeltaTable(str(project.delta / topic))
+    assert {p: dt.transaction_version(ids(topic, p)) for p in last} == last
+    # The Kafka group offsets follow Delta, for lag tools.
+    consumer = KafkaConsumer(bootstrap_servers=project.bootstrap, group_id=project.group)
+    try:
+        assert {p: consumer.committed(TopicPartition(topic, p)) for p in last} == {
+            p: o + 1 for p, o in last.items()
+        }
+    finally:
+        consumer.close()
+
+
+def test_update_then_a_rerun_with_nothing_new_adds_no_version(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    first = rows(30)
+    publish(project, first)
+    once(project)
+    assert version(project) == 0
+
+    changed = rows(10, start=21, city="Porto")  # 21..30 change, 31..30+ are new
+    publish(project, changed)
+    once(project)
+
+    assert table(project).to_dicts() == expected(first + changed)
+    assert version(project) == 1
+    history = DeltaTable(str(project.delta / project.topics["item"])).history(1)[0]
+    assert history["operation"] == "MERGE"
+    assert history["operationMetrics"]["num_target_rows_updated"] == 10
+
+    once(project)
+    assert version(project) == 1
+
+
+def test_a_restart_resumes_where_it_left_off(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    publish(project, rows(25))
+    once(project)
+    publish(project, rows(25, start=26))
+    once(project)
+
+    assert table(project).height == 50
+    history = DeltaTable(str(project.delta / project.topics["item"])).history(1)[0]
+    # The second run read only what was published after the first one.
+    assert history["operationMetrics"]["num_source_rows"] == 25
+    assert history["operationMetrics"]["num_target_rows_inserted"] == 25
+
+
+def test_a_replayed_batch_is_skipped(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    data = rows(20)
+    publish(project, data)
+    once(project)
+    topic = project.topics["item"]
+    messages = read_topic(project.bootstrap, topic, len(data))
+    sink = DeltaSink(project.delta, "id", app_ids(project))
+    before = version(project)
+
+    assert sink.write(topic, messages) is None  # the whole batch again
+    assert version(project) == before
+
+    # A replay that overlaps new messages applies only the new ones.
+    publish(project, rows(5, start=18, city="Faro"))
+    newer = read_topic(project.bootstrap, topic, len(data) + 5)
+    result = sink.write(topic, newer)
+    assert result is not None
+    assert result.records == 5
+    assert version(project) == before + 1
+    assert table(project).to_dicts() == expected(data + rows(5, start=18, city="Faro"))
+
+
+def test_subscriber_started_first_sees_everything_published_later(
+    project_factory: Callable[..., Project],
+) -> None:
+    project = project_factory("item")
+    worker = Subscriber(project.config)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: worker.consumer is not None and worker.consumer.assignment(), 30)
+        data = rows(120)
+        publish(project, data)
+        wait_until(lambda: (project.delta / project.topics["item"]).exists() and table(project).height == 120, 30)
+        assert table(project).to_dicts() == expected(data)
+    finally:
+        worker.stop()
+        thread.join(30)
+    assert not thread.is_alive()
+
+
+def test_tombstones_delete_and_dead_letters_are_kept_once(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    publish(project, rows(5))
+    topic = project.topics["item"]
+    producer = KafkaProducer(bootstrap_servers=project.bootstrap)
+    producer.send(topic, key=b"2", value=None)
+    producer.send(topic, key=b"bad", value=b"{not json")
+    producer.send(topic, key=b"6", value=json.dumps({"id": "6", "name": "new", "city": "x"}).encode())
+    producer.flush()
+    producer.close()
+
+    once(project)
+    once(project)
+
+    assert table(project)["id"].to_list() == [1, 3, 4, 5, 6]
+    dead = pl.read_delta(str(project.delta / DEAD_LETTERS))
+    assert dead.select("topic", "key", "value").rows() == [(topic, "bad", "{not json")]
+    assert dead["error"][0].startswith("value is not JSON")
+
+
+def test_sigterm_stops_cleanly_with_exit_0(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    publish(project, rows(10))
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "subscriber.py"), *project.args()],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        wait_until(lambda: (project.delta / project.topics["item"]).exists() and table(project).height == 10, 30)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "SIGTERM: finishing the current batch, then stopping" in err
+
+
+def test_a_topic_created_anew_is_read_from_its_start(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    publish(project, rows(30))
+    once(project)
+    topic = project.topics["item"]
+    admin = KafkaAdminClient(bootstrap_servers=project.bootstrap)
+    try:
+        admin.delete_topics([topic])
+        wait_until(lambda: topic not in admin.list_topics(), 10)
+    finally:
+        admin.close()
+
+    publish(project, rows(3, city="Braga"))  # offsets 0.. again, below what Delta remembers
+    once(project)
+
+    assert table(project).filter(pl.col("city") == "Braga")["id"].to_list() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("flag", ["--help"])
+def test_help(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        subscriber.main([flag])
+    assert info.value.code == 0
+    assert "--once" in capsys.readouterr().out
