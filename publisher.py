@@ -31,11 +31,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> int:
-        cfg = cli.load(args, {
-            ("publisher", "batch_size"): args.batch_size,
-            ("publisher", "raw_path"): args.raw_path,
-            ("publisher", "rate"): args.rate,
-        })
+        cfg = cli.load(
+            args,
+            {
+                ("publisher", "batch_size"): args.batch_size,
+                ("publisher", "raw_path"): args.raw_path,
+                ("publisher", "rate"): args.rate,
+            },
+        )
         results = publish.publish(cfg)
         publish.print_summary(results)
         return 0 if all(r.ok for r in results) else 1

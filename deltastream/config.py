@@ -100,14 +100,9 @@ def servers(value: Any, _base: Path) -> tuple[str, ...]:
 
 def topic_name(value: Any) -> str:
     """A valid Kafka topic name; it is also a directory name under delta_path."""
-    if (
-        not isinstance(value, str)
-        or not TOPIC_NAME.match(value)
-        or value in (".", "..")
-    ):
+    if not isinstance(value, str) or not TOPIC_NAME.match(value) or value in (".", ".."):
         raise Invalid(
-            "Kafka topic names: letters, digits, '.', '_' and '-', at most 249 characters, "
-            "not '.' or '..'"
+            "Kafka topic names: letters, digits, '.', '_' and '-', at most 249 characters, not '.' or '..'"
         )
     return value
 
@@ -246,8 +241,7 @@ def parse(raw: Mapping[str, Any], source: Path, overrides: Overrides | None = No
             raise ConfigError(label, f"[{name}]", f"one of the sections {', '.join(SECTIONS)}")
     base = source.parent
     parts = {
-        name: _section(name, cls, raw.get(name, {}), overrides, label, base)
-        for name, cls in SECTIONS.items()
+        name: _section(name, cls, raw.get(name, {}), overrides, label, base) for name, cls in SECTIONS.items()
     }
     kafka: KafkaConfig = parts["kafka"]
     if kafka.heartbeat_interval_ms >= kafka.session_timeout_ms:

@@ -159,7 +159,9 @@ class Subscriber:
             stored = self.sink.stored_offset(tp.topic, tp.partition)
             log.info(
                 "%s[%d]: reading from offset %d (%s)",
-                tp.topic, tp.partition, 0 if stored is None else stored + 1,
+                tp.topic,
+                tp.partition,
+                0 if stored is None else stored + 1,
                 "nothing in Delta yet" if stored is None else "after the offset stored in Delta",
             )
 
@@ -217,9 +219,14 @@ class Subscriber:
         lag = self.lag()
         log.info(
             "%s: %d records, %d upserts, %d deletes%s -> version %s in %.0f ms, lag %s",
-            result.topic, result.records, result.upserts, result.deletes,
+            result.topic,
+            result.records,
+            result.upserts,
+            result.deletes,
             f", {result.dead} dead letters" if result.dead else "",
-            result.version, result.millis, "?" if lag is None else lag,
+            result.version,
+            result.millis,
+            "?" if lag is None else lag,
         )
 
     def ack(self, acked: dict[TopicPartition, int]) -> None:
@@ -242,7 +249,10 @@ class Subscriber:
         sub = self.cfg.subscriber
         self.admin = clients.admin(self.cfg)
         clients.ensure_topics(
-            self.admin, self.topics, self.cfg.publisher.partitions, self.cfg.publisher.replication_factor
+            self.admin,
+            self.topics,
+            self.cfg.publisher.partitions,
+            self.cfg.publisher.replication_factor,
         )
         self.refresh_topic_ids()
         self.consumer = clients.consumer(self.cfg, metadata_max_age_ms=5000)

@@ -54,7 +54,13 @@ class DeadLetter:
         value, encoding = _as_text(message.value)
         key, _ = _as_text(message.key)
         return cls(
-            message.topic, message.partition, message.offset, key, value, encoding, error,
+            message.topic,
+            message.partition,
+            message.offset,
+            key,
+            value,
+            encoding,
+            error,
             datetime.now(timezone.utc),
         )
 

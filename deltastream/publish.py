@@ -116,7 +116,11 @@ def publish_topic(
                 result.sent += attempted
                 log.info(
                     "%s: batch %d: %d rows sent in %.0f ms (%d so far)",
-                    topic, number, attempted, (time.monotonic() - batch_started) * 1000, result.sent,
+                    topic,
+                    number,
+                    attempted,
+                    (time.monotonic() - batch_started) * 1000,
+                    result.sent,
                 )
                 bar.update(len(batch))
                 if pacer is not None:
@@ -156,4 +160,4 @@ def print_summary(results: Iterable[TopicResult], out: TextIO | None = None) -> 
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     for row in rows:
         cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, 6)]
-        print("  ".join(cells + [row[6]]).rstrip(), file=out)
+        print("  ".join([*cells, row[6]]).rstrip(), file=out)

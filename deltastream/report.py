@@ -72,7 +72,8 @@ def typed(table: str, frame: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("id").alias("__key"),
         (pl.coalesce(failed) if failed else pl.lit(None, pl.String)).alias("__bad"),
     ).with_columns(
-        builder(name).alias(name) for name, (builder, _) in casts.items()  # type: ignore[operator]
+        builder(name).alias(name)
+        for name, (builder, _) in casts.items()  # type: ignore[operator]
     )
 
 
@@ -120,9 +121,7 @@ def join(tables: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
 def build(frames: Mapping[str, pl.LazyFrame], versions: Mapping[str, int | None] | None = None) -> Report:
     """Type, check and join the four tables (lazy frames of string columns)."""
     typed_frames = {t: typed(t, frames[t]) for t in TABLES}
-    valid = {
-        t: f.filter(pl.col("__bad").is_null()).drop("__bad", "__key") for t, f in typed_frames.items()
-    }
+    valid = {t: f.filter(pl.col("__bad").is_null()).drop("__bad", "__key") for t, f in typed_frames.items()}
     bad = [
         typed_frames[t]
         .filter(pl.col("__bad").is_not_null())
@@ -135,19 +134,32 @@ def build(frames: Mapping[str, pl.LazyFrame], versions: Mapping[str, int | None]
     )
     sale = valid["sale"]
     orphans = [
-        ("employee", "whose department is unknown",
-         valid["employee"].join(valid["department"], left_on="department_id", right_on="id", how="anti")),
-        ("sale", "whose employee is unknown (or has an unknown department)",
-         sale.join(employees, left_on="employee_id", right_on="id", how="anti")),
-        ("sale", "whose client is unknown",
-         sale.join(valid["client"], left_on="client_id", right_on="id", how="anti")),
+        (
+            "employee",
+            "whose department is unknown",
+            valid["employee"].join(valid["department"], left_on="department_id", right_on="id", how="anti"),
+        ),
+        (
+            "sale",
+            "whose employee is unknown (or has an unknown department)",
+            sale.join(employees, left_on="employee_id", right_on="id", how="anti"),
+        ),
+        (
+            "sale",
+            "whose client is unknown",
+            sale.join(valid["client"], left_on="client_id", right_on="id", how="anti"),
+        ),
     ]
     orphan_counts = [
         frame.select(pl.len().alias("n"), pl.col("id").sort().head(5).cast(pl.String).implode().alias("ids"))
         for _, _, frame in orphans
     ]
     results = pl.collect_all([join(valid), *bad, *orphan_counts])
-    report, bad_counts, orphaned = results[0], results[1 : 1 + len(TABLES)], results[1 + len(TABLES) :]
+    report, bad_counts, orphaned = (
+        results[0],
+        results[1 : 1 + len(TABLES)],
+        results[1 + len(TABLES) :],
+    )
     problems: list[Problem] = []
     for table, counts in zip(TABLES, bad_counts, strict=True):
         for column, n, ids in counts.iter_rows():

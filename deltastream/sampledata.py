@@ -18,14 +18,64 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FIRST = [
-    "Ana", "Bruno", "Chloé", "Dmitri", "Eilís", "Farah", "Gustav", "Hana", "Iñigo", "Jasmine",
-    "Kofi", "Léa", "Mateo", "Nadia", "Oscar", "Priya", "Quentin", "Rosa", "Søren", "Tomás",
-    "Ursula", "Viktor", "Wen", "Ximena", "Yusuf", "Zoë", "Aoife", "Björn", "Camille", "Dante",
+    "Ana",
+    "Bruno",
+    "Chloé",
+    "Dmitri",
+    "Eilís",
+    "Farah",
+    "Gustav",
+    "Hana",
+    "Iñigo",
+    "Jasmine",
+    "Kofi",
+    "Léa",
+    "Mateo",
+    "Nadia",
+    "Oscar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Søren",
+    "Tomás",
+    "Ursula",
+    "Viktor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoë",
+    "Aoife",
+    "Björn",
+    "Camille",
+    "Dante",
 ]
 LAST = [
-    "Almeida", "Becker", "Castillo", "D'Angelo", "Eriksen", "Fischer", "García", "Hoffmann",
-    "Ishikawa", "Jovanović", "Kowalski", "López", "Müller", "Nguyen", "O'Brien", "Petrov",
-    "Quinn", "Rossi", "Schmidt", "Tanaka", "Ueda", "Vargas", "Weiß", "Xu", "Yılmaz", "Zieliński",
+    "Almeida",
+    "Becker",
+    "Castillo",
+    "D'Angelo",
+    "Eriksen",
+    "Fischer",
+    "García",
+    "Hoffmann",
+    "Ishikawa",
+    "Jovanović",
+    "Kowalski",
+    "López",
+    "Müller",
+    "Nguyen",
+    "O'Brien",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Ueda",
+    "Vargas",
+    "Weiß",
+    "Xu",
+    "Yılmaz",
+    "Zieliński",
 ]
 DEPARTMENTS = ["Finance", "Sales", "Marketing", "Engineering", "Human Resources", "Operations"]
 REGIONS = ["North", "South", "East", "West", "Central"]
@@ -116,7 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sales", type=int, default=Sizes.sales)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
-    for name, count in (("clients", args.clients), ("employees", args.employees), ("sales", args.sales)):
+    for name, count in (
+        ("clients", args.clients),
+        ("employees", args.employees),
+        ("sales", args.sales),
+    ):
         if count < 1:
             parser.error(f"--{name} must be at least 1")
     paths = generate(args.out, Sizes(args.clients, args.employees, args.sales), args.seed)

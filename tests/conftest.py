@@ -97,11 +97,22 @@ class Project:
                 "bootstrap_servers": self.bootstrap,
                 "topics": list(self.topics.values()),
             },
-            "kafka": {"session_timeout_ms": 2000, "heartbeat_interval_ms": 400, "connect_timeout_s": 10},
+            "kafka": {
+                "session_timeout_ms": 2000,
+                "heartbeat_interval_ms": 400,
+                "connect_timeout_s": 10,
+            },
             "publisher": {"raw_path": "data", "batch_size": 100, "partitions": 3},
-            "subscriber": {"delta_path": "delta", "group_id": self.group, "max_batch_latency_ms": 50},
-            "query": {role: topic for role, topic in self.topics.items() if role in (
-                "client", "department", "employee", "sale")},
+            "subscriber": {
+                "delta_path": "delta",
+                "group_id": self.group,
+                "max_batch_latency_ms": 50,
+            },
+            "query": {
+                role: topic
+                for role, topic in self.topics.items()
+                if role in ("client", "department", "employee", "sale")
+            },
         }
         for name, values in self.overrides.items():
             base.setdefault(name, {}).update(values)

@@ -39,7 +39,15 @@ def test_last_version_of_each_id_wins() -> None:
 
 def test_numbers_booleans_nested_and_null_become_strings_or_null() -> None:
     value = b'{"id":7,"n":1.5,"b":true,"o":{"k":[1,2]},"z":null,"s":"t"}'
-    expected = {"id": "7", "n": "1.5", "b": "true", "o": '{"k": [1, 2]}', "z": None, "s": "t", DELETED: False}
+    expected = {
+        "id": "7",
+        "n": "1.5",
+        "b": "true",
+        "o": '{"k": [1, 2]}',
+        "z": None,
+        "s": "t",
+        DELETED: False,
+    }
     fast = decode([Msg(0, value)], "id")
     slow = decode([Msg(0, value), Msg(1, b"5")], "id")  # a bad message forces one-by-one parsing
     assert rows(fast.rows) == [expected]

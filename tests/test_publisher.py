@@ -34,16 +34,16 @@ def test_every_row_of_a_tricky_csv_arrives_once_keyed_by_id(
     assert publisher.main(project.args("--batch-size", "2")) == 0
 
     messages = read_topic(project.bootstrap, project.topics["person"], len(TRICKY))
-    received = sorted(
-        ((m.key.decode(), json.loads(m.value)) for m in messages), key=lambda kv: int(kv[0])
-    )
+    received = sorted(((m.key.decode(), json.loads(m.value)) for m in messages), key=lambda kv: int(kv[0]))
     assert received == [(row[0], dict(zip(header, row, strict=True))) for row in TRICKY]
     summary = capsys.readouterr().out.splitlines()
     assert summary[0].split()[:5] == ["topic", "read", "sent", "rejected", "failed"]
     assert summary[1].split()[:5] == [project.topics["person"], "5", "5", "0", "0"]
 
 
-def test_topics_are_created_with_the_configured_partitions(project_factory: Callable[..., Project]) -> None:
+def test_topics_are_created_with_the_configured_partitions(
+    project_factory: Callable[..., Project],
+) -> None:
     project = project_factory("item")
     project.write(publisher={"partitions": 5})
     project.csv("item", ["id", "v"], [[str(i), "x"] for i in range(50)])

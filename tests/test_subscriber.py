@@ -62,7 +62,9 @@ def expected(data: list[list[str]]) -> list[dict[str, object]]:
     return [{"id": i, "name": latest[i][1], "city": latest[i][2]} for i in sorted(latest)]
 
 
-def test_first_load_stores_rows_and_offsets_in_one_commit(project_factory: Callable[..., Project]) -> None:
+def test_first_load_stores_rows_and_offsets_in_one_commit(
+    project_factory: Callable[..., Project],
+) -> None:
     project = project_factory("item")
     data = rows(40)
     publish(project, data)
@@ -87,7 +89,9 @@ def test_first_load_stores_rows_and_offsets_in_one_commit(project_factory: Calla
         consumer.close()
 
 
-def test_update_then_a_rerun_with_nothing_new_adds_no_version(project_factory: Callable[..., Project]) -> None:
+def test_update_then_a_rerun_with_nothing_new_adds_no_version(
+    project_factory: Callable[..., Project],
+) -> None:
     project = project_factory("item")
     first = rows(30)
     publish(project, first)
@@ -156,7 +160,10 @@ def test_subscriber_started_first_sees_everything_published_later(
         wait_until(lambda: worker.consumer is not None and worker.consumer.assignment(), 30)
         data = rows(120)
         publish(project, data)
-        wait_until(lambda: (project.delta / project.topics["item"]).exists() and table(project).height == 120, 30)
+        wait_until(
+            lambda: (project.delta / project.topics["item"]).exists() and table(project).height == 120,
+            30,
+        )
         assert table(project).to_dicts() == expected(data)
     finally:
         worker.stop()
@@ -164,7 +171,9 @@ def test_subscriber_started_first_sees_everything_published_later(
     assert not thread.is_alive()
 
 
-def test_tombstones_delete_and_dead_letters_are_kept_once(project_factory: Callable[..., Project]) -> None:
+def test_tombstones_delete_and_dead_letters_are_kept_once(
+    project_factory: Callable[..., Project],
+) -> None:
     project = project_factory("item")
     publish(project, rows(5))
     topic = project.topics["item"]
@@ -196,7 +205,10 @@ def test_sigterm_stops_cleanly_with_exit_0(project_factory: Callable[..., Projec
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        wait_until(lambda: (project.delta / project.topics["item"]).exists() and table(project).height == 10, 30)
+        wait_until(
+            lambda: (project.delta / project.topics["item"]).exists() and table(project).height == 10,
+            30,
+        )
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
     finally:
@@ -206,7 +218,9 @@ def test_sigterm_stops_cleanly_with_exit_0(project_factory: Callable[..., Projec
     assert "SIGTERM: finishing the current batch, then stopping" in err
 
 
-def test_a_topic_created_anew_is_read_from_its_start(project_factory: Callable[..., Project]) -> None:
+def test_a_topic_created_anew_is_read_from_its_start(
+    project_factory: Callable[..., Project],
+) -> None:
     project = project_factory("item")
     publish(project, rows(30))
     once(project)
