@@ -30,7 +30,12 @@ def _connect(cfg: Config, build: Callable[[dict[str, Any]], T], what: str) -> T:
         remaining = limit - (time.monotonic() - started)
         timeout_ms = int(max(0.5, min(ATTEMPT_S, remaining)) * 1000)
         try:
-            return build({"bootstrap_servers": list(servers), "bootstrap_timeout_ms": timeout_ms})
+            common = {
+                "bootstrap_servers": list(servers),
+                "bootstrap_timeout_ms": timeout_ms,
+                **cfg.kafka.client_settings(),
+            }
+            return build(common)
         except (KafkaTimeoutError, OSError) as exc:
             waited = time.monotonic() - started
             if waited >= limit:

@@ -74,6 +74,44 @@ def text(pattern: re.Pattern[str] | None = None, what: str = "a non-empty string
     return convert
 
 
+class Secret:
+    """A value that is never shown: its repr and str are masked; ``get()`` returns it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def secret(value: Any, _base: Path) -> Secret:
+    if not isinstance(value, str) or not value:
+        raise Invalid("a non-empty string")
+    return Secret(value)
+
+
+def choice(*options: str) -> Converter:
+    def convert(value: Any, _base: Path) -> str:
+        if value not in options:
+            raise Invalid(f"one of {', '.join(options)}")
+        return str(value)
+
+    return convert
+
+
 def level(value: Any, _base: Path) -> int:
     """A logging level by name (``"INFO"``) or number (``20``), as the article wrote it."""
     expected = f"a level name ({', '.join(LEVELS)}) or number (10, 20, 30, 40, 50)"
@@ -142,6 +180,21 @@ class KafkaConfig:
     max_poll_interval_ms: int = _key(integer(1000, 86_400_000), 300_000)
     request_timeout_ms: int = _key(integer(1000, 3_600_000), 30_000)
     connect_timeout_s: float = _key(number(0), 30.0)
+    security_protocol: str = _key(choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"), "PLAINTEXT")
+    sasl_mechanism: str | None = _key(choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), None)
+    sasl_username: str | None = _key(text(), None)
+    sasl_password: Secret | None = _key(secret, None)
+
+    def client_settings(self) -> dict[str, Any]:
+        """Security settings for kafka-python clients (the password only leaves here)."""
+        settings: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            settings["sasl_mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            settings["sasl_plain_username"] = self.sasl_username
+        if self.sasl_password:
+            settings["sasl_plain_password"] = self.sasl_password.get()
+        return settings
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,6 +25,7 @@ from kafka.structs import OffsetAndMetadata
 from deltastream import clients, offsets
 from deltastream.config import Config
 from deltastream.decode import Message
+from deltastream.errors import KafkaOperationError
 from deltastream.sink import DeltaSink, WriteResult
 
 log = logging.getLogger(__name__)
@@ -256,9 +257,17 @@ class Subscriber:
         )
         self.refresh_topic_ids()
         self.consumer = clients.consumer(self.cfg, metadata_max_age_ms=5000)
-        self.consumer.subscribe(topics=list(self.topics), listener=Seeker(self))
+        if once:
+            # A one-off run reads every partition itself instead of joining the group: no join
+            # wait, and no partition left to a crashed member whose session has not expired yet.
+            # Delta's offsets keep it exactly-once even beside a running subscriber.
+            assigned = self._all_partitions()
+            self.consumer.assign(assigned)
+            self.seek(assigned)
+            self.unsettled = True
+        else:
+            self.consumer.subscribe(topics=list(self.topics), listener=Seeker(self))
         latency_s = sub.max_batch_latency_ms / 1000
-        join_deadline = time.monotonic() + self.cfg.kafka.session_timeout_ms / 1000 * 3 + 10
         try:
             while not self.stopping.is_set():
                 wait_ms = self._poll_wait_ms(latency_s)
@@ -272,17 +281,28 @@ class Subscriber:
                     self.flush()
                     if on_batch is not None:
                         on_batch()
-                if once and self.batch.size == 0:
-                    if self.consumer.assignment() and self.caught_up():
-                        break
-                    if not self.consumer.assignment() and now > join_deadline:
-                        log.warning("no partitions were assigned to this subscriber; nothing to read")
-                        break
+                if once and self.batch.size == 0 and self.caught_up():
+                    break
             if self.batch.size:
                 self.flush()
         finally:
             self.close()
         return self.totals
+
+    def _all_partitions(self) -> list[TopicPartition]:
+        consumer = self.consumer
+        assert consumer is not None
+        deadline = time.monotonic() + max(self.cfg.kafka.connect_timeout_s, 5.0)
+        result: list[TopicPartition] = []
+        for topic in self.topics:
+            partitions = consumer.partitions_for_topic(topic)
+            while not partitions and time.monotonic() < deadline:
+                time.sleep(0.1)
+                partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                raise KafkaOperationError(f"no partitions known for topic {topic}")
+            result.extend(TopicPartition(topic, p) for p in sorted(partitions))
+        return result
 
     def _poll_wait_ms(self, latency_s: float) -> int:
         if not self.batch.size:

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def one_line(detail: object) -> str:
+    """A library's message (delta-rs spreads its errors over lines, in colour) on one line."""
+    return " ".join(ANSI.sub("", str(detail)).replace("↳", " ").split())
+
 
 class PipelineError(Exception):
     """Base class of every error the scripts turn into a one-line message."""
@@ -32,7 +41,7 @@ class BrokerUnavailable(PipelineError):
         self.bootstrap_servers = bootstrap_servers
         servers = ",".join(bootstrap_servers)
         super().__init__(
-            f"no Kafka broker reachable at {servers} after {waited_s:.0f} s ({cause}); "
+            f"no Kafka broker reachable at {servers} after {waited_s:.0f} s ({one_line(cause)}); "
             "start one with `python -m deltastream.broker` or `docker compose up -d`"
         )
 
@@ -57,7 +66,7 @@ class SinkError(PipelineError):
         self.offsets = offsets or {}
         ranges = ", ".join(f"p{p}:{lo}-{hi}" for p, (lo, hi) in sorted(self.offsets.items()))
         where = f" (offsets {ranges})" if ranges else ""
-        super().__init__(f"Delta table {table}: {reason}{where}")
+        super().__init__(f"Delta table {table}: {one_line(reason)}{where}")
 
 
 class TableMissing(PipelineError):

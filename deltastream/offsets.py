@@ -69,11 +69,12 @@ def last_offsets(messages: Iterable[Positioned]) -> dict[int, int]:
     return result
 
 
-def first_offsets(messages: Iterable[Positioned]) -> dict[int, int]:
-    result: dict[int, int] = {}
+def spans(messages: Iterable[Positioned]) -> dict[int, tuple[int, int]]:
+    """The first and last offset per partition."""
+    result: dict[int, tuple[int, int]] = {}
     for m in messages:
-        if m.partition not in result or m.offset < result[m.partition]:
-            result[m.partition] = m.offset
+        low, high = result.get(m.partition, (m.offset, m.offset))
+        result[m.partition] = (min(low, m.offset), max(high, m.offset))
     return result
 
 

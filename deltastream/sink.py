@@ -87,44 +87,53 @@ class DeltaSink:
 
     def stored_offset(self, topic: str, partition: int) -> int | None:
         """The last offset written for a partition, or ``None`` (start from the beginning)."""
-        return offsets.stored(load(self.path(topic)), self.ids, topic, [partition]).get(partition)
+        try:
+            table = load(self.path(topic))
+        except (DeltaError, OSError) as exc:
+            raise SinkError(str(self.path(topic)), f"cannot read the table: {exc}") from exc
+        return offsets.stored(table, self.ids, topic, [partition]).get(partition)
 
     def write(self, topic: str, messages: Sequence[Message]) -> WriteResult | None:
         """Upsert a batch of one topic's messages; ``None`` when all were written before."""
         started = time.monotonic()
         partitions = {m.partition for m in messages}
         for attempt in range(1, self.max_attempts + 1):
-            table = load(self.path(topic))
-            written = offsets.stored(table, self.ids, topic, partitions)
-            fresh = offsets.unwritten(messages, written)
-            if not fresh:
-                return None
-            last = offsets.last_offsets(fresh)
-            first = offsets.first_offsets(fresh)
-            span = {p: (first[p], last[p]) for p in last}
-            decoded = decode(fresh, self.id_column)
             try:
-                if decoded.dead:
-                    self._write_dead_letters(topic, decoded.dead)
-                version, metrics = self._commit(topic, table, decoded.rows, last)
+                result = self._attempt(topic, messages, partitions)
             except CommitFailedError as exc:
                 log.info("%s: concurrent commit (attempt %d): %s; retrying", topic, attempt, exc)
                 time.sleep(min(0.05 * attempt, 1.0))
                 continue
             except (DeltaError, OSError) as exc:
+                span = offsets.spans(messages)
                 raise SinkError(str(self.path(topic)), f"commit failed: {exc}", span) from exc
-            return WriteResult(
-                topic,
-                records=len(fresh),
-                upserts=decoded.upserts,
-                deletes=decoded.deletes,
-                dead=len(decoded.dead),
-                version=version,
-                millis=(time.monotonic() - started) * 1000,
-                offsets=span,
-                metrics=metrics,
-            )
+            if result is not None:
+                result.millis = (time.monotonic() - started) * 1000
+            return result
         raise SinkError(str(self.path(topic)), f"gave up after {self.max_attempts} concurrent commits")
+
+    def _attempt(self, topic: str, messages: Sequence[Message], partitions: set[int]) -> WriteResult | None:
+        """Steps 1 to 4 of the module docstring, once."""
+        table = load(self.path(topic))
+        written = offsets.stored(table, self.ids, topic, partitions)
+        fresh = offsets.unwritten(messages, written)
+        if not fresh:
+            return None
+        last = offsets.last_offsets(fresh)
+        decoded = decode(fresh, self.id_column)
+        if decoded.dead:
+            self._write_dead_letters(topic, decoded.dead)
+        version, metrics = self._commit(topic, table, decoded.rows, last)
+        return WriteResult(
+            topic,
+            records=len(fresh),
+            upserts=decoded.upserts,
+            deletes=decoded.deletes,
+            dead=len(decoded.dead),
+            version=version,
+            offsets=offsets.spans(fresh),
+            metrics=metrics,
+        )
 
     def _commit(
         self, topic: str, table: DeltaTable | None, rows: pl.DataFrame, last: dict[int, int]

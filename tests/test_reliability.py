@@ -1,0 +1,289 @@
+"""Crashes, poison messages, schema drift, broker and storage faults, concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+from deltalake import DeltaTable
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+import publisher
+import subscriber
+from deltastream import config, offsets
+from deltastream.broker import EmbeddedBroker
+from deltastream.consume import Subscriber
+from deltastream.sink import DEAD_LETTERS, DeltaSink
+
+from .conftest import ROOT, Project, read_topic, wait_until
+
+
+def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=512 * 1024)
+    try:
+        for key, value in messages:
+            producer.send(topic, key=key, value=value)
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def create_topic(project: Project, role: str = "item") -> str:
+    """Let the publisher create the topic (3 partitions) from a one-row CSV, then return its name."""
+    project.csv(role, ["id"], [["0"]])
+    assert publisher.main(project.args("--topics", project.topics[role])) == 0
+    return project.topics[role]
+
+
+def table(project: Project, role: str = "item") -> pl.DataFrame:
+    return pl.read_delta(str(project.delta / project.topics[role]))
+
+
+def start_subscriber(project: Project, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "subscriber.py"), *project.args(*extra)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_sigkill_at_any_moment_loses_and_doubles_nothing(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    project.write(subscriber={"max_batch_records": 300})
+    topic = create_topic(project)
+    ids, versions = 3000, 6
+    rng = random.Random(7)
+    messages = []
+    for version in range(1, versions + 1):
+        for i in rng.sample(range(1, ids + 1), ids):
+            messages.append((str(i).encode(), json.dumps({"id": str(i), "v": str(version)}).encode()))
+    produce(project.bootstrap, topic, messages)
+
+    kills = 0
+    for _ in range(5):
+        process = start_subscriber(project)
+        time.sleep(rng.uniform(1.5, 4.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        kills += 1
+    assert subscriber.main(project.args("--once")) == 0
+
+    frame = table(project)
+    assert kills == 5
+    assert frame.height == ids + 1  # plus the row "0" that created the topic
+    assert frame["id"].n_unique() == frame.height
+    assert frame.filter(pl.col("id") != "0")["v"].unique().to_list() == [str(versions)]
+    # The killed runs had committed part of the ingest: the kills hit it midway.
+    first_run_commits = DeltaTable(str(project.delta / topic)).history()
+    assert len(first_run_commits) > 10
+
+
+POISON: list[tuple[str, bytes | None, bytes | None, str]] = [
+    ("not UTF-8", b"k1", b"\xff\xfe\xfd", "value is not UTF-8"),
+    ("truncated JSON", b"k2", b'{"id": "1"', "value is not JSON"),
+    ("plain text", b"k3", b"hello", "value is not JSON"),
+    ("empty value", b"k4", b"", "value is not JSON"),
+    ("JSON list", b"k5", b"[1, 2]", "value is JSON list, expected an object"),
+    ("JSON string", b"k6", b'"text"', "value is JSON str, expected an object"),
+    ("JSON number", b"k7", b"42", "value is JSON int, expected an object"),
+    ("JSON null", b"k8", b"null", "value is JSON NoneType, expected an object"),
+    ("no id", b"k9", b'{"name": "x"}', "no 'id' field"),
+    ("null id", b"k10", b'{"id": null}', "'id' is null or empty"),
+    ("empty id", b"k11", b'{"id": "  "}', "'id' is null or empty"),
+    ("bad column name", b"k12", b'{"id": "5", "a,b": "x"}', "field name 'a,b' cannot be a column"),
+    (
+        "reserved column name",
+        b"k13",
+        b'{"id": "5", "__deleted": "x"}',
+        "field name '__deleted' cannot be a column",
+    ),
+    ("tombstone with an empty key", b"", None, "tombstone without a key"),
+    ("tombstone with a non-UTF-8 key", b"\xff", None, "tombstone key is not UTF-8"),
+]
+
+
+def test_poison_messages_go_to_dead_letters_once_and_good_ones_land(
+    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_factory("item")
+    topic = create_topic(project)
+    good = [(b"1", b'{"id": "1", "name": "a"}'), (b"2", b'{"id": "2", "name": "b"}')]
+    produce(project.bootstrap, topic, good[:1] + [(k, v) for _, k, v, _ in POISON] + good[1:])
+
+    assert subscriber.main(project.args("--once")) == 0
+    assert subscriber.main(project.args("--once")) == 0  # nothing is written twice
+
+    assert sorted(table(project)["id"].to_list()) == ["0", "1", "2"]
+    dead = pl.read_delta(str(project.delta / DEAD_LETTERS))
+    assert dead.height == len(POISON)
+    assert dead.select("partition", "offset").n_unique() == len(POISON)
+    by_key = {row["key"]: row for row in dead.iter_rows(named=True)}
+    for kind, key, _, error in POISON:
+        row = by_key["/w==" if key == b"\xff" else (key or b"").decode()]
+        assert row["topic"] == topic, kind
+        assert row["error"].startswith(error), (kind, row["error"])
+    binary = dead.filter(pl.col("key") == "k1").row(0, named=True)
+    assert (binary["value_encoding"], binary["value"]) == ("base64", "//79")
+
+    capsys.readouterr()
+    assert subprocess.run(
+        [sys.executable, "query.py", *project.args("--dead-letters", "--format", "csv")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.count(topic) == len(POISON)
+
+
+def test_schema_drift_new_and_missing_fields_and_numbers(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    topic = create_topic(project)
+    produce(project.bootstrap, topic, [(b"1", b'{"id": "1", "a": "x", "b": "y"}')])
+    assert subscriber.main(project.args("--once")) == 0
+    produce(
+        project.bootstrap,
+        topic,
+        [
+            (b"2", b'{"id": "2", "a": "p", "b": "q", "c": "new"}'),  # a new field adds a column
+            (b"1", b'{"id": "1", "a": "x2"}'),  # a missing field becomes null on update
+            (b"3", b'{"id": 3, "a": 12.5, "b": true}'),  # numbers and booleans become text
+        ],
+    )
+    assert subscriber.main(project.args("--once")) == 0
+
+    frame = table(project).sort("id")
+    assert frame.schema == pl.Schema({"id": pl.String, "a": pl.String, "b": pl.String, "c": pl.String})
+    assert frame.filter(pl.col("id") != "0").rows() == [
+        ("1", "x2", None, None),
+        ("2", "p", "q", "new"),
+        ("3", "12.5", "true", None),
+    ]
+
+
+def test_a_commit_that_fails_stops_with_a_clear_error_and_acks_nothing(
+    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_factory("item")
+    topic = create_topic(project)
+    assert subscriber.main(project.args("--once")) == 0
+    produce(project.bootstrap, topic, [(b"7", b'{"id": "7"}')])
+    log_dir = project.delta / topic / "_delta_log"
+    backup = log_dir.with_name("_delta_log.bak")
+    log_dir.rename(backup)
+    log_dir.write_text("not a directory")  # the next commit cannot be written
+    consumer = KafkaConsumer(bootstrap_servers=project.bootstrap, group_id=project.group)
+    before = {p: consumer.committed(TopicPartition(topic, p)) for p in range(3)}
+    capsys.readouterr()
+
+    assert subscriber.main(project.args("--once")) == 1
+
+    last = capsys.readouterr().err.rstrip("\n").splitlines()[-1]
+    assert last.startswith(f"subscriber.py: error: Delta table {project.delta / topic}: ")
+    assert "Not a directory" in last
+    assert {p: consumer.committed(TopicPartition(topic, p)) for p in range(3)} == before
+    consumer.close()
+
+    log_dir.unlink()
+    backup.rename(log_dir)
+    assert subscriber.main(project.args("--once")) == 0
+    assert sorted(table(project)["id"].to_list()) == ["0", "7"]
+
+
+def test_concurrent_writers_to_one_table_retry_and_lose_nothing(
+    project_factory: Callable[..., Project],
+) -> None:
+    project = project_factory("item")
+    topic = create_topic(project)
+    produce(
+        project.bootstrap,
+        topic,
+        [(str(i).encode(), json.dumps({"id": str(i)}).encode()) for i in range(1, 301)],
+    )
+    messages = read_topic(project.bootstrap, topic, 301)
+    ids = offsets.AppIds(project.group, {})
+    sinks = [DeltaSink(project.delta, "id", ids) for _ in range(3)]
+    by_partition = {p: [m for m in messages if m.partition == p] for p in range(3)}
+    sinks[0].write(topic, by_partition[0][:1])  # the table exists before the race
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            sinks[n].write(topic, by_partition[n])
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert table(project).height == 301
+    dt = DeltaTable(str(project.delta / topic))
+    assert {p: dt.transaction_version(ids(topic, p)) for p in range(3)} == offsets.last_offsets(messages)
+
+
+def test_broker_lost_mid_run_and_back_again(tmp_path: Path) -> None:
+    port_broker = EmbeddedBroker()
+    project = Project(tmp_path / "p", port_broker.bootstrap_servers, ("item",))
+    project.write(kafka={"connect_timeout_s": 30})
+    project.csv("item", ["id", "v"], [["1", "before"], ["2", "before"]])
+    with port_broker:
+        assert publisher.main(project.args()) == 0
+        worker = Subscriber(project.config)
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        wait_until((project.delta / project.topics["item"]).exists, 30)
+    # The broker is gone (and, being in memory, so are its topics).
+    try:
+        with EmbeddedBroker(port=port_broker.port):
+            project.csv("item", ["id", "v"], [["2", "after"], ["3", "after"]])
+            assert publisher.main(project.args()) == 0
+            wait_until(
+                lambda: sorted(table(project).rows()) == [("1", "before"), ("2", "after"), ("3", "after")],
+                60,
+            )
+    finally:
+        worker.stop()
+        thread.join(30)
+    assert not thread.is_alive()
+
+
+def test_broker_unreachable_at_start_is_a_bounded_wait(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deltastream.broker import free_port
+
+    project = Project(tmp_path / "p", f"127.0.0.1:{free_port()}", ("item",))
+    project.write(kafka={"connect_timeout_s": 2})
+    started = time.monotonic()
+    assert subscriber.main(project.args("--once")) == 1
+    assert time.monotonic() - started < 15
+    assert "no Kafka broker reachable at" in capsys.readouterr().err
+
+
+def test_secrets_are_not_shown(tmp_path: Path) -> None:
+    project = Project(tmp_path / "p", "127.0.0.1:9", ("item",))
+    project.write(
+        kafka={
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "PLAIN",
+            "sasl_username": "alice",
+            "sasl_password": "hunter2",
+        }
+    )
+    cfg = config.load(project.config_path)
+    assert "hunter2" not in repr(cfg)
+    assert "hunter2" not in str(cfg.kafka)
+    assert cfg.kafka.sasl_password is not None
+    assert cfg.kafka.sasl_password.get() == "hunter2"
