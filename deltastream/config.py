@@ -214,6 +214,8 @@ class SubscriberConfig:
     group_id: str = _key(text(), "delta-subscriber")
     max_batch_records: int = _key(integer(1, 10_000_000), 20_000)
     max_batch_latency_ms: int = _key(integer(1, 3_600_000), 100)
+    compact_every: int = _key(integer(0, 1_000_000), 100)
+    vacuum_retention_hours: int = _key(integer(0, 100_000), 168)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,8 @@ import signal
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -107,7 +108,13 @@ class Subscriber:
         self.cfg = cfg
         self.topics = cfg.topics
         self.ids = offsets.AppIds(cfg.subscriber.group_id)
-        self.sink = DeltaSink(cfg.subscriber.delta_path, cfg.general.id_column, self.ids)
+        self.sink = DeltaSink(
+            cfg.subscriber.delta_path,
+            cfg.general.id_column,
+            self.ids,
+            compact_every=cfg.subscriber.compact_every,
+            vacuum_retention_hours=cfg.subscriber.vacuum_retention_hours,
+        )
         self.batch = Batch()
         self.totals = Totals()
         self.stopping = threading.Event()
@@ -116,6 +123,8 @@ class Subscriber:
         self.end_offsets: dict[TopicPartition, int] = {}
         self.consumer: KafkaConsumer | None = None
         self.admin: KafkaAdminClient | None = None
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delta-writer")
+        self.pending: Future[tuple[list[WriteResult], dict[TopicPartition, int]]] | None = None
 
     # -- partitions -------------------------------------------------------------------------
 
@@ -147,6 +156,7 @@ class Subscriber:
         """After an assignment: check topic ids, note end offsets, report where reading starts."""
         consumer = self.consumer
         assert consumer is not None
+        self.collect()  # the batch in flight was read under the previous assignment
         self.unsettled = False
         assignment = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
         changed = self.refresh_topic_ids()
@@ -199,9 +209,9 @@ class Subscriber:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write the current batch to Delta (one commit per topic), then commit Kafka offsets."""
-        batch, self.batch = self.batch, Batch()
+    def write_batch(self, batch: Batch) -> tuple[list[WriteResult], dict[TopicPartition, int]]:
+        """Write a batch to Delta, one commit per topic. Runs on the writer thread: no Kafka calls."""
+        results: list[WriteResult] = []
         acked: dict[TopicPartition, int] = {}
         for topic, messages in batch.by_topic.items():
             if not messages:
@@ -211,7 +221,26 @@ class Subscriber:
                 acked[TopicPartition(topic, partition)] = offset + 1
             if result is None:
                 log.debug("%s: %d records already in Delta; skipped", topic, len(messages))
-                continue
+            else:
+                results.append(result)
+        return results, acked
+
+    def flush(self) -> None:
+        """Hand the current batch to the writer thread, once the previous one is committed.
+
+        The Delta write of one batch overlaps the polling of the next; at most one is in flight.
+        """
+        self.collect()
+        batch, self.batch = self.batch, Batch()
+        self.pending = self.writer.submit(self.write_batch, batch)
+
+    def collect(self) -> None:
+        """Wait for the batch in flight (its errors are raised here), log it, ack Kafka."""
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        results, acked = pending.result()
+        for result in results:
             self.totals.add(result)
             self.log_commit(result)
         self.ack(acked)
@@ -245,7 +274,7 @@ class Subscriber:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def run(self, once: bool = False, on_batch: Callable[[], None] | None = None) -> Totals:
+    def run(self, once: bool = False) -> Totals:
         """Consume until stopped (or, with ``once``, until caught up)."""
         sub = self.cfg.subscriber
         self.admin = clients.admin(self.cfg)
@@ -279,12 +308,13 @@ class Subscriber:
                 now = time.monotonic()
                 if batch_full(self.batch, sub.max_batch_records) or batch_due(self.batch, latency_s, now):
                     self.flush()
-                    if on_batch is not None:
-                        on_batch()
+                elif self.pending is not None and self.pending.done():
+                    self.collect()
                 if once and self.batch.size == 0 and self.caught_up():
                     break
             if self.batch.size:
                 self.flush()
+            self.collect()
         finally:
             self.close()
         return self.totals
@@ -311,6 +341,7 @@ class Subscriber:
         return max(0, int(left * 1000))
 
     def close(self) -> None:
+        self.writer.shutdown(wait=True, cancel_futures=True)
         if self.consumer is not None:
             try:
                 self.consumer.close(autocommit=False)

@@ -28,7 +28,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from deltastream import offsets
 from deltastream.decode import DELETED, DeadLetter, Message, decode
-from deltastream.errors import SinkError
+from deltastream.errors import SinkError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,22 @@ class WriteResult:
 class DeltaSink:
     """The Delta tables under ``root``; every write goes through :meth:`write`."""
 
-    def __init__(self, root: Path, id_column: str, ids: offsets.AppIds, max_attempts: int = 20):
+    def __init__(
+        self,
+        root: Path,
+        id_column: str,
+        ids: offsets.AppIds,
+        max_attempts: int = 20,
+        compact_every: int = 0,
+        vacuum_retention_hours: int = 168,
+    ):
         self.root = root
         self.id_column = id_column
         self.ids = ids
         self.max_attempts = max_attempts
+        self.compact_every = compact_every
+        self.vacuum_retention_hours = vacuum_retention_hours
+        self.commits_since_compaction: dict[str, int] = {}
 
     def path(self, topic: str) -> Path:
         return self.root / topic
@@ -109,6 +120,7 @@ class DeltaSink:
                 raise SinkError(str(self.path(topic)), f"commit failed: {exc}", span) from exc
             if result is not None:
                 result.millis = (time.monotonic() - started) * 1000
+                self._maintain(topic)
             return result
         raise SinkError(str(self.path(topic)), f"gave up after {self.max_attempts} concurrent commits")
 
@@ -168,6 +180,42 @@ class DeltaSink:
             .execute()
         )
         return table.version(), metrics
+
+    def _maintain(self, topic: str) -> None:
+        """Every ``compact_every`` commits: compact small files, then vacuum old ones.
+
+        It runs between two writes of the same thread, so never alongside this sink's MERGE; a
+        commit by another writer makes it give way (it is tried again after the next commits).
+        """
+        if self.compact_every <= 0:
+            return
+        count = self.commits_since_compaction.get(topic, 0) + 1
+        self.commits_since_compaction[topic] = count
+        if count < self.compact_every:
+            return
+        started = time.monotonic()
+        try:
+            table = DeltaTable(str(self.path(topic)))
+            metrics = table.optimize.compact()
+            removed = table.vacuum(
+                retention_hours=self.vacuum_retention_hours,
+                dry_run=False,
+                enforce_retention_duration=self.vacuum_retention_hours >= 168,
+            )
+        except CommitFailedError as exc:
+            log.info("%s: compaction gave way to a concurrent commit (%s)", topic, one_line(exc))
+            return
+        except (DeltaError, OSError) as exc:
+            raise SinkError(str(self.path(topic)), f"compaction failed: {exc}") from exc
+        self.commits_since_compaction[topic] = 0
+        log.info(
+            "%s: compacted %s files into %s, vacuumed %d in %.0f ms",
+            topic,
+            metrics.get("numFilesRemoved"),
+            metrics.get("numFilesAdded"),
+            len(removed),
+            (time.monotonic() - started) * 1000,
+        )
 
     @staticmethod
     def _align(table: DeltaTable, rows: pl.DataFrame) -> pl.DataFrame:

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -25,6 +26,15 @@ from deltastream.consume import Subscriber
 from deltastream.sink import DEAD_LETTERS, DeltaSink
 
 from .conftest import ROOT, Project, read_topic, wait_until
+
+
+@dataclass
+class FakeMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
 
 
 def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:
@@ -287,3 +297,22 @@ def test_secrets_are_not_shown(tmp_path: Path) -> None:
     assert "hunter2" not in str(cfg.kafka)
     assert cfg.kafka.sasl_password is not None
     assert cfg.kafka.sasl_password.get() == "hunter2"
+
+
+def test_compaction_keeps_the_file_count_bounded(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    topic = create_topic(project)
+    assert subscriber.main(project.args("--once")) == 0
+    sink = DeltaSink(
+        project.delta, "id", offsets.AppIds("compaction-test"), compact_every=5, vacuum_retention_hours=0
+    )
+    for i in range(12):
+        fake = [FakeMessage(topic, 99, i, str(1000 + i).encode(), json.dumps({"id": str(1000 + i)}).encode())]
+        assert sink.write(topic, fake) is not None
+    dt = DeltaTable(str(project.delta / topic))
+    operations = [h["operation"] for h in dt.history()]
+    assert operations.count("OPTIMIZE") == 2
+    assert len(dt.file_uris()) <= 4
+    parquet = list((project.delta / topic).glob("*.parquet"))
+    assert len(parquet) == len(dt.file_uris())  # vacuum removed the compacted ones
+    assert sorted(table(project)["id"].to_list()) == ["0", *(str(1000 + i) for i in range(12))]
