@@ -7,9 +7,9 @@ employee or client is unknown (the inner joins drop them, as in the article).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -96,6 +96,7 @@ class Report:
     frame: pl.DataFrame
     problems: list[Problem]
     versions: dict[str, int | None]
+    notes: list[str] = field(default_factory=list)
 
 
 def join(tables: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
@@ -176,25 +177,109 @@ def _raw_ids(ids: list[str | None] | None) -> list[str]:
     return [str(i) for i in (ids or [])]
 
 
-def scan(delta_path: Path, topic: str, as_of: datetime | None = None) -> tuple[pl.LazyFrame, int]:
-    """A lazy scan of one table (as it was at ``as_of`` when given) and its version."""
+#: The columns each role needs, for a table that did not exist yet at --as-of time.
+SCHEMAS: dict[str, tuple[str, ...]] = {
+    "client": ("id", "first_name", "last_name"),
+    "department": ("id", "department"),
+    "employee": ("id", "first_name", "last_name", "department_id"),
+    "sale": ("id", "employee_id", "client_id", "date", "region", "sale"),
+}
+
+
+def open_table(delta_path: Path, topic: str) -> DeltaTable:
     path = delta_path / topic
     try:
-        table = DeltaTable(str(path))
+        return DeltaTable(str(path))
     except TableNotFoundError:
         raise TableMissing(topic, str(path)) from None
+
+
+def created_at(table: DeltaTable) -> datetime:
+    """When version 0 of the table was committed."""
+    first = min(entry["timestamp"] for entry in table.history())
+    return datetime.fromtimestamp(first / 1000, timezone.utc)
+
+
+def scan(
+    delta_path: Path, topic: str, role: str, as_of: datetime | None = None
+) -> tuple[pl.LazyFrame, int | None, str | None]:
+    """A lazy scan of one table, as it was at ``as_of`` when given: (frame, version, note)."""
+    table = open_table(delta_path, topic)
     if as_of is not None:
+        if as_of < created_at(table):
+            empty = pl.LazyFrame(schema={name: pl.String for name in SCHEMAS[role]})
+            return empty, None, f"table '{topic}' did not exist yet at {as_of.isoformat()}: counted as empty"
         table.load_as_version(as_of)
-    return pl.scan_delta(table), table.version()
+    return pl.scan_delta(table), table.version(), None
 
 
 def load(delta_path: Path, tables: Mapping[str, str], as_of: datetime | None = None) -> Report:
     """Build the report from the tables under ``delta_path``; ``tables`` maps role -> table name."""
     frames: dict[str, pl.LazyFrame] = {}
     versions: dict[str, int | None] = {}
+    notes: list[str] = []
     for role in TABLES:
-        frames[role], versions[tables[role]] = scan(delta_path, tables[role], as_of)
-    return build(frames, versions)
+        frames[role], versions[tables[role]], note = scan(delta_path, tables[role], role, as_of)
+        if note:
+            notes.append(note)
+    result = build(frames, versions)
+    result.notes = notes
+    return result
+
+
+def summary(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Sales totals by department and by region, and overall counts, from a built report."""
+    totals = [
+        pl.len().alias("sales"),
+        pl.col("sale").sum().alias("total"),
+        pl.col("sale").mean().round(2).cast(pl.Decimal(38, 2)).alias("average"),
+    ]
+    by_department = frame.group_by("department").agg(totals).sort("total", descending=True)
+    by_region = frame.group_by("region").agg(totals).sort("total", descending=True)
+    counts = frame.select(
+        pl.len().alias("sales"),
+        pl.col("sale").sum().alias("total"),
+        pl.col("employee_name").n_unique().alias("employees"),
+        pl.col("client_name").n_unique().alias("clients"),
+        pl.col("department").n_unique().alias("departments"),
+        pl.col("date").min().alias("first_sale"),
+        pl.col("date").max().alias("last_sale"),
+    )
+    return {"by department": by_department, "by region": by_region, "overall": counts}
+
+
+HISTORY_METRICS = {
+    "inserted": ("num_target_rows_inserted", "num_added_rows"),
+    "updated": ("num_target_rows_updated",),
+    "deleted": ("num_target_rows_deleted", "num_deleted_rows"),
+}
+
+
+def history(delta_path: Path, topics: Iterable[str]) -> pl.DataFrame:
+    """Every commit of every table: version, time, operation and rows inserted/updated/deleted."""
+    records = []
+    for topic in topics:
+        for entry in open_table(delta_path, topic).history():
+            metrics = entry.get("operationMetrics") or {}
+            record = {
+                "table": topic,
+                "version": entry["version"],
+                "time": datetime.fromtimestamp(entry["timestamp"] / 1000, timezone.utc),
+                "operation": entry.get("operation"),
+            }
+            for name, keys in HISTORY_METRICS.items():
+                record[name] = next((int(metrics[k]) for k in keys if k in metrics), None)
+            records.append(record)
+    schema = {
+        "table": pl.String,
+        "version": pl.Int64,
+        "time": pl.Datetime("ms", "UTC"),
+        "operation": pl.String,
+        "inserted": pl.Int64,
+        "updated": pl.Int64,
+        "deleted": pl.Int64,
+    }
+    return pl.DataFrame(records, schema=schema, orient="row").sort("table", "version")
 
 
 def check(report: Report, strict: bool) -> None:

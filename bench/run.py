@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""Benchmark the pipeline against the limits of its own parts, in one run, on this machine.
+
+    python bench/run.py                    # 1M sales (a few minutes)
+    python bench/run.py --sales 20000      # a quick look
+
+It generates the sample CSV files at the given size, starts an embedded broker and measures, in
+order: the kafka-python producer alone and publisher.py on the same rows; a fresh consumer group
+alone and subscriber.py --once on the same messages (with its peak RSS and file count); the cost of
+upserting 10k changed rows into a 10k-row and into the full table; query.py on the result; and
+end-to-end freshness (publish a row, see it in Delta) while subscriber.py runs. It prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import polars as pl  # noqa: E402
+from deltalake import DeltaTable  # noqa: E402
+from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
+
+from deltastream import clients, config, offsets, report, sampledata  # noqa: E402
+from deltastream.broker import EmbeddedBroker  # noqa: E402
+from deltastream.sink import DeltaSink  # noqa: E402
+
+SESSION_MS = 6000
+
+
+@dataclass
+class Row:
+    stage: str
+    records: int
+    seconds: float
+    note: str = ""
+    limit: float | None = None  # records/s of the raw client for the same work
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+def write_config(path: Path, bootstrap: str, raw: Path, delta: Path, **subscriber: object) -> Path:
+    extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in subscriber.items())
+    path.write_text(
+        f"""[general]
+logging_level = "WARNING"
+bootstrap_servers = "{bootstrap}"
+topics = ["client", "department", "employee", "sale"]
+[kafka]
+session_timeout_ms = {SESSION_MS}
+heartbeat_interval_ms = 1000
+[publisher]
+raw_path = "{raw}"
+batch_size = 10000
+[subscriber]
+delta_path = "{delta}"
+group_id = "bench"
+{extra}"""
+    )
+    return path
+
+
+def run(script: str, cfg: Path, *args: str) -> tuple[float, int]:
+    """Run a script to completion; returns its wall time and peak RSS in KiB."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / script), "--config", str(cfg), *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{script} {' '.join(args)} failed")
+    return elapsed, usage.ru_maxrss
+
+
+def producer_limit(cfg: config.Config, path: Path, topic: str) -> Row:
+    """kafka-python alone: read the CSV, JSON-encode each row, send it keyed by id, flush."""
+    producer = clients.producer(cfg)
+    started = time.monotonic()
+    count = 0
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        for fields in reader:
+            value = json.dumps(dict(zip(header, fields, strict=True))).encode()
+            producer.send(topic, key=fields[0].encode(), value=value)
+            count += 1
+    producer.flush()
+    elapsed = time.monotonic() - started
+    producer.close()
+    return Row("producer alone (kafka-python)", count, elapsed)
+
+
+def consumer_limit(bootstrap: str, topic: str, expected: int) -> Row:
+    """A fresh group with the same timeouts reading every message, from creation to the last one."""
+    started = time.monotonic()
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"limit-{random.getrandbits(32)}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=SESSION_MS,
+        heartbeat_interval_ms=1000,
+        max_poll_records=20000,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    count = 0
+    while count < expected:
+        for batch in consumer.poll(timeout_ms=500).values():
+            count += len(batch)
+    elapsed = time.monotonic() - started
+    consumer.close()
+    return Row("consumer alone (fresh group)", count, elapsed)
+
+
+@dataclass
+class Fake:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def merge_cost(delta: Path, sale_rows: int, changed: int = 10_000) -> tuple[Row, Row, dict, dict]:
+    """Upsert ``changed`` rows into a table of ``changed`` rows and into the full sale table."""
+    small_root = delta.parent / "merge-small"
+    ids = offsets.AppIds("merge-bench")
+    start = max(1, sale_rows // 2)
+
+    def messages(topic: str, first_offset: int) -> list[Fake]:
+        return [
+            Fake(
+                topic,
+                7,
+                first_offset + i,
+                str(start + i).encode(),
+                json.dumps({"id": str(start + i), "region": "Changed"}).encode(),
+            )
+            for i in range(changed)
+        ]
+
+    small = DeltaSink(small_root, "id", ids)
+    small.write(
+        "sale",
+        [
+            Fake(
+                "sale",
+                7,
+                i,
+                str(start + i).encode(),
+                json.dumps({"id": str(start + i), "region": "Old"}).encode(),
+            )
+            for i in range(changed)
+        ],
+    )
+    results = []
+    for sink, rows in ((small, changed), (DeltaSink(delta, "id", ids), sale_rows)):
+        result = sink.write("sale", messages("sale", 1_000_000))
+        assert result is not None
+        results.append(
+            (
+                Row(f"MERGE {changed:,} changed rows into {rows:,}", changed, result.millis / 1000),
+                result.metrics,
+            )
+        )
+    return results[0][0], results[1][0], results[0][1], results[1][1]
+
+
+def freshness(bootstrap: str, cfg_path: Path, delta: Path, count: int, rate: float) -> list[float]:
+    """Seconds from send to visible in Delta, for rows sent one by one while subscriber.py runs."""
+    topic = "client"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "subscriber.py"), "--config", str(cfg_path)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    try:
+        table = DeltaTable(str(delta / topic))
+        # Wait until the subscriber has joined: a probe row must show up.
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+        probe = "probe-0"
+        producer.send(topic, key=probe.encode(), value=json.dumps({"id": probe}).encode())
+        producer.flush()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            table.update_incremental()
+            if pl.scan_delta(table).filter(pl.col("id") == probe).collect().height:
+                break
+            time.sleep(0.05)
+
+        def send() -> None:
+            for i in range(count):
+                key = f"fresh-{i}"
+                producer.send(
+                    topic, key=key.encode(), value=json.dumps({"id": key, "first_name": "F"}).encode()
+                )
+                producer.flush()
+                sent[key] = time.monotonic()
+                time.sleep(1 / rate)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        version = table.version()
+        deadline = time.monotonic() + count / rate + 30
+        while len(seen) < count and time.monotonic() < deadline:
+            table.update_incremental()
+            if table.version() != version:
+                version = table.version()
+                now = time.monotonic()
+                ids = (
+                    pl.scan_delta(table).filter(pl.col("id").str.starts_with("fresh-")).select("id").collect()
+                )
+                for key in ids["id"]:
+                    seen.setdefault(key, now)
+            time.sleep(0.01)
+        sender.join()
+        producer.close()
+    finally:
+        process.terminate()
+        process.wait(30)
+    return sorted(seen[k] - sent[k] for k in seen if k in sent)
+
+
+def files(path: Path) -> int:
+    return len(DeltaTable(str(path)).file_uris())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--sales", type=int, default=1_000_000)
+    parser.add_argument("--fresh-rows", type=int, default=200, help="rows for the freshness test")
+    parser.add_argument("--fresh-rate", type=float, default=20.0, help="rows per second sent")
+    parser.add_argument("--workdir", type=Path, help="keep the data here (default: a temp dir)")
+    args = parser.parse_args()
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="deltastream-bench-"))
+    raw, delta = work / "data", work / "delta"
+    sizes = sampledata.Sizes(
+        clients=max(100, args.sales // 100), employees=max(50, args.sales // 1000), sales=args.sales
+    )
+    print(f"generating {args.sales:,} sales in {raw} ...", file=sys.stderr)
+    sampledata.generate(raw, sizes)
+    rows: list[Row] = []
+    extra: list[str] = []
+    with EmbeddedBroker() as broker:
+        cfg_path = write_config(work / "config.toml", broker.bootstrap_servers, raw, delta)
+        cfg = config.load(cfg_path)
+        admin = clients.admin(cfg)
+        clients.ensure_topics(admin, ["bench-raw"], 3, 1)
+        admin.close()
+
+        print("producer limit ...", file=sys.stderr)
+        limit = producer_limit(cfg, raw / "sale.csv", "bench-raw")
+        rows.append(limit)
+        print("publisher.py ...", file=sys.stderr)
+        run("publisher.py", cfg_path, "--topics", "client,department,employee")
+        seconds, _ = run("publisher.py", cfg_path, "--topics", "sale")
+        rows.append(Row("publisher.py (whole process)", args.sales, seconds, limit=limit.rate))
+
+        print("consumer limit ...", file=sys.stderr)
+        climit = consumer_limit(broker.bootstrap_servers, "sale", args.sales)
+        rows.append(climit)
+        print("subscriber.py --once ...", file=sys.stderr)
+        seconds, rss = run("subscriber.py", cfg_path, "--once")
+        total = args.sales + sizes.clients + sizes.employees + len(sampledata.DEPARTMENTS)
+        rows.append(
+            Row(
+                "subscriber.py --once (whole process)",
+                total,
+                seconds,
+                limit=climit.rate,
+                note=f"peak RSS {rss / 1024:.0f} MB, {files(delta / 'sale')} files",
+            )
+        )
+
+        print("query.py ...", file=sys.stderr)
+        started = time.monotonic()
+        built = report.load(delta, cfg.query.tables)
+        in_process = time.monotonic() - started
+        seconds, _ = run(
+            "query.py", cfg_path, "--format", "parquet", "--output", str(work / "report.parquet")
+        )
+        rows.append(Row("query.py report (in process)", built.frame.height, in_process))
+        rows.append(Row("query.py --format parquet (whole process)", built.frame.height, seconds))
+
+        print("MERGE cost ...", file=sys.stderr)
+        small, large, m_small, m_large = merge_cost(delta, args.sales)
+        for row, metrics in ((small, m_small), (large, m_large)):
+            row.note = (
+                f"files scanned {metrics.get('num_target_files_scanned')}, "
+                f"skipped {metrics.get('num_target_files_skipped_during_scan')}"
+            )
+            rows.append(row)
+
+        print("freshness ...", file=sys.stderr)
+        fresh_cfg = write_config(work / "fresh.toml", broker.bootstrap_servers, raw, delta)
+        latencies = freshness(broker.bootstrap_servers, fresh_cfg, delta, args.fresh_rows, args.fresh_rate)
+        client_files = files(delta / "client")
+
+    if latencies:
+        p50 = statistics.median(latencies)
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        extra.append(
+            f"freshness (send -> visible in Delta, {len(latencies)} rows at {args.fresh_rate:g}/s): "
+            f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms; "
+            f"client table files after {args.fresh_rows} small commits: {client_files}"
+        )
+    print_table(rows, extra)
+    return 0
+
+
+def print_table(rows: list[Row], extra: list[str]) -> None:
+    print(f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
+    print("| stage | records | seconds | records/s | vs client limit | notes |")
+    print("|---|---:|---:|---:|---:|---|")
+    for row in rows:
+        ratio = f"{row.rate / row.limit:.2f}x" if row.limit else ""
+        print(
+            f"| {row.stage} | {row.records:,} | {row.seconds:.2f} | {row.rate:,.0f} | {ratio} | {row.note} |"
+        )
+    for line in extra:
+        print(f"\n{line}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Watching the data flow: --as-of, --history, --summary, --watch and paced publishing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import polars as pl
+import pytest
+
+import publisher
+import query
+import subscriber
+from deltastream import report
+from deltastream.watch import Watcher, watch
+
+from .conftest import ROOT, Project, wait_until
+from .test_report import expected_csv, run_pipeline, write_sample
+
+
+def test_as_of_returns_the_report_from_before_the_edit(
+    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_factory("client", "department", "employee", "sale")
+    before_anything = datetime.now(timezone.utc)
+    write_sample(project)
+    run_pipeline(project)
+    between = datetime.now(timezone.utc)
+    wait_until(lambda: datetime.now(timezone.utc) > between, 2)
+    project.csv("department", ["id", "department"], [["1", "FinTech"], ["2", "Research"]])
+    run_pipeline(project)
+    capsys.readouterr()
+
+    assert query.main(project.args("--format", "csv")) == 0
+    assert capsys.readouterr().out == expected_csv("FinTech")
+    assert query.main(project.args("--format", "csv", "--as-of", between.isoformat())) == 0
+    assert capsys.readouterr().out == expected_csv("Finance")
+    naive_utc = between.replace(tzinfo=None).isoformat()  # no zone given: UTC
+    assert query.main(project.args("--format", "csv", "--as-of", naive_utc)) == 0
+    assert capsys.readouterr().out == expected_csv("Finance")
+
+    assert query.main(project.args("--format", "csv", "--as-of", before_anything.isoformat())) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == ",".join(report.COLUMNS)
+    assert f"table '{project.topics['sale']}' did not exist yet at" in captured.err
+
+
+def test_as_of_rejects_a_bad_timestamp(
+    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_factory("client", "department", "employee", "sale")
+    with pytest.raises(SystemExit) as info:
+        query.main(project.args("--as-of", "yesterday"))
+    assert info.value.code == 2
+    assert "'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_history_lists_every_table_and_commit(
+    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_factory("client", "department", "employee", "sale")
+    write_sample(project)
+    run_pipeline(project)
+    project.csv("department", ["id", "department"], [["1", "FinTech"], ["2", "Research"]])
+    run_pipeline(project)
+    capsys.readouterr()
+
+    assert query.main(project.args("--history", "--format", "csv")) == 0
+    frame = pl.read_csv(capsys.readouterr().out.encode())
+    assert sorted(frame["table"].unique().to_list()) == sorted(project.topics.values())
+    department = frame.filter(pl.col("table") == project.topics["department"]).sort("version")
+    assert department.select("version", "operation", "inserted", "updated").rows() == [
+        (0, "WRITE", 2, None),
+        (1, "MERGE", 0, 2),
+    ]
+
+
+def test_summary_totals_by_department_and_region(
+    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_factory("client", "department", "employee", "sale")
+    write_sample(project)
+    run_pipeline(project)
+    capsys.readouterr()
+
+    assert query.main(project.args("--summary", "--format", "csv")) == 0
+    out = capsys.readouterr().out
+    assert "Research,1,1200.50,1200.50" in out
+    assert "Finance,2,109.99,55.00" in out
+    assert "South-East,1,1200.50,1200.50" in out
+    assert "3,1310.49,2,3,2,2024-02-28,2024-11-09" in out
+
+
+def test_watcher_reads_only_the_log_and_notices_new_versions(
+    project_factory: Callable[..., Project],
+) -> None:
+    project = project_factory("client", "department", "employee", "sale")
+    write_sample(project)
+    watcher = Watcher(project.delta, project.config.query.tables)
+    assert watcher.changed()  # first look
+    assert all(s.version is None for s in watcher.statuses())
+    run_pipeline(project)
+    assert watcher.changed()
+    assert not watcher.changed()
+    statuses = {s.table: s for s in watcher.statuses()}
+    assert statuses[project.topics["sale"]].rows == 3
+    assert statuses[project.topics["sale"]].version == 0
+
+
+def test_watch_renders_again_after_a_change(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("client", "department", "employee", "sale")
+    write_sample(project)
+    run_pipeline(project)
+    renders: list[report.Report] = []
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watch,
+        args=(project.delta, project.config.query.tables, 0.05, renders.append, stop),
+        kwargs={"out": open(os.devnull, "w")},  # noqa: SIM115
+        daemon=True,
+    )
+    thread.start()
+    try:
+        wait_until(lambda: len(renders) == 1, 10)
+        project.csv("department", ["id", "department"], [["1", "FinTech"], ["2", "Research"]])
+        run_pipeline(project)
+        wait_until(lambda: len(renders) >= 2 and "FinTech" in renders[-1].frame["department"].to_list(), 20)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_watch_script_exits_0_on_ctrl_c(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("client", "department", "employee", "sale")
+    write_sample(project)
+    run_pipeline(project)
+    process = subprocess.Popen(
+        [sys.executable, "query.py", *project.args("--watch", "0.2")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("sales report: 3 rows" in line for line in lines), 20)
+        process.send_signal(signal.SIGINT)
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+
+
+def test_publisher_rate_paces_the_rows(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    project.csv("item", ["id"], [[str(i)] for i in range(30)])
+    started = time.monotonic()
+    assert publisher.main(project.args("--rate", "60", "--batch-size", "5")) == 0
+    assert time.monotonic() - started >= 0.4  # 30 rows at 60/s: the last batch leaves after 0.5 s
+    assert subscriber.main(project.args("--once")) == 0
