@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
 from deltalake import DeltaTable  # noqa: E402
-from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
+from kafka import KafkaProducer  # noqa: E402
 
 from deltastream import clients, config, offsets, report, sampledata  # noqa: E402
 from deltastream.broker import EmbeddedBroker  # noqa: E402
@@ -108,21 +108,12 @@ def producer_limit(cfg: config.Config, path: Path, topic: str) -> Row:
     return Row("producer alone (kafka-python)", count, elapsed)
 
 
-def consumer_limit(bootstrap: str, topic: str, expected: int) -> Row:
-    """A fresh group with the same timeouts reading every message, from creation to the last one."""
+def consumer_limit(cfg: config.Config, topic: str, expected: int) -> Row:
+    """kafka-python alone, built with the subscriber's settings, in a fresh group: from creation
+    (group join included) to the last message."""
     started = time.monotonic()
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"limit-{random.getrandbits(32)}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        session_timeout_ms=SESSION_MS,
-        heartbeat_interval_ms=1000,
-        max_poll_records=20000,
-        fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-    )
+    consumer = clients.consumer(cfg, group_id=f"limit-{random.getrandbits(32)}")
+    consumer.subscribe([topic])
     count = 0
     while count < expected:
         for batch in consumer.poll(timeout_ms=500).values():
@@ -175,7 +166,7 @@ def merge_cost(delta: Path, sale_rows: int, changed: int = 10_000) -> tuple[Row,
     )
     results = []
     for sink, rows in ((small, changed), (DeltaSink(delta, "id", ids), sale_rows)):
-        result = sink.write("sale", messages("sale", 1_000_000))
+        result = sink.write("sale", offsets.group(messages("sale", 1_000_000)))
         assert result is not None
         results.append(
             (
@@ -281,7 +272,7 @@ def main() -> int:
         rows.append(Row("publisher.py (whole process)", args.sales, seconds, limit=limit.rate))
 
         print("consumer limit ...", file=sys.stderr)
-        climit = consumer_limit(broker.bootstrap_servers, "sale", args.sales)
+        climit = consumer_limit(cfg, "sale", args.sales)
         rows.append(climit)
         print("subscriber.py --once ...", file=sys.stderr)
         seconds, rss = run("subscriber.py", cfg_path, "--once")

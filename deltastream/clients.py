@@ -84,8 +84,8 @@ def consumer(cfg: Config, **overrides: Any) -> KafkaConsumer:
             "max_poll_interval_ms": k.max_poll_interval_ms,
             "request_timeout_ms": max(k.request_timeout_ms, k.session_timeout_ms + 5000),
             "max_poll_records": min(sub.max_batch_records, 50_000),
-            "fetch_max_bytes": 64 * 1024 * 1024,
-            "max_partition_fetch_bytes": 16 * 1024 * 1024,
+            "fetch_max_bytes": 16 * 1024 * 1024,
+            "max_partition_fetch_bytes": 4 * 1024 * 1024,
         }
         settings.update(overrides)
         return KafkaConsumer(**common, **settings)

@@ -31,28 +31,30 @@ from deltastream.sink import DeltaSink, WriteResult
 
 log = logging.getLogger(__name__)
 
+#: Poll timeout while a batch is open: how long "no new data" takes to notice.
+QUIET_POLL_MS = 10
+
 
 @dataclass
 class Batch:
-    """Messages polled since the last write, by topic, in poll order."""
+    """Messages polled since the last write: by topic, then by partition, in offset order."""
 
     started: float = 0.0
     size: int = 0
-    by_topic: dict[str, list[Message]] = field(default_factory=lambda: defaultdict(list))
+    by_topic: dict[str, dict[int, list[Message]]] = field(default_factory=lambda: defaultdict(dict))
 
     def add(self, records: dict[TopicPartition, list[Message]]) -> None:
         for tp, messages in records.items():
             if messages and not self.size:
                 self.started = time.monotonic()
-            self.by_topic[tp.topic].extend(messages)
+            self.by_topic[tp.topic].setdefault(tp.partition, []).extend(messages)
             self.size += len(messages)
 
     def drop(self, partitions: set[TopicPartition]) -> None:
         """Forget messages of revoked partitions: their next owner reads them from Delta's offset."""
-        for topic in list(self.by_topic):
-            kept = [m for m in self.by_topic[topic] if TopicPartition(topic, m.partition) not in partitions]
-            self.size -= len(self.by_topic[topic]) - len(kept)
-            self.by_topic[topic] = kept
+        for tp in partitions:
+            dropped = self.by_topic.get(tp.topic, {}).pop(tp.partition, [])
+            self.size -= len(dropped)
 
 
 def batch_full(batch: Batch, max_records: int) -> bool:
@@ -61,6 +63,16 @@ def batch_full(batch: Batch, max_records: int) -> bool:
 
 def batch_due(batch: Batch, max_latency_s: float, now: float) -> bool:
     return batch.size > 0 and now - batch.started >= max_latency_s
+
+
+def caught_up_while_idle(batch: Batch, polled_records: bool, writer_idle: bool) -> bool:
+    """Nothing more arrived and the writer is free: waiting longer would only add latency.
+
+    Under load the writer is busy and polls keep returning records, so batches grow to
+    ``max_batch_records`` or ``max_batch_latency_ms``; when data trickles in, each arrival is
+    written at once.
+    """
+    return batch.size > 0 and not polled_records and writer_idle
 
 
 @dataclass
@@ -213,14 +225,14 @@ class Subscriber:
         """Write a batch to Delta, one commit per topic. Runs on the writer thread: no Kafka calls."""
         results: list[WriteResult] = []
         acked: dict[TopicPartition, int] = {}
-        for topic, messages in batch.by_topic.items():
-            if not messages:
+        for topic, parts in batch.by_topic.items():
+            if not any(parts.values()):
                 continue
-            result = self.sink.write(topic, messages)
-            for partition, offset in offsets.last_offsets(messages).items():
+            result = self.sink.write(topic, parts)
+            for partition, offset in offsets.last_offsets(parts).items():
                 acked[TopicPartition(topic, partition)] = offset + 1
             if result is None:
-                log.debug("%s: %d records already in Delta; skipped", topic, len(messages))
+                log.debug("%s: records already in Delta; skipped", topic)
             else:
                 results.append(result)
         return results, acked
@@ -306,7 +318,12 @@ class Subscriber:
                 if self.unsettled:
                     self.settle()
                 now = time.monotonic()
-                if batch_full(self.batch, sub.max_batch_records) or batch_due(self.batch, latency_s, now):
+                writer_idle = self.pending is None or self.pending.done()
+                if (
+                    batch_full(self.batch, sub.max_batch_records)
+                    or batch_due(self.batch, latency_s, now)
+                    or caught_up_while_idle(self.batch, bool(records), writer_idle)
+                ):
                     self.flush()
                 elif self.pending is not None and self.pending.done():
                     self.collect()
@@ -335,10 +352,11 @@ class Subscriber:
         return result
 
     def _poll_wait_ms(self, latency_s: float) -> int:
+        """Long polls while idle; short ones while a batch is open, to notice when data stops."""
         if not self.batch.size:
             return int(max(latency_s, 0.05) * 1000)
-        left = latency_s - (time.monotonic() - self.batch.started)
-        return max(0, int(left * 1000))
+        left_ms = int((latency_s - (time.monotonic() - self.batch.started)) * 1000)
+        return max(0, min(left_ms, QUIET_POLL_MS))
 
     def close(self) -> None:
         self.writer.shutdown(wait=True, cancel_futures=True)

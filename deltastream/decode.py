@@ -95,16 +95,25 @@ def bad_column_name(name: str) -> bool:
 
 
 def decode(messages: Sequence[Message], id_column: str) -> Decoded:
-    """Decode messages of one topic, in offset order, into rows keyed by ``id_column``.
+    """Decode messages of one topic, each partition's in offset order, into rows keyed by
+    ``id_column``.
 
     The result holds one row per id, the version of the highest offset, with a boolean
     :data:`DELETED` column that is true for tombstones.
     """
-    indexed = [(i, m) for i, m in enumerate(messages) if m.value is not None]
-    parsed = _parse_fast(indexed, id_column) or _parse_slow(indexed, id_column)
-    frame, seq, dead = parsed
+    values = [m.value for m in messages]
+    if None in values:
+        positions: Sequence[int] = [i for i, v in enumerate(values) if v is not None]
+        values = [values[i] for i in positions]
+    else:
+        positions = range(len(messages))
+    frame = _parse_fast(values, id_column)  # type: ignore[arg-type]
+    if frame is not None:
+        seq, dead = list(positions), []
+    else:
+        frame, seq, dead = _parse_slow([(i, messages[i]) for i in positions], id_column)
     frame = frame.with_columns(pl.lit(False).alias(DELETED))
-    deletes, delete_seq = _tombstones(messages, dead)
+    deletes, delete_seq = _tombstones(messages, dead) if len(positions) < len(messages) else ([], [])
     if deletes:
         frame = pl.concat(
             [frame, pl.DataFrame({id_column: deletes, DELETED: [True] * len(deletes)})],
@@ -145,27 +154,36 @@ def _tombstones(messages: Sequence[Message], dead: list[DeadLetter]) -> tuple[li
     return ids, seq
 
 
-def _parse_fast(indexed: Sequence[tuple[int, Message]], id_column: str) -> Parsed | None:
+#: Column types whose cast to text gives the JSON text (``3``, ``true``) of every value.
+TEXT_SAFE = (pl.String, pl.Int64, pl.Boolean, pl.Null)
+
+
+def _parse_fast(values: list[bytes], id_column: str) -> pl.DataFrame | None:
     """Parse every value at once; ``None`` when any message needs a closer look."""
-    if not indexed:
-        return _empty(id_column), [], []
-    raw = [m.value or b"" for _, m in indexed]
-    if any(not v or b"\n" in v or b"\r" in v for v in raw):
+    if not values:
+        return _empty(id_column)
+    if b"" in values:
         return None
-    blob = b"\n".join(raw)
+    blob = b"\n".join(values)
+    if blob.count(b"\n") != len(values) - 1 or b"\r" in blob:
+        return None  # a value spread over lines (pretty-printed JSON): one by one
     try:
-        names = pl.read_ndjson(blob, infer_schema_length=None).columns
+        frame = pl.read_ndjson(blob, infer_schema_length=None)
+        names = frame.columns
         if id_column not in names or any(bad_column_name(n) for n in names):
             return None
-        frame = pl.read_ndjson(blob, schema={name: pl.String for name in names})
+        if all(dtype in TEXT_SAFE for dtype in frame.dtypes):
+            frame = frame.with_columns(pl.all().cast(pl.String))
+        else:  # floats and nested values: read again, keeping every value as text
+            frame = pl.read_ndjson(blob, schema={name: pl.String for name in names})
     except Exception:  # any parse problem: the slow path names the message at fault
         return None
-    if frame.height != len(indexed):
+    if frame.height != len(values):
         return None
     ids = frame[id_column]
     if ids.is_null().any() or (ids.str.strip_chars() == "").any():
         return None
-    return frame, [i for i, _ in indexed], []
+    return frame
 
 
 def _parse_slow(indexed: Sequence[tuple[int, Message]], id_column: str) -> Parsed:

@@ -11,8 +11,10 @@ the old one whose offsets the table remembers.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Protocol, TypeVar
 
 from deltalake import DeltaTable, Transaction
@@ -24,6 +26,7 @@ class Positioned(Protocol):
 
 
 M = TypeVar("M", bound=Positioned)
+_offset = attrgetter("offset")
 
 
 def app_id(group_id: str, topic: str, partition: int, topic_id: str | None = None) -> str:
@@ -55,27 +58,37 @@ def stored(table: DeltaTable | None, ids: AppIds, topic: str, partitions: Iterab
     return result
 
 
-def unwritten(messages: Sequence[M], written: Mapping[int, int]) -> list[M]:
+#: Messages of one topic by partition, each list in offset order (as Kafka delivers them).
+Partitioned = Mapping[int, Sequence[M]]
+
+
+def group(messages: Iterable[M]) -> dict[int, list[M]]:
+    """Messages (each partition's in offset order) grouped by partition."""
+    result: dict[int, list[M]] = {}
+    for m in messages:
+        result.setdefault(m.partition, []).append(m)
+    return result
+
+
+def unwritten(parts: Mapping[int, Sequence[M]], written: Mapping[int, int]) -> dict[int, Sequence[M]]:
     """The messages above the stored offset of their partition: the ones still to write."""
-    return [m for m in messages if m.offset > written.get(m.partition, -1)]
+    result: dict[int, Sequence[M]] = {}
+    for partition, messages in parts.items():
+        stored = written.get(partition)
+        start = 0 if stored is None else bisect_right(messages, stored, key=_offset)
+        if start < len(messages):
+            result[partition] = messages[start:]
+    return result
 
 
-def last_offsets(messages: Iterable[Positioned]) -> dict[int, int]:
+def last_offsets(parts: Mapping[int, Sequence[Positioned]]) -> dict[int, int]:
     """The highest offset per partition."""
-    result: dict[int, int] = {}
-    for m in messages:
-        if m.offset > result.get(m.partition, -1):
-            result[m.partition] = m.offset
-    return result
+    return {partition: messages[-1].offset for partition, messages in parts.items() if messages}
 
 
-def spans(messages: Iterable[Positioned]) -> dict[int, tuple[int, int]]:
+def spans(parts: Mapping[int, Sequence[Positioned]]) -> dict[int, tuple[int, int]]:
     """The first and last offset per partition."""
-    result: dict[int, tuple[int, int]] = {}
-    for m in messages:
-        low, high = result.get(m.partition, (m.offset, m.offset))
-        result[m.partition] = (min(low, m.offset), max(high, m.offset))
-    return result
+    return {p: (m[0].offset, m[-1].offset) for p, m in parts.items() if m}
 
 
 def transactions(ids: AppIds, topic: str, last: Mapping[int, int]) -> list[Transaction]:

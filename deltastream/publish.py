@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -13,6 +14,7 @@ from typing import TextIO
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Files with at least this many lines get a progress bar (on a terminal).
 PROGRESS_MIN_LINES = 20_000
+#: Compact JSON with non-ASCII text kept as UTF-8; one encoder for every row.
+ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass
@@ -40,6 +44,12 @@ class TopicResult:
     error: str | None = None
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
+
+    def note_failure(self, key: str, exc: BaseException | None) -> None:
+        self.failed += 1
+        if len(self.failures) < 10:
+            self.failures.append(f"id {key}: {exc}")
+        log.error("%s: send of id %s failed: %s", self.topic, key, exc)
 
     @property
     def ok(self) -> bool:
@@ -63,10 +73,45 @@ class Pacer:
             time.sleep(ahead)
 
 
+@dataclass
+class SentBatch:
+    """A batch whose rows are on their way: the keys and the futures of their sends."""
+
+    number: int
+    started: float
+    keys: list[str] = field(default_factory=list)
+    futures: list[FutureRecordMetadata] = field(default_factory=list)
+
+
+def confirm(batch: SentBatch, result: TopicResult, timeout_s: float) -> None:
+    """Wait until every row of ``batch`` is acknowledged or has failed; count it and log one line."""
+    failed = 0
+    for key, future in zip(batch.keys, batch.futures, strict=True):
+        if not future.is_done:
+            with contextlib.suppress(KafkaError):
+                future.get(timeout=timeout_s)
+        if future.failed():
+            failed += 1
+            result.note_failure(key, future.exception)
+    result.sent += len(batch.futures) - failed
+    log.info(
+        "%s: batch %d: %d rows sent in %.0f ms (%d so far)",
+        result.topic,
+        batch.number,
+        len(batch.futures) - failed,
+        (time.monotonic() - batch.started) * 1000,
+        result.sent,
+    )
+
+
 def publish_topic(
     producer: KafkaProducer, cfg: Config, topic: str, pacer: Pacer | None = None
 ) -> TopicResult:
-    """Send every row of ``raw_path/<topic>.csv`` to ``topic``; never raises for bad rows."""
+    """Send every row of ``raw_path/<topic>.csv`` to ``topic``; never raises for bad rows.
+
+    Each batch is confirmed (every row acknowledged by the broker, or counted as failed) and
+    logged while the next one is already being sent, so the producer never sits idle.
+    """
     path = csv_path(cfg.publisher.raw_path, topic)
     result = TopicResult(topic, path)
     started = time.monotonic()
@@ -74,13 +119,6 @@ def publish_topic(
         result.error = f"{path}: file not found"
         log.error("%s: file not found; topic %s not published", path, topic)
         return result
-
-    def failed(exc: BaseException, key: str) -> None:
-        result.failed += 1
-        if len(result.failures) < 10:
-            result.failures.append(f"id {key}: {exc}")
-        log.error("%s: send of id %s failed: %s", topic, key, exc)
-
     lines = count_lines(path)
     bar = tqdm(
         total=max(lines - 1, 0),
@@ -89,46 +127,39 @@ def publish_topic(
         disable=None if lines >= PROGRESS_MIN_LINES else True,
         file=sys.stderr,
     )
-    batch_size = cfg.publisher.batch_size
+    timeout_s = cfg.publisher.delivery_timeout_ms / 1000 + 5
+    rows = read_rows(path, cfg.general.id_column)
+    pending: SentBatch | None = None
     try:
         with bar, logging_redirect_tqdm():
-            for number, batch in enumerate(batched(read_rows(path, cfg.general.id_column), batch_size), 1):
-                batch_started = time.monotonic()
-                attempted = 0
+            for number, batch in enumerate(batched(rows, cfg.publisher.batch_size), 1):
+                current = SentBatch(number, time.monotonic())
                 for item in batch:
                     result.read += 1
                     if isinstance(item, Rejected):
                         result.rejected += 1
                         log.warning("%s", item)
                         continue
+                    value = ENCODER.encode(item.values).encode()
                     try:
-                        future = producer.send(
-                            topic,
-                            key=item.key.encode(),
-                            value=json.dumps(item.values, ensure_ascii=False).encode(),
-                        )
+                        future = producer.send(topic, key=item.key.encode(), value=value)
                     except KafkaError as exc:
-                        failed(exc, item.key)
+                        result.note_failure(item.key, exc)
                         continue
-                    attempted += 1
-                    future.add_errback(failed, item.key)
-                producer.flush()
-                result.sent += attempted
-                log.info(
-                    "%s: batch %d: %d rows sent in %.0f ms (%d so far)",
-                    topic,
-                    number,
-                    attempted,
-                    (time.monotonic() - batch_started) * 1000,
-                    result.sent,
-                )
+                    current.keys.append(item.key)
+                    current.futures.append(future)
+                if pending is not None:
+                    confirm(pending, result, timeout_s)
+                pending = current
                 bar.update(len(batch))
                 if pacer is not None:
                     pacer.wait(len(batch))
     except SourceError as exc:
         result.error = str(exc)
         log.error("%s", exc)
-    result.sent -= result.failed
+    producer.flush()
+    if pending is not None:
+        confirm(pending, result, timeout_s)
     result.seconds = time.monotonic() - started
     return result
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,18 @@ class DeltaSink:
         self.compact_every = compact_every
         self.vacuum_retention_hours = vacuum_retention_hours
         self.commits_since_compaction: dict[str, int] = {}
+        self.tables: dict[str, DeltaTable] = {}
+
+    def current(self, topic: str) -> DeltaTable | None:
+        """The writer's copy of a table, brought up to date by reading only the new log entries."""
+        table = self.tables.get(topic)
+        if table is None:
+            table = load(self.path(topic))
+            if table is not None:
+                self.tables[topic] = table
+        else:
+            table.update_incremental()
+        return table
 
     def path(self, topic: str) -> Path:
         return self.root / topic
@@ -104,19 +117,23 @@ class DeltaSink:
             raise SinkError(str(self.path(topic)), f"cannot read the table: {exc}") from exc
         return offsets.stored(table, self.ids, topic, [partition]).get(partition)
 
-    def write(self, topic: str, messages: Sequence[Message]) -> WriteResult | None:
-        """Upsert a batch of one topic's messages; ``None`` when all were written before."""
+    def write(self, topic: str, parts: Mapping[int, Sequence[Message]]) -> WriteResult | None:
+        """Upsert a batch of one topic's messages, by partition in offset order.
+
+        Returns ``None`` when every message had been written before.
+        """
         started = time.monotonic()
-        partitions = {m.partition for m in messages}
         for attempt in range(1, self.max_attempts + 1):
             try:
-                result = self._attempt(topic, messages, partitions)
+                result = self._attempt(topic, parts)
             except CommitFailedError as exc:
-                log.info("%s: concurrent commit (attempt %d): %s; retrying", topic, attempt, exc)
+                self.tables.pop(topic, None)
+                log.info("%s: concurrent commit (attempt %d): %s; retrying", topic, attempt, one_line(exc))
                 time.sleep(min(0.05 * attempt, 1.0))
                 continue
             except (DeltaError, OSError) as exc:
-                span = offsets.spans(messages)
+                self.tables.pop(topic, None)
+                span = offsets.spans(parts)
                 raise SinkError(str(self.path(topic)), f"commit failed: {exc}", span) from exc
             if result is not None:
                 result.millis = (time.monotonic() - started) * 1000
@@ -124,21 +141,22 @@ class DeltaSink:
             return result
         raise SinkError(str(self.path(topic)), f"gave up after {self.max_attempts} concurrent commits")
 
-    def _attempt(self, topic: str, messages: Sequence[Message], partitions: set[int]) -> WriteResult | None:
+    def _attempt(self, topic: str, parts: Mapping[int, Sequence[Message]]) -> WriteResult | None:
         """Steps 1 to 4 of the module docstring, once."""
-        table = load(self.path(topic))
-        written = offsets.stored(table, self.ids, topic, partitions)
-        fresh = offsets.unwritten(messages, written)
+        table = self.current(topic)
+        written = offsets.stored(table, self.ids, topic, parts)
+        fresh = offsets.unwritten(parts, written)
         if not fresh:
             return None
         last = offsets.last_offsets(fresh)
-        decoded = decode(fresh, self.id_column)
+        messages = list(chain.from_iterable(fresh.values()))
+        decoded = decode(messages, self.id_column)
         if decoded.dead:
             self._write_dead_letters(topic, decoded.dead)
         version, metrics = self._commit(topic, table, decoded.rows, last)
         return WriteResult(
             topic,
-            records=len(fresh),
+            records=len(messages),
             upserts=decoded.upserts,
             deletes=decoded.deletes,
             dead=len(decoded.dead),
@@ -233,8 +251,9 @@ class DeltaSink:
         """Append dead letters once: their table keeps its own offsets per source partition."""
         path = self.root / DEAD_LETTERS
         table = load(path)
-        written = offsets.stored(table, self.ids, topic, {d.partition for d in dead})
-        fresh = offsets.unwritten(dead, written)
+        by_partition = offsets.group(sorted(dead, key=lambda d: (d.partition, d.offset)))
+        written = offsets.stored(table, self.ids, topic, by_partition)
+        fresh = [d for part in offsets.unwritten(by_partition, written).values() for d in part]
         if not fresh:
             return
         frame = pl.DataFrame(
@@ -246,7 +265,7 @@ class DeltaSink:
             orient="row",
         )
         commit = CommitProperties(
-            app_transactions=offsets.transactions(self.ids, topic, offsets.last_offsets(fresh))
+            app_transactions=offsets.transactions(self.ids, topic, offsets.last_offsets(offsets.group(fresh)))
         )
         write_deltalake(str(path), frame, mode="append", commit_properties=commit)
         for d in fresh[:5]:

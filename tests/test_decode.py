@@ -101,3 +101,14 @@ def test_bad_messages_become_dead_letters_and_good_ones_stay() -> None:
     binary = next(d for d in result.dead if d.offset == 1)
     assert binary.value_encoding == "base64"
     assert base64.b64decode(binary.value or "") == b"\xff\xfe"
+
+
+def test_unwritten_keeps_only_offsets_above_the_stored_one() -> None:
+    from deltastream import offsets
+
+    parts = {0: [Msg(o, b"{}", partition=0) for o in range(5, 10)], 1: [Msg(3, b"{}", partition=1)]}
+    fresh = offsets.unwritten(parts, {0: 7, 1: 3})
+    assert {p: [m.offset for m in ms] for p, ms in fresh.items()} == {0: [8, 9]}
+    assert offsets.spans(fresh) == {0: (8, 9)}
+    assert offsets.last_offsets(parts) == {0: 9, 1: 3}
+    assert offsets.unwritten(parts, {}) == parts

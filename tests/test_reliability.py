@@ -223,12 +223,12 @@ def test_concurrent_writers_to_one_table_retry_and_lose_nothing(
     ids = offsets.AppIds(project.group, {})
     sinks = [DeltaSink(project.delta, "id", ids) for _ in range(3)]
     by_partition = {p: [m for m in messages if m.partition == p] for p in range(3)}
-    sinks[0].write(topic, by_partition[0][:1])  # the table exists before the race
+    sinks[0].write(topic, {0: by_partition[0][:1]})  # the table exists before the race
     errors: list[BaseException] = []
 
     def write(n: int) -> None:
         try:
-            sinks[n].write(topic, by_partition[n])
+            sinks[n].write(topic, {n: by_partition[n]})
         except BaseException as exc:  # surfaced by the assertion below
             errors.append(exc)
 
@@ -240,7 +240,9 @@ def test_concurrent_writers_to_one_table_retry_and_lose_nothing(
     assert errors == []
     assert table(project).height == 301
     dt = DeltaTable(str(project.delta / topic))
-    assert {p: dt.transaction_version(ids(topic, p)) for p in range(3)} == offsets.last_offsets(messages)
+    assert {p: dt.transaction_version(ids(topic, p)) for p in range(3)} == offsets.last_offsets(
+        offsets.group(messages)
+    )
 
 
 def test_broker_lost_mid_run_and_back_again(tmp_path: Path) -> None:
@@ -308,7 +310,7 @@ def test_compaction_keeps_the_file_count_bounded(project_factory: Callable[..., 
     )
     for i in range(12):
         fake = [FakeMessage(topic, 99, i, str(1000 + i).encode(), json.dumps({"id": str(1000 + i)}).encode())]
-        assert sink.write(topic, fake) is not None
+        assert sink.write(topic, offsets.group(fake)) is not None
     dt = DeltaTable(str(project.delta / topic))
     operations = [h["operation"] for h in dt.history()]
     assert operations.count("OPTIMIZE") == 2
