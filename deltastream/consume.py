@@ -68,9 +68,9 @@ def batch_due(batch: Batch, max_latency_s: float, now: float) -> bool:
 def caught_up_while_idle(batch: Batch, polled_records: bool, writer_idle: bool) -> bool:
     """Nothing more arrived and the writer is free: waiting longer would only add latency.
 
-    Under load the writer is busy and polls keep returning records, so batches grow to
-    ``max_batch_records`` or ``max_batch_latency_ms``; when data trickles in, each arrival is
-    written at once.
+    When data trickles in, each arrival is written at once. Under load polls keep returning
+    records and the writer is busy: the batch keeps growing while the previous one is written,
+    and is handed over when the writer is free and the batch is due, or when it is full.
     """
     return batch.size > 0 and not polled_records and writer_idle
 
@@ -126,6 +126,7 @@ class Subscriber:
             self.ids,
             compact_every=cfg.subscriber.compact_every,
             vacuum_retention_hours=cfg.subscriber.vacuum_retention_hours,
+            compact_target_bytes=cfg.subscriber.compact_target_kb * 1024,
         )
         self.batch = Batch()
         self.totals = Totals()
@@ -319,10 +320,12 @@ class Subscriber:
                     self.settle()
                 now = time.monotonic()
                 writer_idle = self.pending is None or self.pending.done()
-                if (
-                    batch_full(self.batch, sub.max_batch_records)
-                    or batch_due(self.batch, latency_s, now)
-                    or caught_up_while_idle(self.batch, bool(records), writer_idle)
+                if batch_full(self.batch, sub.max_batch_records) or (
+                    writer_idle
+                    and (
+                        batch_due(self.batch, latency_s, now)
+                        or caught_up_while_idle(self.batch, bool(records), writer_idle)
+                    )
                 ):
                     self.flush()
                 elif self.pending is not None and self.pending.done():

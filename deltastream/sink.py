@@ -85,6 +85,7 @@ class DeltaSink:
         max_attempts: int = 20,
         compact_every: int = 0,
         vacuum_retention_hours: int = 168,
+        compact_target_bytes: int = 512 * 1024,
     ):
         self.root = root
         self.id_column = id_column
@@ -92,6 +93,7 @@ class DeltaSink:
         self.max_attempts = max_attempts
         self.compact_every = compact_every
         self.vacuum_retention_hours = vacuum_retention_hours
+        self.compact_target_bytes = compact_target_bytes
         self.commits_since_compaction: dict[str, int] = {}
         self.tables: dict[str, DeltaTable] = {}
 
@@ -202,6 +204,10 @@ class DeltaSink:
     def _maintain(self, topic: str) -> None:
         """Every ``compact_every`` commits: compact small files, then vacuum old ones.
 
+        Only files below the target size are packed together, up to that size: a MERGE rewrites
+        every file holding an id it changes, so files much larger than a batch would make each
+        upsert cost more as the table grows.
+
         It runs between two writes of the same thread, so never alongside this sink's MERGE; a
         commit by another writer makes it give way (it is tried again after the next commits).
         """
@@ -214,7 +220,7 @@ class DeltaSink:
         started = time.monotonic()
         try:
             table = DeltaTable(str(self.path(topic)))
-            metrics = table.optimize.compact()
+            metrics = table.optimize.compact(target_size=self.compact_target_bytes)
             removed = table.vacuum(
                 retention_hours=self.vacuum_retention_hours,
                 dry_run=False,
