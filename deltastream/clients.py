@@ -59,6 +59,11 @@ def producer(cfg: Config) -> KafkaProducer:
         return KafkaProducer(
             **common,
             acks="all",
+            # Retries keep each partition in order with one request in flight per connection;
+            # the idempotent producer's id does not survive a broker that restarts empty (the
+            # embedded one), and a record sent twice is harmless to an upsert by id.
+            enable_idempotence=False,
+            max_in_flight_requests_per_connection=1,
             linger_ms=pub.linger_ms,
             batch_size=256 * 1024,
             delivery_timeout_ms=pub.delivery_timeout_ms,

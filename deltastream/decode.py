@@ -22,6 +22,15 @@ import polars as pl
 
 #: Marks the rows of a batch that delete their id; never stored in a table.
 DELETED = "__deleted"
+#: JSON names of the kinds of value that are not objects, for dead-letter errors.
+JSON_KINDS = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
 #: Characters Delta does not allow in column names (without column mapping).
 BAD_NAME_CHARS = frozenset(" ,;{}()\n\t=")
 
@@ -216,7 +225,7 @@ def _parse_one(raw: bytes, id_column: str) -> tuple[dict[str, str | None] | None
     except json.JSONDecodeError as exc:
         return None, f"value is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
     if not isinstance(obj, dict):
-        return None, f"value is JSON {type(obj).__name__}, expected an object"
+        return None, f"value is a JSON {JSON_KINDS.get(type(obj), 'value')}, expected an object"
     for name in obj:
         if bad_column_name(name):
             return None, f"field name {name!r} cannot be a column"

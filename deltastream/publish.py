@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Files with at least this many lines get a progress bar (on a terminal).
 PROGRESS_MIN_LINES = 20_000
+#: Failed sends logged one by one per topic before the rest are only counted.
+FAILURES_LOGGED = 10
 #: Compact JSON with non-ASCII text kept as UTF-8; one encoder for every row.
 ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -46,10 +48,13 @@ class TopicResult:
     failures: list[str] = field(default_factory=list)
 
     def note_failure(self, key: str, exc: BaseException | None) -> None:
+        """Count a send that failed for good; the first few are logged one by one."""
         self.failed += 1
-        if len(self.failures) < 10:
+        if len(self.failures) < FAILURES_LOGGED:
             self.failures.append(f"id {key}: {exc}")
-        log.error("%s: send of id %s failed: %s", self.topic, key, exc)
+            log.error("%s: send of id %s failed: %s", self.topic, key, exc)
+        elif self.failed == FAILURES_LOGGED + 1:
+            log.error("%s: more sends failed; the summary counts them all", self.topic)
 
     @property
     def ok(self) -> bool:

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+import publisher
+import subscriber
 from deltastream import config
 from deltastream.broker import EmbeddedBroker
 
@@ -139,6 +141,65 @@ def project_factory(tmp_path: Path, broker: EmbeddedBroker) -> Callable[..., Pro
         return Project(tmp_path / f"p{next(counter)}", broker.bootstrap_servers, roles or ("item",))
 
     return make
+
+
+REPORT_ROLES = ("client", "department", "employee", "sale")
+
+
+def run_pipeline(project: Project) -> None:
+    assert publisher.main(project.args()) == 0
+    assert subscriber.main(project.args("--once")) == 0
+
+
+def write_sample(project: Project) -> None:
+    """A CSV set the pipeline has never seen: quoting, BOM, CRLF, non-ASCII, apostrophes."""
+    project.csv(
+        "client",
+        ["id", "first_name", "last_name"],
+        [["1", "Zoë", "O'Brien"], ["2", "José, Jr.", "Núñez"], ["3", "Ann", "Lee"]],
+        encoding="utf-8-sig",
+        lineterminator="\r\n",
+    )
+    project.csv("department", ["id", "department"], [["1", "Finance"], ["2", "Research"]])
+    project.csv(
+        "employee",
+        ["id", "first_name", "last_name", "department_id"],
+        [["1", "Åsa", "Ek", "1"], ["2", "Tom", "D'Arcy", "2"]],
+    )
+    project.csv(
+        "sale",
+        ["id", "employee_id", "client_id", "date", "region", "sale"],
+        [
+            ["3", "1", "2", "9/11/2024", "North", "10"],
+            ["1", "2", "1", "1/4/2024", "South-East", "1200.5"],
+            ["2", "1", "3", "28/2/2024", "West", "99.99"],
+        ],
+    )
+
+
+def expected_csv(department_one: str) -> str:
+    lines = [
+        "id,employee_name,department,client_name,date,region,sale",
+        "1,Tom D'Arcy,Research,Zoë O'Brien,2024-04-01,South-East,1200.50",
+        f"2,Åsa Ek,{department_one},Ann Lee,2024-02-28,West,99.99",
+        f'3,Åsa Ek,{department_one},"José, Jr. Núñez",2024-11-09,North,10.00',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def report_project(project_factory: Callable[..., Project]) -> Project:
+    """A project with the report's four topics and nothing written yet."""
+    return project_factory(*REPORT_ROLES)
+
+
+@pytest.fixture
+def sales_project(report_project: Project, capsys: pytest.CaptureFixture[str]) -> Project:
+    """The report's project with the sample CSV set published and subscribed once."""
+    write_sample(report_project)
+    run_pipeline(report_project)
+    capsys.readouterr()
+    return report_project
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[Any]:

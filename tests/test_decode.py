@@ -93,7 +93,7 @@ def test_bad_messages_become_dead_letters_and_good_ones_stay() -> None:
     assert sorted(errors) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert errors[1].startswith("value is not UTF-8")
     assert errors[2].startswith("value is not JSON")
-    assert errors[3] == "value is JSON list, expected an object"
+    assert errors[3] == "value is a JSON array, expected an object"
     assert errors[4] == "no 'id' field"
     assert errors[5] == errors[6] == "'id' is null or empty"
     assert errors[8] == "field name 'bad name' cannot be a column"

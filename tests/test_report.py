@@ -6,7 +6,6 @@ import csv
 import io
 import subprocess
 import sys
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -14,13 +13,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import publisher
 import query
-import subscriber
 from deltastream import report
 from deltastream.errors import DataError
 
-from .conftest import ROOT, Project
+from .conftest import ROOT, Project, expected_csv, run_pipeline, write_sample
 
 
 def frames(**tables: list[dict[str, str]]) -> dict[str, pl.LazyFrame]:
@@ -109,55 +106,10 @@ def test_sales_with_unknown_employee_or_client_are_dropped_and_counted() -> None
     }
 
 
-def run_pipeline(project: Project) -> None:
-    assert publisher.main(project.args()) == 0
-    assert subscriber.main(project.args("--once")) == 0
-
-
-def write_sample(project: Project) -> dict[str, Path]:
-    """A CSV set the pipeline has never seen: quoting, BOM, CRLF, non-ASCII, apostrophes."""
-    project.csv(
-        "client",
-        ["id", "first_name", "last_name"],
-        [["1", "Zoë", "O'Brien"], ["2", "José, Jr.", "Núñez"], ["3", "Ann", "Lee"]],
-        encoding="utf-8-sig",
-        lineterminator="\r\n",
-    )
-    project.csv("department", ["id", "department"], [["1", "Finance"], ["2", "Research"]])
-    project.csv(
-        "employee",
-        ["id", "first_name", "last_name", "department_id"],
-        [["1", "Åsa", "Ek", "1"], ["2", "Tom", "D'Arcy", "2"]],
-    )
-    project.csv(
-        "sale",
-        ["id", "employee_id", "client_id", "date", "region", "sale"],
-        [
-            ["3", "1", "2", "9/11/2024", "North", "10"],
-            ["1", "2", "1", "1/4/2024", "South-East", "1200.5"],
-            ["2", "1", "3", "28/2/2024", "West", "99.99"],
-        ],
-    )
-    return {}
-
-
-def expected_csv(department_one: str) -> str:
-    lines = [
-        "id,employee_name,department,client_name,date,region,sale",
-        "1,Tom D'Arcy,Research,Zoë O'Brien,2024-04-01,South-East,1200.50",
-        f"2,Åsa Ek,{department_one},Ann Lee,2024-02-28,West,99.99",
-        f'3,Åsa Ek,{department_one},"José, Jr. Núñez",2024-11-09,North,10.00',
-    ]
-    return "\n".join(lines) + "\n"
-
-
 def test_end_to_end_csv_before_and_after_the_fintech_edit(
-    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+    sales_project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = project_factory("client", "department", "employee", "sale")
-    write_sample(project)
-    run_pipeline(project)
-    capsys.readouterr()
+    project = sales_project
 
     assert query.main(project.args("--format", "csv")) == 0
     assert capsys.readouterr().out == expected_csv("Finance")
@@ -170,12 +122,9 @@ def test_end_to_end_csv_before_and_after_the_fintech_edit(
 
 
 def test_table_format_has_a_header_and_all_columns(
-    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str], tmp_path: Path
+    sales_project: Project, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    project = project_factory("client", "department", "employee", "sale")
-    write_sample(project)
-    run_pipeline(project)
-    capsys.readouterr()
+    project = sales_project
 
     assert query.main(project.args()) == 0
     out = capsys.readouterr().out.splitlines()
@@ -200,9 +149,9 @@ def test_table_format_has_a_header_and_all_columns(
 
 
 def test_a_missing_table_is_one_line_and_exit_1(
-    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+    report_project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = project_factory("client", "department", "employee", "sale")
+    project = report_project
     assert query.main(project.args()) == 1
     err = capsys.readouterr().err.strip().splitlines()
     path = project.delta / project.topics["client"]
@@ -213,9 +162,9 @@ def test_a_missing_table_is_one_line_and_exit_1(
 
 
 def test_bad_rows_warn_or_fail_with_strict(
-    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+    report_project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = project_factory("client", "department", "employee", "sale")
+    project = report_project
     write_sample(project)
     project.csv(
         "sale",
@@ -241,10 +190,8 @@ def test_bad_rows_warn_or_fail_with_strict(
     assert "query.py: error: " in capsys.readouterr().err
 
 
-def test_dead_letters_view(
-    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
-) -> None:
-    project = project_factory("client", "department", "employee", "sale")
+def test_dead_letters_view(report_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project = report_project
     assert query.main(project.args("--dead-letters", "--format", "csv")) == 0
     assert capsys.readouterr().out.strip() == ""
 

@@ -20,14 +20,13 @@ import subscriber
 from deltastream import report
 from deltastream.watch import Watcher, watch
 
-from .conftest import ROOT, Project, wait_until
-from .test_report import expected_csv, run_pipeline, write_sample
+from .conftest import ROOT, Project, expected_csv, run_pipeline, wait_until, write_sample
 
 
 def test_as_of_returns_the_report_from_before_the_edit(
-    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+    report_project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = project_factory("client", "department", "employee", "sale")
+    project = report_project
     before_anything = datetime.now(timezone.utc)
     write_sample(project)
     run_pipeline(project)
@@ -51,10 +50,8 @@ def test_as_of_returns_the_report_from_before_the_edit(
     assert f"table '{project.topics['sale']}' did not exist yet at" in captured.err
 
 
-def test_as_of_rejects_a_bad_timestamp(
-    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
-) -> None:
-    project = project_factory("client", "department", "employee", "sale")
+def test_as_of_rejects_a_bad_timestamp(report_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project = report_project
     with pytest.raises(SystemExit) as info:
         query.main(project.args("--as-of", "yesterday"))
     assert info.value.code == 2
@@ -62,9 +59,9 @@ def test_as_of_rejects_a_bad_timestamp(
 
 
 def test_history_lists_every_table_and_commit(
-    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+    report_project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = project_factory("client", "department", "employee", "sale")
+    project = report_project
     write_sample(project)
     run_pipeline(project)
     project.csv("department", ["id", "department"], [["1", "FinTech"], ["2", "Research"]])
@@ -82,12 +79,9 @@ def test_history_lists_every_table_and_commit(
 
 
 def test_summary_totals_by_department_and_region(
-    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+    sales_project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = project_factory("client", "department", "employee", "sale")
-    write_sample(project)
-    run_pipeline(project)
-    capsys.readouterr()
+    project = sales_project
 
     assert query.main(project.args("--summary", "--format", "csv")) == 0
     out = capsys.readouterr().out
@@ -98,9 +92,9 @@ def test_summary_totals_by_department_and_region(
 
 
 def test_watcher_reads_only_the_log_and_notices_new_versions(
-    project_factory: Callable[..., Project],
+    report_project: Project,
 ) -> None:
-    project = project_factory("client", "department", "employee", "sale")
+    project = report_project
     write_sample(project)
     watcher = Watcher(project.delta, project.config.query.tables)
     assert watcher.changed()  # first look
@@ -113,8 +107,8 @@ def test_watcher_reads_only_the_log_and_notices_new_versions(
     assert statuses[project.topics["sale"]].version == 0
 
 
-def test_watch_renders_again_after_a_change(project_factory: Callable[..., Project]) -> None:
-    project = project_factory("client", "department", "employee", "sale")
+def test_watch_renders_again_after_a_change(report_project: Project) -> None:
+    project = report_project
     write_sample(project)
     run_pipeline(project)
     renders: list[report.Report] = []
@@ -137,8 +131,8 @@ def test_watch_renders_again_after_a_change(project_factory: Callable[..., Proje
     assert not thread.is_alive()
 
 
-def test_watch_script_exits_0_on_ctrl_c(project_factory: Callable[..., Project]) -> None:
-    project = project_factory("client", "department", "employee", "sale")
+def test_watch_script_exits_0_on_ctrl_c(report_project: Project) -> None:
+    project = report_project
     write_sample(project)
     run_pipeline(project)
     process = subprocess.Popen(
