@@ -98,9 +98,12 @@ def consumer(cfg: Config, **overrides: Any) -> KafkaConsumer:
     return _connect(cfg, build, "subscriber")
 
 
-def admin(cfg: Config) -> KafkaAdminClient:
+def admin(cfg: Config, request_timeout_ms: int | None = None) -> KafkaAdminClient:
+    """An admin client; a short ``request_timeout_ms`` keeps periodic checks from stalling."""
+    timeout_ms = request_timeout_ms or cfg.kafka.request_timeout_ms
+
     def build(common: dict[str, Any]) -> KafkaAdminClient:
-        return KafkaAdminClient(**common, request_timeout_ms=cfg.kafka.request_timeout_ms)
+        return KafkaAdminClient(**common, request_timeout_ms=timeout_ms)
 
     return _connect(cfg, build, "admin")
 

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Poll timeout while a batch is open: how long "no new data" takes to notice.
 QUIET_POLL_MS = 10
+#: How often the subscriber asks whether a topic was created anew (a new topic id).
+TOPIC_CHECK_S = 3.0
 
 
 @dataclass
@@ -141,18 +143,46 @@ class Subscriber:
 
     # -- partitions -------------------------------------------------------------------------
 
-    def refresh_topic_ids(self) -> set[str]:
-        """Ask the broker for the topics' ids; returns the topics whose id changed."""
+    def fetch_topic_ids(self) -> dict[str, str] | None:
+        """The broker's current id of each topic, or ``None`` when it cannot say right now."""
         assert self.admin is not None
         try:
-            current = clients.topic_ids(self.admin, self.topics)
+            return clients.topic_ids(self.admin, self.topics)
         except KafkaError as exc:
-            log.warning("cannot read topic ids (%s); keeping the ones known", exc)
-            return set()
+            log.debug("cannot read topic ids (%s); keeping the ones known", exc)
+            return None
+
+    def apply_topic_ids(self, current: dict[str, str]) -> set[str]:
+        """Use ``current`` for offsets from now on; returns the topics whose id changed.
+
+        Call it with no batch in flight: the writer must not see the ids change mid-batch.
+        """
         changed = {t for t in self.topics if current.get(t) != self.ids.topic_ids.get(t)}
         self.ids = offsets.AppIds(self.cfg.subscriber.group_id, current)
         self.sink.ids = self.ids
         return changed
+
+    def refresh_topic_ids(self) -> set[str]:
+        current = self.fetch_topic_ids()
+        return set() if current is None else self.apply_topic_ids(current)
+
+    def check_topics(self) -> None:
+        """Notice a topic deleted and created again (an in-memory broker restarted, say) even
+        when the group did not rebalance, and read it by its new id from its start."""
+        current = self.fetch_topic_ids()
+        if current is None or current == dict(self.ids.topic_ids):
+            return
+        self.collect()
+        changed = self.apply_topic_ids(current)
+        assert self.consumer is not None
+        moved = [tp for tp in self.consumer.assignment() if tp.topic in changed and tp.topic in current]
+        if moved:
+            log.warning(
+                "%s: created anew on the broker; reading it by its new id",
+                ", ".join(sorted({tp.topic for tp in moved})),
+            )
+            self.batch.drop(set(moved))
+            self.seek(moved)
 
     def seek(self, assigned: list[TopicPartition]) -> None:
         """Seek each partition to Delta's stored offset + 1, or to its beginning."""
@@ -290,7 +320,7 @@ class Subscriber:
     def run(self, once: bool = False) -> Totals:
         """Consume until stopped (or, with ``once``, until caught up)."""
         sub = self.cfg.subscriber
-        self.admin = clients.admin(self.cfg)
+        self.admin = clients.admin(self.cfg, request_timeout_ms=5000)
         clients.ensure_topics(
             self.admin,
             self.topics,
@@ -310,6 +340,7 @@ class Subscriber:
         else:
             self.consumer.subscribe(topics=list(self.topics), listener=Seeker(self))
         latency_s = sub.max_batch_latency_ms / 1000
+        next_topic_check = time.monotonic() + TOPIC_CHECK_S
         try:
             while not self.stopping.is_set():
                 wait_ms = self._poll_wait_ms(latency_s)
@@ -319,6 +350,9 @@ class Subscriber:
                 if self.unsettled:
                     self.settle()
                 now = time.monotonic()
+                if now >= next_topic_check:
+                    next_topic_check = now + TOPIC_CHECK_S
+                    self.check_topics()
                 writer_idle = self.pending is None or self.pending.done()
                 if batch_full(self.batch, sub.max_batch_records) or (
                     writer_idle

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +30,19 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
     log_path = tmp_path_factory.mktemp("broker") / "broker.log"
     with log_path.open("wb") as log, EmbeddedBroker(output=log) as running:
         yield running
+
+
+def start_script(script: str, *args: str, quiet: bool = False) -> subprocess.Popen[str]:
+    """Run one of the project's scripts as a user would, unbuffered, its output in pipes."""
+    output = subprocess.DEVNULL if quiet else subprocess.PIPE
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=ROOT,
+        stdout=output,
+        stderr=output,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:

@@ -25,7 +25,7 @@ from deltastream.broker import EmbeddedBroker
 from deltastream.consume import Subscriber
 from deltastream.sink import DEAD_LETTERS, DeltaSink
 
-from .conftest import ROOT, Project, read_topic, wait_until
+from .conftest import ROOT, Project, read_topic, start_script, wait_until
 
 
 @dataclass
@@ -58,15 +58,6 @@ def table(project: Project, role: str = "item") -> pl.DataFrame:
     return pl.read_delta(str(project.delta / project.topics[role]))
 
 
-def start_subscriber(project: Project, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "subscriber.py"), *project.args(*extra)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def test_sigkill_at_any_moment_loses_and_doubles_nothing(project_factory: Callable[..., Project]) -> None:
     project = project_factory("item")
     project.write(subscriber={"max_batch_records": 300})
@@ -81,7 +72,9 @@ def test_sigkill_at_any_moment_loses_and_doubles_nothing(project_factory: Callab
 
     kills = 0
     for _ in range(5):
-        process = start_subscriber(project)
+        process = start_script("subscriber.py", *project.args(), quiet=True)
+        # A kill at a random moment, not at a condition: the point is to land anywhere in the
+        # ingest (joining, polling, mid-MERGE, between the Delta commit and the Kafka ack).
         time.sleep(rng.uniform(1.5, 4.0))
         process.send_signal(signal.SIGKILL)
         process.wait(10)
@@ -327,13 +320,7 @@ def test_publisher_accounts_for_every_row_when_the_broker_restarts(tmp_path: Pat
     project = Project(tmp_path / "p", first.bootstrap_servers, ("item",))
     project.write(publisher={"batch_size": 20, "rate": 200, "delivery_timeout_ms": 15000})
     project.csv("item", ["id", "v"], [[str(i), "x"] for i in range(1000)])
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "publisher.py"), *project.args()],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_script("publisher.py", *project.args())
     second = None
     log_lines: list[str] = []
     reader = threading.Thread(target=lambda: log_lines.extend(process.stderr or []), daemon=True)

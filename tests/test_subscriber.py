@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 
@@ -21,7 +18,7 @@ from deltastream import clients, offsets
 from deltastream.consume import Subscriber
 from deltastream.sink import DEAD_LETTERS, DeltaSink
 
-from .conftest import ROOT, Project, read_topic, wait_until
+from .conftest import Project, read_topic, start_script, wait_until
 
 HEADER = ["id", "name", "city"]
 
@@ -196,14 +193,7 @@ def test_tombstones_delete_and_dead_letters_are_kept_once(
 def test_sigterm_stops_cleanly_with_exit_0(project_factory: Callable[..., Project]) -> None:
     project = project_factory("item")
     publish(project, rows(10))
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "subscriber.py"), *project.args()],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = start_script("subscriber.py", *project.args())
     try:
         wait_until(
             lambda: (project.delta / project.topics["item"]).exists() and table(project).height == 10,
@@ -244,3 +234,29 @@ def test_help(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
         subscriber.main([flag])
     assert info.value.code == 0
     assert "--once" in capsys.readouterr().out
+
+
+def test_a_topic_created_anew_while_running_is_read_by_its_new_id(
+    project_factory: Callable[..., Project],
+) -> None:
+    project = project_factory("item")
+    publish(project, rows(20))
+    worker = Subscriber(project.config)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    topic = project.topics["item"]
+    try:
+        wait_until(lambda: (project.delta / topic).exists() and table(project).height == 20, 30)
+        admin = KafkaAdminClient(bootstrap_servers=project.bootstrap)
+        try:
+            admin.delete_topics([topic])
+            wait_until(lambda: topic not in admin.list_topics(), 10)
+        finally:
+            admin.close()
+        publish(project, rows(2, city="Braga"))  # offsets 0 and 1 again, on a new topic id
+        wait_until(lambda: table(project).filter(pl.col("city") == "Braga").height == 2, 30)
+    finally:
+        worker.stop()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert table(project).height == 20

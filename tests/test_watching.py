@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +18,7 @@ import subscriber
 from deltastream import report
 from deltastream.watch import Watcher, watch
 
-from .conftest import ROOT, Project, expected_csv, run_pipeline, wait_until, write_sample
+from .conftest import Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
 
 
 def test_as_of_returns_the_report_from_before_the_edit(
@@ -135,14 +133,7 @@ def test_watch_script_exits_0_on_ctrl_c(report_project: Project) -> None:
     project = report_project
     write_sample(project)
     run_pipeline(project)
-    process = subprocess.Popen(
-        [sys.executable, "query.py", *project.args("--watch", "0.2")],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = start_script("query.py", *project.args("--watch", "0.2"))
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
     reader.start()
