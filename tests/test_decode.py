@@ -55,6 +55,14 @@ def test_numbers_booleans_nested_and_null_become_strings_or_null() -> None:
     assert [d.offset for d in slow.dead] == [1]
 
 
+def test_integers_and_booleans_are_cast_in_the_single_parse() -> None:
+    messages = [Msg(0, b'{"id":7,"b":true,"z":null}'), Msg(1, b'{"id":"8","b":false,"s":"t"}')]
+    assert rows(decode(messages, "id").rows) == [
+        {"id": "7", "b": "true", "z": None, "s": None, DELETED: False},
+        {"id": "8", "b": "false", "z": None, "s": "t", DELETED: False},
+    ]
+
+
 def test_tombstone_deletes_and_order_is_kept() -> None:
     messages = [
         Msg(0, b'{"id":"1","a":"x"}', key=b"1"),
