@@ -103,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser("query.py", __doc__)
     parser.add_argument("--format", choices=render.FORMATS, default="table", help="output format")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
-    parser.add_argument("--rows", type=int, metavar="N", help="rows shown in table format (-1: all)")
+    parser.add_argument(
+        "--rows", type=int, metavar="N", help="rows shown in table format (default 20; -1: all)"
+    )
     parser.add_argument("--strict", action="store_true", help="fail when any row is left out")
     parser.add_argument("--delta-path", metavar="DIR", help="override [subscriber] delta_path")
     view = parser.add_mutually_exclusive_group()
