@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from deltastream import config, logs
 from deltastream.errors import PipelineError
-
-log = logging.getLogger(__name__)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

@@ -86,7 +86,6 @@ class Totals:
     deletes: int = 0
     dead: int = 0
     commits: int = 0
-    per_topic: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, result: WriteResult) -> None:
         self.records += result.records
@@ -94,7 +93,6 @@ class Totals:
         self.deletes += result.deletes
         self.dead += result.dead
         self.commits += 1
-        self.per_topic[result.topic] += result.records
 
 
 class Seeker(ConsumerRebalanceListener):
@@ -188,15 +186,27 @@ class Subscriber:
         """Seek each partition to Delta's stored offset + 1, or to its beginning."""
         consumer = self.consumer
         assert consumer is not None
+        by_topic: dict[str, list[int]] = defaultdict(list)
         for tp in assigned:
-            stored = self.sink.stored_offset(tp.topic, tp.partition)
-            if stored is None:
-                consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, stored + 1)
+            by_topic[tp.topic].append(tp.partition)
+        for topic, partitions in by_topic.items():
+            stored = self.sink.stored_offsets(topic, partitions)
+            for partition in sorted(partitions):
+                tp = TopicPartition(topic, partition)
+                if partition in stored:
+                    consumer.seek(tp, stored[partition] + 1)
+                else:
+                    consumer.seek_to_beginning(tp)
+                log.info(
+                    "%s[%d]: reading from offset %d (%s)",
+                    topic,
+                    partition,
+                    stored.get(partition, -1) + 1,
+                    "after the offset stored in Delta" if partition in stored else "nothing in Delta yet",
+                )
 
     def settle(self) -> None:
-        """After an assignment: check topic ids, note end offsets, report where reading starts."""
+        """After an assignment: check topic ids (re-seeking a topic created anew), note end offsets."""
         consumer = self.consumer
         assert consumer is not None
         self.collect()  # the batch in flight was read under the previous assignment
@@ -209,15 +219,6 @@ class Subscriber:
             self.batch.drop(set(moved))
             self.seek(moved)
         self.end_offsets = consumer.end_offsets(assignment) if assignment else {}
-        for tp in assignment:
-            stored = self.sink.stored_offset(tp.topic, tp.partition)
-            log.info(
-                "%s[%d]: reading from offset %d (%s)",
-                tp.topic,
-                tp.partition,
-                0 if stored is None else stored + 1,
-                "nothing in Delta yet" if stored is None else "after the offset stored in Delta",
-            )
 
     def caught_up(self) -> bool:
         """True once every assigned partition has been read to its end.

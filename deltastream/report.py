@@ -14,8 +14,8 @@ from pathlib import Path
 
 import polars as pl
 from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 
+from deltastream import sink
 from deltastream.errors import DataError, TableMissing
 
 TABLES = ("client", "department", "employee", "sale")
@@ -187,11 +187,10 @@ SCHEMAS: dict[str, tuple[str, ...]] = {
 
 
 def open_table(delta_path: Path, topic: str) -> DeltaTable:
-    path = delta_path / topic
-    try:
-        return DeltaTable(str(path))
-    except TableNotFoundError:
-        raise TableMissing(topic, str(path)) from None
+    table = sink.load(delta_path / topic)
+    if table is None:
+        raise TableMissing(topic, str(delta_path / topic))
+    return table
 
 
 def created_at(table: DeltaTable) -> datetime:

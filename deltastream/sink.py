@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -111,13 +111,13 @@ class DeltaSink:
     def path(self, topic: str) -> Path:
         return self.root / topic
 
-    def stored_offset(self, topic: str, partition: int) -> int | None:
-        """The last offset written for a partition, or ``None`` (start from the beginning)."""
+    def stored_offsets(self, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        """The last offset written per partition; a partition missing here starts at its beginning."""
         try:
             table = load(self.path(topic))
         except (DeltaError, OSError) as exc:
             raise SinkError(str(self.path(topic)), f"cannot read the table: {exc}") from exc
-        return offsets.stored(table, self.ids, topic, [partition]).get(partition)
+        return offsets.stored(table, self.ids, topic, partitions)
 
     def write(self, topic: str, parts: Mapping[int, Sequence[Message]]) -> WriteResult | None:
         """Upsert a batch of one topic's messages, by partition in offset order.

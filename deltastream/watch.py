@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import TextIO
 
 from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 
-from deltastream import report
+from deltastream import report, sink
 from deltastream.errors import PipelineError
 
 CLEAR = "\x1b[2J\x1b[H"
@@ -57,16 +56,13 @@ class Watcher:
 
     def versions(self) -> dict[str, int | None]:
         result: dict[str, int | None] = {}
-        for name, known in self.tables.items():
-            if known is None:
-                try:
-                    self.tables[name] = DeltaTable(str(self.delta_path / name))
-                except TableNotFoundError:
-                    result[name] = None
-                    continue
+        for name, known in list(self.tables.items()):
+            table = known
+            if table is None:
+                table = self.tables[name] = sink.load(self.delta_path / name)
             else:
-                known.update_incremental()
-            result[name] = self.tables[name].version()  # type: ignore[union-attr]
+                table.update_incremental()
+            result[name] = None if table is None else table.version()
         return result
 
     def changed(self) -> bool:
