@@ -91,6 +91,9 @@ def consumer(cfg: Config, **overrides: Any) -> KafkaConsumer:
             "max_poll_records": min(sub.max_batch_records, 50_000),
             "fetch_max_bytes": 16 * 1024 * 1024,
             "max_partition_fetch_bytes": 4 * 1024 * 1024,
+            # Topics are created by the scripts with the configured partition count, never
+            # implicitly by a metadata request with the broker's defaults.
+            "allow_auto_create_topics": False,
         }
         settings.update(overrides)
         return KafkaConsumer(**common, **settings)
