@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -96,9 +97,24 @@ def consumer(cfg: Config, **overrides: Any) -> KafkaConsumer:
             "allow_auto_create_topics": False,
         }
         settings.update(overrides)
-        return KafkaConsumer(**common, **settings)
+        client = KafkaConsumer(**common, **settings)
+        _forbid_auto_create(client)
+        return client
 
     return _connect(cfg, build, "subscriber")
+
+
+def _forbid_auto_create(client: KafkaConsumer) -> None:
+    """Make the consumer's metadata requests honour ``allow_auto_create_topics=False``.
+
+    kafka-python 3.0.12 keeps the setting but sends its metadata requests with auto-creation
+    allowed, so a consumer whose topic is missing (deleted, or an in-memory broker restarted)
+    would create it with the broker's default partition count.
+    """
+    cluster = getattr(client, "_cluster", None)
+    settings = getattr(cluster, "config", None)
+    if isinstance(settings, dict) and "allow_auto_create_topics" in settings:
+        settings["allow_auto_create_topics"] = False
 
 
 def admin(cfg: Config, request_timeout_ms: int | None = None) -> KafkaAdminClient:
@@ -133,14 +149,27 @@ def ensure_topics(
     return created
 
 
-def topic_ids(client: KafkaAdminClient, names: Iterable[str]) -> dict[str, str]:
-    """The broker's id of each existing topic; it changes when a topic is deleted and re-created."""
+@dataclass(frozen=True)
+class TopicState:
+    """What the broker says of one topic: its id (new when re-created) and partition count."""
+
+    topic_id: str
+    partitions: int
+
+
+def topic_states(client: KafkaAdminClient, names: Iterable[str]) -> dict[str, TopicState]:
+    """The id and partition count of each of ``names`` that exists."""
     names = list(names)
     if not names:
         return {}
-    result: dict[str, str] = {}
+    result: dict[str, TopicState] = {}
     for item in client.describe_topics(names):
         topic_id = str(item.get("topic_id") or "")
         if item.get("error_code") == 0 and topic_id and set(topic_id) - {"0", "-"}:
-            result[item["name"]] = topic_id
+            result[item["name"]] = TopicState(topic_id, len(item.get("partitions") or ()))
     return result
+
+
+def topic_ids(client: KafkaAdminClient, names: Iterable[str]) -> dict[str, str]:
+    """The broker's id of each existing topic; it changes when a topic is deleted and re-created."""
+    return {name: state.topic_id for name, state in topic_states(client, names).items()}

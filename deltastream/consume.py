@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -95,6 +96,21 @@ class Totals:
         self.commits += 1
 
 
+def finish_interrupted_rebalance(consumer: KafkaConsumer) -> None:
+    """Keep a rebalance that a poll timed out in from being dropped (kafka-python 3.0.12).
+
+    A rebalance started by a metadata change (partitions added, a topic created anew with another
+    partition count) is asked for only through the coordinator's metadata snapshots. Once this
+    member, as the group's leader, has computed the assignment, the coordinator stops reporting
+    that a rejoin is needed; a poll that timed out before the SyncGroup answer then never applies
+    it, and the member keeps its old partitions with heartbeats off, for good. Asking for the
+    rejoin again while one is under way makes the next poll wait for it (or start it over).
+    """
+    coordinator: Any = getattr(consumer, "_coordinator", None)
+    if getattr(coordinator, "rejoining", False) and not coordinator.need_rejoin():
+        coordinator.request_rejoin()
+
+
 class Seeker(ConsumerRebalanceListener):
     """Positions every newly assigned partition just after the offset stored in Delta.
 
@@ -134,6 +150,9 @@ class Subscriber:
         self.unsettled = False
         self.empty_polls = 0
         self.end_offsets: dict[TopicPartition, int] = {}
+        self.partitions: dict[str, int] = {}
+        self.resized: dict[str, tuple[int, int]] = {}
+        self.grouped = True
         self.consumer: KafkaConsumer | None = None
         self.admin: KafkaAdminClient | None = None
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delta-writer")
@@ -141,37 +160,44 @@ class Subscriber:
 
     # -- partitions -------------------------------------------------------------------------
 
-    def fetch_topic_ids(self) -> dict[str, str] | None:
-        """The broker's current id of each topic, or ``None`` when it cannot say right now."""
+    def fetch_topics(self) -> dict[str, clients.TopicState] | None:
+        """The broker's current id and partition count of each topic, or ``None`` when it cannot
+        say right now."""
         assert self.admin is not None
         try:
-            return clients.topic_ids(self.admin, self.topics)
+            return clients.topic_states(self.admin, self.topics)
         except KafkaError as exc:
-            log.debug("cannot read topic ids (%s); keeping the ones known", exc)
+            log.debug("cannot describe topics (%s); keeping what is known", exc)
             return None
 
-    def apply_topic_ids(self, current: dict[str, str]) -> set[str]:
-        """Use ``current`` for offsets from now on; returns the topics whose id changed.
+    def apply_topics(self, current: dict[str, clients.TopicState]) -> set[str]:
+        """Use the topic ids in ``current`` for offsets from now on; returns the topics whose id
+        changed. Notes a change in partition count for :meth:`regroup`.
 
         Call it with no batch in flight: the writer must not see the ids change mid-batch.
         """
-        changed = {t for t in self.topics if current.get(t) != self.ids.topic_ids.get(t)}
-        self.ids = offsets.AppIds(self.cfg.subscriber.group_id, current)
+        ids = {t: state.topic_id for t, state in current.items()}
+        changed = {t for t in self.topics if ids.get(t) != self.ids.topic_ids.get(t)}
+        for topic in changed & current.keys() & self.partitions.keys():
+            if current[topic].partitions != self.partitions[topic]:
+                self.resized[topic] = (self.partitions[topic], current[topic].partitions)
+        self.partitions.update({t: state.partitions for t, state in current.items()})
+        self.ids = offsets.AppIds(self.cfg.subscriber.group_id, ids)
         self.sink.ids = self.ids
         return changed
 
-    def refresh_topic_ids(self) -> set[str]:
-        current = self.fetch_topic_ids()
-        return set() if current is None else self.apply_topic_ids(current)
+    def refresh_topics(self) -> set[str]:
+        current = self.fetch_topics()
+        return set() if current is None else self.apply_topics(current)
 
     def check_topics(self) -> None:
         """Notice a topic deleted and created again (an in-memory broker restarted, say) even
         when the group did not rebalance, and read it by its new id from its start."""
-        current = self.fetch_topic_ids()
-        if current is None or current == dict(self.ids.topic_ids):
+        current = self.fetch_topics()
+        if current is None or {t: s.topic_id for t, s in current.items()} == dict(self.ids.topic_ids):
             return
         self.collect()
-        changed = self.apply_topic_ids(current)
+        changed = self.apply_topics(current)
         assert self.consumer is not None
         moved = [tp for tp in self.consumer.assignment() if tp.topic in changed and tp.topic in current]
         if moved:
@@ -181,6 +207,32 @@ class Subscriber:
             )
             self.batch.drop(set(moved))
             self.seek(moved)
+
+    def regroup(self) -> None:
+        """Rejoin the group as a new member after a topic came back with another partition count.
+
+        The group rebalances on such a change by itself, but a broker may hand a member that
+        rejoins under the same id the assignment it had before (the embedded broker does): the
+        new partitions would then be read by no one. A new member gets a fresh assignment, once
+        the consumer's own metadata shows the new count (the group's leader assigns from it).
+        """
+        if not self.resized or not self.grouped:
+            self.resized.clear()
+            return
+        consumer = self.consumer
+        assert consumer is not None
+        for topic, (_, count) in self.resized.items():
+            if len(consumer.partitions_for_topic(topic) or ()) != count:
+                return
+        log.warning(
+            "%s; rejoining the consumer group so that every partition is assigned",
+            "; ".join(f"{t}: {old} -> {new} partitions" for t, (old, new) in sorted(self.resized.items())),
+        )
+        self.resized.clear()
+        self.collect()
+        consumer.unsubscribe()
+        self.batch = Batch()
+        consumer.subscribe(topics=list(self.topics), listener=Seeker(self))
 
     def seek(self, assigned: list[TopicPartition]) -> None:
         """Seek each partition to Delta's stored offset + 1, or to its beginning."""
@@ -212,13 +264,14 @@ class Subscriber:
         self.collect()  # the batch in flight was read under the previous assignment
         self.unsettled = False
         assignment = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
-        changed = self.refresh_topic_ids()
+        changed = self.refresh_topics()
         moved = [tp for tp in assignment if tp.topic in changed]
         if moved:
             # The topic was created anew since the partitions were positioned: read it by its new id.
             self.batch.drop(set(moved))
             self.seek(moved)
         self.end_offsets = consumer.end_offsets(assignment) if assignment else {}
+        self.regroup()
 
     def caught_up(self) -> bool:
         """True once every assigned partition has been read to its end.
@@ -328,7 +381,8 @@ class Subscriber:
             self.cfg.publisher.partitions,
             self.cfg.publisher.replication_factor,
         )
-        self.refresh_topic_ids()
+        self.grouped = not once
+        self.refresh_topics()
         self.consumer = clients.consumer(self.cfg, metadata_max_age_ms=5000)
         if once:
             # A one-off run reads every partition itself instead of joining the group: no join
@@ -344,6 +398,8 @@ class Subscriber:
         next_topic_check = time.monotonic() + TOPIC_CHECK_S
         try:
             while not self.stopping.is_set():
+                if not once:
+                    finish_interrupted_rebalance(self.consumer)
                 wait_ms = self._poll_wait_ms(latency_s)
                 records = self.consumer.poll(timeout_ms=wait_ms, max_records=sub.max_batch_records)
                 self.batch.add(records)
@@ -354,6 +410,7 @@ class Subscriber:
                 if now >= next_topic_check:
                     next_topic_check = now + TOPIC_CHECK_S
                     self.check_topics()
+                    self.regroup()
                 writer_idle = self.pending is None or self.pending.done()
                 if batch_full(self.batch, sub.max_batch_records) or (
                     writer_idle

@@ -12,6 +12,7 @@ import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
 
 import publisher
 import subscriber
@@ -260,12 +261,31 @@ def test_a_topic_created_anew_while_running_is_read_by_its_new_id(
         try:
             admin.delete_topics([topic])
             wait_until(lambda: topic not in admin.list_topics(), 10)
+            # Created again with more partitions (this fails if the running consumer brought it
+            # back with the broker's defaults meanwhile): the group rebalances onto all of them.
+            admin.create_topics([NewTopic(topic, 5, 1)])
         finally:
             admin.close()
-        publish(project, rows(2, city="Braga"))  # offsets 0 and 1 again, on a new topic id
-        wait_until(lambda: table(project).filter(pl.col("city") == "Braga").height == 2, 30)
+        publish(project, rows(12, city="Braga"))  # offsets from 0 again, on a new topic id
+        wait_until(lambda: table(project).filter(pl.col("city") == "Braga").height == 12, 45)
     finally:
         worker.stop()
         thread.join(30)
     assert not thread.is_alive()
     assert table(project).height == 20
+
+
+def test_the_consumer_does_not_create_a_missing_topic(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    topic = project.topics["item"]
+    consumer = clients.consumer(project.config)
+    admin = KafkaAdminClient(bootstrap_servers=project.bootstrap)
+    try:
+        consumer.subscribe([topic])
+        for _ in range(5):  # each poll asks the broker for the topic's metadata
+            consumer.poll(timeout_ms=200)
+        assert not consumer.partitions_for_topic(topic)
+        assert topic not in admin.list_topics()
+    finally:
+        consumer.close()
+        admin.close()
