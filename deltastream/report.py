@@ -62,18 +62,21 @@ CASTS: dict[str, dict[str, tuple[object, str]]] = {
 
 def typed(table: str, frame: pl.LazyFrame) -> pl.LazyFrame:
     """The table with typed columns, plus ``__key`` (the id as stored) and ``__bad`` (the first
-    column whose value did not cast, or null)."""
+    column whose value did not cast, or null). Each value is cast once."""
     casts = CASTS.get(table, {})
+    cast = {name: f"__cast_{name}" for name in casts}
     failed = [
-        pl.when(pl.col(name).is_not_null() & builder(name).is_null()).then(pl.lit(name))  # type: ignore[operator]
-        for name, (builder, _) in casts.items()
+        pl.when(pl.col(name).is_not_null() & pl.col(cast[name]).is_null()).then(pl.lit(name))
+        for name in casts
     ]
-    return frame.with_columns(
-        pl.col("id").alias("__key"),
-        (pl.coalesce(failed) if failed else pl.lit(None, pl.String)).alias("__bad"),
-    ).with_columns(
-        builder(name).alias(name)
-        for name, (builder, _) in casts.items()  # type: ignore[operator]
+    return (
+        frame.with_columns(
+            pl.col("id").alias("__key"),
+            *(builder(name).alias(cast[name]) for name, (builder, _) in casts.items()),  # type: ignore[operator]
+        )
+        .with_columns((pl.coalesce(failed) if failed else pl.lit(None, pl.String)).alias("__bad"))
+        .with_columns(pl.col(cast[name]).alias(name) for name in casts)
+        .drop(cast.values())
     )
 
 
@@ -121,7 +124,11 @@ def join(tables: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
 
 def build(frames: Mapping[str, pl.LazyFrame], versions: Mapping[str, int | None] | None = None) -> Report:
     """Type, check and join the four tables (lazy frames of string columns)."""
-    typed_frames = {t: typed(t, frames[t]) for t in TABLES}
+    # Typed once, then read by the report and by every check.
+    typed_frames = {
+        t: f.lazy()
+        for t, f in zip(TABLES, pl.collect_all([typed(t, frames[t]) for t in TABLES]), strict=True)
+    }
     valid = {t: f.filter(pl.col("__bad").is_null()).drop("__bad", "__key") for t, f in typed_frames.items()}
     bad = [
         typed_frames[t]
