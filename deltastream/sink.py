@@ -7,7 +7,9 @@ A write is one MERGE (or, for a new table, one create) per topic and batch:
 3. decode them, set the dead letters aside (committed first, in their own table), keep the last
    version of each id;
 4. MERGE on id: delete on tombstones, update every column when matched, insert when not, adding new
-   columns to the table; the commit carries the partitions' last offsets as ``txn`` actions.
+   columns to the table; the commit carries the partitions' last offsets as ``txn`` actions. A
+   batch of ids that are all new to the table (checked against it) is appended instead: the same
+   result without the MERGE's join.
 
 A concurrent commit makes delta-rs raise ``CommitFailedError``; the write then starts again at 1,
 so it can neither double nor lose a batch. Any other failure raises :class:`SinkError`.
@@ -181,6 +183,12 @@ class DeltaSink:
             write_deltalake(str(self.path(topic)), kept, mode="append", commit_properties=commit)
             return 0, {"num_target_rows_inserted": kept.height}
         rows = self._align(table, rows)
+        if not rows[DELETED].any() and self._all_new(table, rows[self.id_column]):
+            # Only new ids: appending them is what the MERGE would do, without its join.
+            write_deltalake(
+                table, rows.drop(DELETED), mode="append", schema_mode="merge", commit_properties=commit
+            )
+            return table.version(), {"num_target_rows_inserted": rows.height, "appended": True}
         key = quote(self.id_column)
         merger = table.merge(
             rows,
@@ -240,6 +248,30 @@ class DeltaSink:
             len(removed),
             (time.monotonic() - started) * 1000,
         )
+
+    def _all_new(self, table: DeltaTable, ids: pl.Series) -> bool:
+        """True when none of ``ids`` is in the table.
+
+        Files whose id range (from the log's statistics) cannot hold any of them are skipped; the
+        id column of the others is read. A concurrent writer cannot add one of these ids between
+        this check and the commit: an id always comes from the same partition, whose offsets the
+        commit carries, and delta-rs fails a commit whose ``txn`` app id another commit updated.
+        """
+        key = self.id_column
+        files = pl.DataFrame(table.get_add_actions(flatten=True))
+        if files.height == 0:
+            return True
+        low, high = f"min.{key}", f"max.{key}"
+        if low in files.columns and high in files.columns:
+            in_range = pl.col(low).is_null() | pl.col(high).is_null()
+            in_range |= (pl.col(low) <= ids.max()) & (pl.col(high) >= ids.min())
+            files = files.filter(in_range)
+            if files.height == 0:
+                return True
+        root = table.table_uri.rstrip("/")
+        paths = [f"{root}/{path}" for path in files["path"]]
+        found = pl.scan_parquet(paths).select(key).filter(pl.col(key).is_in(ids.implode())).head(1).collect()
+        return found.height == 0
 
     @staticmethod
     def _align(table: DeltaTable, rows: pl.DataFrame) -> pl.DataFrame:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from deltalake import DeltaTable
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 import publisher
@@ -236,6 +237,20 @@ def test_concurrent_writers_to_one_table_retry_and_lose_nothing(
     assert {p: dt.transaction_version(ids(topic, p)) for p in range(3)} == offsets.last_offsets(
         offsets.group(messages)
     )
+
+
+def test_appends_racing_for_the_same_offsets_commit_once(tmp_path: Path) -> None:
+    """New ids are appended, not merged; what keeps two writers of the same partition from both
+    appending them is delta-rs failing a commit whose ``txn`` app id was updated since it read."""
+    path = str(tmp_path / "t")
+    write_deltalake(path, pl.DataFrame({"id": ["1"], "v": ["a"]}))
+    first, second = DeltaTable(path), DeltaTable(path)  # both read version 0
+    commit = CommitProperties(app_transactions=[Transaction("g-t-0", 5)])
+    rows = pl.DataFrame({"id": ["2"], "v": ["b"]})
+    write_deltalake(first, rows, mode="append", commit_properties=commit)
+    with pytest.raises(CommitFailedError):
+        write_deltalake(second, rows, mode="append", commit_properties=commit)
+    assert sorted(pl.read_delta(path)["id"].to_list()) == ["1", "2"]
 
 
 def test_broker_lost_mid_run_and_back_again(tmp_path: Path) -> None:

@@ -128,9 +128,24 @@ def test_a_restart_resumes_where_it_left_off(project_factory: Callable[..., Proj
 
     assert table(project).height == 50
     history = DeltaTable(str(project.delta / project.topics["item"])).history(1)[0]
-    # The second run read only what was published after the first one.
-    assert history["operationMetrics"]["num_source_rows"] == 25
-    assert history["operationMetrics"]["num_target_rows_inserted"] == 25
+    # The second run read only what was published after the first one; all new ids: appended.
+    assert history["operation"] == "WRITE"
+    assert history["operationMetrics"]["num_added_rows"] == 25
+
+
+def test_new_ids_are_appended_and_known_ones_merged(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    publish(project, rows(10))
+    once(project)
+    publish(project, rows(5, start=11))  # only new ids
+    once(project)
+    changes = [["12", "name 12", "Faro"], ["16", "name 16", "Faro"]]  # one known id, one new
+    publish(project, changes)
+    once(project)
+
+    history = DeltaTable(str(project.delta / project.topics["item"])).history(2)
+    assert [h["operation"] for h in history] == ["MERGE", "WRITE"]
+    assert table(project).to_dicts() == expected([*rows(15), *changes])
 
 
 def test_a_replayed_batch_is_skipped(project_factory: Callable[..., Project]) -> None:
