@@ -215,7 +215,7 @@ class SubscriberConfig:
     max_batch_records: int = _key(integer(1, 10_000_000), 20_000)
     max_batch_latency_ms: int = _key(integer(1, 3_600_000), 100)
     compact_every: int = _key(integer(0, 1_000_000), 100)
-    compact_target_kb: int = _key(integer(16, 4_000_000), 512)
+    file_target_kb: int = _key(integer(16, 4_000_000), 128)
     vacuum_retention_hours: int = _key(integer(0, 100_000), 168)
 
 

@@ -142,7 +142,7 @@ class Subscriber:
             self.ids,
             compact_every=cfg.subscriber.compact_every,
             vacuum_retention_hours=cfg.subscriber.vacuum_retention_hours,
-            compact_target_bytes=cfg.subscriber.compact_target_kb * 1024,
+            file_target_bytes=cfg.subscriber.file_target_kb * 1024,
         )
         self.batch = Batch()
         self.totals = Totals()

@@ -36,6 +36,8 @@ from deltastream.errors import SinkError, one_line
 log = logging.getLogger(__name__)
 
 DEAD_LETTERS = "_dead_letters"
+#: Commits between two checkpoints of a table the subscriber creates.
+CHECKPOINT_INTERVAL = 10
 DEAD_LETTER_SCHEMA = {
     "topic": pl.String,
     "partition": pl.Int32,
@@ -87,7 +89,7 @@ class DeltaSink:
         max_attempts: int = 20,
         compact_every: int = 0,
         vacuum_retention_hours: int = 168,
-        compact_target_bytes: int = 512 * 1024,
+        file_target_bytes: int = 128 * 1024,
     ):
         self.root = root
         self.id_column = id_column
@@ -95,7 +97,7 @@ class DeltaSink:
         self.max_attempts = max_attempts
         self.compact_every = compact_every
         self.vacuum_retention_hours = vacuum_retention_hours
-        self.compact_target_bytes = compact_target_bytes
+        self.file_target_bytes = file_target_bytes
         self.commits_since_compaction: dict[str, int] = {}
         self.tables: dict[str, DeltaTable] = {}
 
@@ -180,7 +182,16 @@ class DeltaSink:
             kept = rows.filter(~pl.col(DELETED)).drop(DELETED)
             if kept.height == 0:
                 return None, {}
-            write_deltalake(str(self.path(topic)), kept, mode="append", commit_properties=commit)
+            settings = {
+                # Appends, MERGE rewrites and compaction all aim at this size: an upsert rewrites
+                # every file holding an id it changes, so small files keep its cost near the batch's.
+                "delta.targetFileSize": str(self.file_target_bytes),
+                # A checkpoint every few commits keeps reloading the table's state cheap.
+                "delta.checkpointInterval": str(CHECKPOINT_INTERVAL),
+            }
+            write_deltalake(
+                str(self.path(topic)), kept, mode="append", configuration=settings, commit_properties=commit
+            )
             return 0, {"num_target_rows_inserted": kept.height}
         rows = self._align(table, rows)
         if not rows[DELETED].any() and self._all_new(table, rows[self.id_column]):
@@ -228,7 +239,7 @@ class DeltaSink:
         started = time.monotonic()
         try:
             table = DeltaTable(str(self.path(topic)))
-            metrics = table.optimize.compact(target_size=self.compact_target_bytes)
+            metrics = table.optimize.compact(target_size=self.file_target_bytes)
             removed = table.vacuum(
                 retention_hours=self.vacuum_retention_hours,
                 dry_run=False,

@@ -148,6 +148,18 @@ def test_new_ids_are_appended_and_known_ones_merged(project_factory: Callable[..
     assert table(project).to_dicts() == expected([*rows(15), *changes])
 
 
+def test_a_new_table_aims_its_files_at_file_target_kb(project_factory: Callable[..., Project]) -> None:
+    project = project_factory("item")
+    project.write(subscriber={"file_target_kb": 16})
+    publish(project, [[str(i), f"name {i}" * 20, f"city {i}"] for i in range(1, 2001)])
+    once(project)
+
+    dt = DeltaTable(str(project.delta / project.topics["item"]))
+    assert dt.metadata().configuration["delta.targetFileSize"] == str(16 * 1024)
+    assert len(dt.file_uris()) > dt.version() + 1  # each commit wrote files of about 16 KB
+    assert table(project).height == 2000
+
+
 def test_a_replayed_batch_is_skipped(project_factory: Callable[..., Project]) -> None:
     project = project_factory("item")
     data = rows(20)
