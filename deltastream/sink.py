@@ -1,6 +1,6 @@
 """Delta tables: one per topic, upserted by id, each commit carrying the offsets it consumed.
 
-A write is one MERGE (or, for a new table, one create) per topic and batch:
+A write is one commit per topic and batch (a MERGE, an append, or for a new table a create):
 
 1. reload the table and read the stored offset of each partition (see :mod:`deltastream.offsets`);
 2. keep only the messages above it: a batch already written is skipped, never applied twice;
