@@ -76,7 +76,7 @@ def show_report(cfg: Config, args: argparse.Namespace) -> int:
 def show_dead_letters(cfg: Config, args: argparse.Namespace) -> int:
     path = cfg.subscriber.delta_path / DEAD_LETTERS
     table = load(path)
-    frame = pl.read_delta(table).sort("topic", "partition", "offset") if table else pl.DataFrame()
+    frame = report.lazy(table).sort("topic", "partition", "offset").collect() if table else pl.DataFrame()
     render.write(frame, args.format, args.output, f"dead letters: {frame.height} (table {path})", args.rows)
     return 0
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import unquote
 
 import polars as pl
 from deltalake import DeltaTable
@@ -193,6 +194,22 @@ SCHEMAS: dict[str, tuple[str, ...]] = {
 }
 
 
+def lazy(table: DeltaTable) -> pl.LazyFrame:
+    """The table's current version as a lazy frame.
+
+    Polars cannot read a table whose location needs percent-encoding (a space or a non-ASCII
+    letter in ``delta_path``: pola-rs/polars#20944); its files are then scanned directly, with the
+    table's schema (a file older than a column gets nulls in it).
+    """
+    if "%" not in table.table_uri:
+        return pl.scan_delta(table)
+    schema = pl.DataFrame(table.schema().to_arrow().empty_table()).schema
+    files = [unquote(uri) for uri in table.file_uris()]
+    if not files:
+        return pl.LazyFrame(schema=schema)
+    return pl.scan_parquet(files, schema=schema, missing_columns="insert")
+
+
 def open_table(delta_path: Path, topic: str) -> DeltaTable:
     table = sink.load(delta_path / topic)
     if table is None:
@@ -216,7 +233,7 @@ def scan(
             empty = pl.LazyFrame(schema={name: pl.String for name in SCHEMAS[role]})
             return empty, None, f"table '{topic}' did not exist yet at {as_of.isoformat()}: counted as empty"
         table.load_as_version(as_of)
-    return pl.scan_delta(table), table.version(), None
+    return lazy(table), table.version(), None
 
 
 def load(delta_path: Path, tables: Mapping[str, str], as_of: datetime | None = None) -> Report:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from kafka import KafkaProducer
 
 import query
 from deltastream import report
@@ -119,6 +120,26 @@ def test_end_to_end_csv_before_and_after_the_fintech_edit(
     capsys.readouterr()
     assert query.main(project.args("--format", "csv")) == 0
     assert capsys.readouterr().out == expected_csv("FinTech")
+
+
+def test_a_delta_path_with_a_space_and_accents_is_read(
+    report_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = report_project
+    project.write(subscriber={"delta_path": "tables, São Paulo"})
+    write_sample(project)
+    # A message that cannot become a row, so the dead letters table exists there too.
+    producer = KafkaProducer(bootstrap_servers=project.bootstrap)
+    producer.send(project.topics["client"], key=b"9", value=b"not json")
+    producer.flush()
+    producer.close()
+    run_pipeline(project)
+    capsys.readouterr()
+
+    assert query.main(project.args("--format", "csv")) == 0
+    assert capsys.readouterr().out == expected_csv("Finance")
+    assert query.main(project.args("--dead-letters", "--format", "csv")) == 0
+    assert "not json" in capsys.readouterr().out
 
 
 def test_table_format_has_a_header_and_all_columns(
