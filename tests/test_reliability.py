@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -237,6 +238,42 @@ def test_concurrent_writers_to_one_table_retry_and_lose_nothing(
     assert {p: dt.transaction_version(ids(topic, p)) for p in range(3)} == offsets.last_offsets(
         offsets.group(messages)
     )
+
+
+def test_two_writers_of_the_same_new_records_write_them_once(
+    project_factory: Callable[..., Project],
+) -> None:
+    project = project_factory("item")
+    topic = create_topic(project)
+    produce(
+        project.bootstrap,
+        topic,
+        [(str(i).encode(), json.dumps({"id": str(i)}).encode()) for i in range(1, 301)],
+    )
+    messages = read_topic(project.bootstrap, topic, 300)
+    ids = offsets.AppIds(project.group, {})
+    sinks = [DeltaSink(project.delta, "id", ids) for _ in range(2)]
+    partition = max(range(3), key=lambda p: sum(m.partition == p for m in messages))
+    mine = [m for m in messages if m.partition == partition]
+    sinks[0].write(topic, {partition: mine[:1]})  # the table exists before the races
+    chunks = [mine[i : i + 20] for i in range(1, len(mine), 20)]
+    errors: list[BaseException] = []
+
+    def write(sink: DeltaSink, chunk: list[Any]) -> None:
+        try:
+            sink.write(topic, {partition: chunk})
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    for chunk in chunks:  # each chunk: new ids, written by both at once
+        threads = [threading.Thread(target=write, args=(sink, chunk)) for sink in sinks]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert errors == []
+    written = table(project)["id"]
+    assert written.len() == written.n_unique() == len(mine)
 
 
 def test_appends_racing_for_the_same_offsets_commit_once(tmp_path: Path) -> None:
