@@ -16,7 +16,7 @@ from kafka.admin import NewTopic
 
 import publisher
 import subscriber
-from deltastream import clients, offsets
+from deltastream import clients, offsets, report
 from deltastream.consume import Subscriber
 from deltastream.sink import DEAD_LETTERS, DeltaSink
 
@@ -146,6 +146,22 @@ def test_new_ids_are_appended_and_known_ones_merged(project_factory: Callable[..
     history = DeltaTable(str(project.delta / project.topics["item"])).history(2)
     assert [h["operation"] for h in history] == ["MERGE", "WRITE"]
     assert table(project).to_dicts() == expected([*rows(15), *changes])
+
+
+def test_the_new_ids_check_reads_tables_under_a_path_with_a_space(
+    project_factory: Callable[..., Project],
+) -> None:
+    project = project_factory("item")
+    project.write(subscriber={"delta_path": "tables, São Paulo"})
+    publish(project, rows(10))
+    once(project)
+    publish(project, [["5", "name 5", "Faro"], ["11", "name 11", "Faro"]])  # one known id, one new
+    once(project)
+
+    dt = DeltaTable(str(project.root / "tables, São Paulo" / project.topics["item"]))
+    assert dt.history(1)[0]["operation"] == "MERGE"
+    frame = report.lazy(dt).collect().with_columns(pl.col("id").cast(pl.Int64)).sort("id")
+    assert frame.to_dicts() == expected([*rows(10), ["5", "name 5", "Faro"], ["11", "name 11", "Faro"]])
 
 
 def test_a_new_table_aims_its_files_at_file_target_kb(project_factory: Callable[..., Project]) -> None:
