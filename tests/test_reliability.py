@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -204,34 +205,47 @@ def test_a_commit_that_fails_stops_with_a_clear_error_and_acks_nothing(
     assert sorted(table(project)["id"].to_list()) == ["0", "7"]
 
 
-def test_concurrent_writers_to_one_table_retry_and_lose_nothing(
-    project_factory: Callable[..., Project],
-) -> None:
-    project = project_factory("item")
+def numbered_records(project: Project, count: int = 300) -> tuple[str, list[Any]]:
+    """A topic holding the row of :func:`create_topic` and records with ids 1..count, read back."""
     topic = create_topic(project)
     produce(
         project.bootstrap,
         topic,
-        [(str(i).encode(), json.dumps({"id": str(i)}).encode()) for i in range(1, 301)],
+        [(str(i).encode(), json.dumps({"id": str(i)}).encode()) for i in range(1, count + 1)],
     )
-    messages = read_topic(project.bootstrap, topic, 301)
-    ids = offsets.AppIds(project.group, {})
-    sinks = [DeltaSink(project.delta, "id", ids) for _ in range(3)]
-    by_partition = {p: [m for m in messages if m.partition == p] for p in range(3)}
-    sinks[0].write(topic, {0: by_partition[0][:1]})  # the table exists before the race
+    return topic, read_topic(project.bootstrap, topic, count + 1)
+
+
+def run_together(*calls: Callable[[], object]) -> list[BaseException]:
+    """Run ``calls`` at once, each in its own thread; returns what they raised."""
     errors: list[BaseException] = []
 
-    def write(n: int) -> None:
+    def run(call: Callable[[], object]) -> None:
         try:
-            sinks[n].write(topic, {n: by_partition[n]})
-        except BaseException as exc:  # surfaced by the assertion below
+            call()
+        except BaseException as exc:  # returned to the test, which asserts on it
             errors.append(exc)
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
+    return errors
+
+
+def test_concurrent_writers_to_one_table_retry_and_lose_nothing(
+    project_factory: Callable[..., Project],
+) -> None:
+    project = project_factory("item")
+    topic, messages = numbered_records(project)
+    ids = offsets.AppIds(project.group, {})
+    sinks = [DeltaSink(project.delta, "id", ids) for _ in range(3)]
+    by_partition = {p: [m for m in messages if m.partition == p] for p in range(3)}
+    sinks[0].write(topic, {0: by_partition[0][:1]})  # the table exists before the race
+
+    errors = run_together(*(partial(sinks[n].write, topic, {n: by_partition[n]}) for n in range(3)))
+
     assert errors == []
     assert table(project).height == 301
     dt = DeltaTable(str(project.delta / topic))
@@ -244,33 +258,18 @@ def test_two_writers_of_the_same_new_records_write_them_once(
     project_factory: Callable[..., Project],
 ) -> None:
     project = project_factory("item")
-    topic = create_topic(project)
-    produce(
-        project.bootstrap,
-        topic,
-        [(str(i).encode(), json.dumps({"id": str(i)}).encode()) for i in range(1, 301)],
-    )
-    messages = read_topic(project.bootstrap, topic, 300)
+    topic, messages = numbered_records(project)
     ids = offsets.AppIds(project.group, {})
     sinks = [DeltaSink(project.delta, "id", ids) for _ in range(2)]
     partition = max(range(3), key=lambda p: sum(m.partition == p for m in messages))
     mine = [m for m in messages if m.partition == partition]
     sinks[0].write(topic, {partition: mine[:1]})  # the table exists before the races
-    chunks = [mine[i : i + 20] for i in range(1, len(mine), 20)]
+
     errors: list[BaseException] = []
+    for i in range(1, len(mine), 20):  # each round: new ids, written by both at once
+        chunk = {partition: mine[i : i + 20]}
+        errors += run_together(*(partial(sink.write, topic, chunk) for sink in sinks))
 
-    def write(sink: DeltaSink, chunk: list[Any]) -> None:
-        try:
-            sink.write(topic, {partition: chunk})
-        except BaseException as exc:  # surfaced by the assertion below
-            errors.append(exc)
-
-    for chunk in chunks:  # each chunk: new ids, written by both at once
-        threads = [threading.Thread(target=write, args=(sink, chunk)) for sink in sinks]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
     assert errors == []
     written = table(project)["id"]
     assert written.len() == written.n_unique() == len(mine)
