@@ -168,8 +168,3 @@ def topic_states(client: KafkaAdminClient, names: Iterable[str]) -> dict[str, To
         if item.get("error_code") == 0 and topic_id and set(topic_id) - {"0", "-"}:
             result[item["name"]] = TopicState(topic_id, len(item.get("partitions") or ()))
     return result
-
-
-def topic_ids(client: KafkaAdminClient, names: Iterable[str]) -> dict[str, str]:
-    """The broker's id of each existing topic; it changes when a topic is deleted and re-created."""
-    return {name: state.topic_id for name, state in topic_states(client, names).items()}

@@ -59,7 +59,8 @@ def app_ids(project: Project) -> offsets.AppIds:
     cfg = project.config
     admin = clients.admin(cfg)
     try:
-        return offsets.AppIds(project.group, clients.topic_ids(admin, cfg.topics))
+        states = clients.topic_states(admin, cfg.topics)
+        return offsets.AppIds(project.group, {t: s.topic_id for t, s in states.items()})
     finally:
         admin.close()
 
