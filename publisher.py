@@ -18,7 +18,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from deltastream import cli, publish
+from deltastream import cli
+from deltastream.config import Config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,20 +31,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    def body() -> int:
-        cfg = cli.load(
-            args,
-            {
-                ("publisher", "batch_size"): args.batch_size,
-                ("publisher", "raw_path"): args.raw_path,
-                ("publisher", "rate"): args.rate,
-            },
-        )
+    def body(cfg: Config) -> int:
+        from deltastream import publish
+
+        cli.tune_gc()
         results = publish.publish(cfg)
         publish.print_summary(results)
         return 0 if all(r.ok for r in results) else 1
 
-    return cli.run("publisher.py", body)
+    extra = {
+        ("publisher", "batch_size"): args.batch_size,
+        ("publisher", "raw_path"): args.raw_path,
+        ("publisher", "rate"): args.rate,
+    }
+    return cli.run("publisher.py", args, body, extra)
 
 
 if __name__ == "__main__":

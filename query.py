@@ -21,20 +21,16 @@ exit status: 0 on success; 1 when a table is missing, or with --strict when rows
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-import polars as pl
-
-from deltastream import cli, render, report, watch
+from deltastream import cli
 from deltastream.config import Config
-from deltastream.sink import DEAD_LETTERS, load
 
-log = logging.getLogger("query")
+#: Output formats (deltastream.render.FORMATS, repeated so that --help needs no third-party package).
+FORMATS = ("table", "csv", "json", "ndjson", "parquet")
 
 
 def timestamp(text: str) -> datetime:
@@ -55,53 +51,9 @@ def seconds(text: str) -> float:
     return value
 
 
-def show_report(cfg: Config, args: argparse.Namespace) -> int:
-    result = report.load(cfg.subscriber.delta_path, cfg.query.tables, args.as_of)
-    for note in result.notes:
-        log.warning("%s", note)
-    for problem in result.problems:
-        log.warning("left out of the report: %s", problem)
-    report.check(result, args.strict)
-    if args.summary:
-        for title, frame in report.summary(result.frame).items():
-            render.write(frame, args.format, None, f"{title}:", -1)
-        return 0
-    versions = ", ".join(f"{t} v{'-' if v is None else v}" for t, v in result.versions.items())
-    when = f" as of {args.as_of.isoformat()}" if args.as_of else ""
-    header = f"sales report{when}: {result.frame.height} rows ({versions})"
-    render.write(result.frame, args.format, args.output, header, args.rows)
-    return 0
-
-
-def show_dead_letters(cfg: Config, args: argparse.Namespace) -> int:
-    path = cfg.subscriber.delta_path / DEAD_LETTERS
-    table = load(path)
-    frame = report.lazy(table).sort("topic", "partition", "offset").collect() if table else pl.DataFrame()
-    render.write(frame, args.format, args.output, f"dead letters: {frame.height} (table {path})", args.rows)
-    return 0
-
-
-def show_history(cfg: Config, args: argparse.Namespace) -> int:
-    topics = [t for t in cfg.topics if (cfg.subscriber.delta_path / t).exists()]
-    frame = report.history(cfg.subscriber.delta_path, topics)
-    render.write(frame, args.format, args.output, f"history: {frame.height} commits", args.rows)
-    return 0
-
-
-def watch_report(cfg: Config, args: argparse.Namespace) -> int:
-    def draw(result: report.Report) -> None:
-        for problem in result.problems:
-            print(f"left out: {problem}")
-        render.write(result.frame, "table", None, f"sales report: {result.frame.height} rows", args.rows)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        watch.watch(cfg.subscriber.delta_path, cfg.query.tables, args.watch, draw)
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.parser("query.py", __doc__)
-    parser.add_argument("--format", choices=render.FORMATS, default="table", help="output format")
+    parser = cli.parser("query.py", __doc__, kafka=False)
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     parser.add_argument(
         "--rows", type=int, metavar="N", help="rows shown in table format (default 20; -1: all)"
@@ -130,17 +82,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.as_of and (args.watch or args.history or args.dead_letters):
         parser.error("--as-of goes with the report or --summary only")
 
-    def body() -> int:
-        cfg = cli.load(args, {("subscriber", "delta_path"): args.delta_path})
-        if args.dead_letters:
-            return show_dead_letters(cfg, args)
-        if args.history:
-            return show_history(cfg, args)
-        if args.watch:
-            return watch_report(cfg, args)
-        return show_report(cfg, args)
+    def body(cfg: Config) -> int:
+        from deltastream import views
 
-    return cli.run("query.py", body)
+        if args.dead_letters:
+            return views.dead_letters(cfg, args)
+        if args.history:
+            return views.history(cfg, args)
+        if args.watch:
+            return views.watch_report(cfg, args)
+        return views.report(cfg, args)
+
+    return cli.run("query.py", args, body, {("subscriber", "delta_path"): args.delta_path})
 
 
 if __name__ == "__main__":

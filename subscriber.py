@@ -3,58 +3,40 @@
 
 Each Delta commit carries the Kafka offsets it consumed, so a restart, a crash or a replay never
 loses or doubles a record. Messages that cannot become rows go to <delta_path>/_dead_letters.
+If the broker goes away, the subscriber waits for it and starts over from the offsets in Delta.
 
 examples:
   python subscriber.py                 # run until Ctrl-C
   python subscriber.py --once          # catch up with every partition, write, exit
 
-exit status: 0 on a clean stop (Ctrl-C or SIGTERM included); 1 when the broker or a Delta commit
-fails; 2 for a bad config.
+exit status: 0 on a clean stop (Ctrl-C or SIGTERM included); 1 when the broker cannot be reached
+at start-up or a Delta commit fails; 2 for a bad config or bad flags; 130 after a second Ctrl-C.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
 from deltastream import cli
-from deltastream.consume import Subscriber, stop_on_signals
-
-log = logging.getLogger("subscriber")
+from deltastream.config import Config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser("subscriber.py", __doc__)
-    parser.add_argument(
-        "--once", action="store_true", help="stop once every assigned partition has caught up"
-    )
-    parser.add_argument("--delta-path", metavar="DIR", help="override [subscriber] delta_path")
+    parser.add_argument("--once", action="store_true", help="read every partition until caught up, then stop")
+    parser.add_argument("--delta-path", metavar="DIR|URI", help="override [subscriber] delta_path")
     parser.add_argument("--group-id", metavar="NAME", help="override [subscriber] group_id")
     args = parser.parse_args(argv)
 
-    def body() -> int:
-        cfg = cli.load(
-            args,
-            {
-                ("subscriber", "delta_path"): args.delta_path,
-                ("subscriber", "group_id"): args.group_id,
-            },
-        )
-        subscriber = Subscriber(cfg)
-        with stop_on_signals(subscriber):
-            totals = subscriber.run(once=args.once)
-        log.info(
-            "stopped: %d records in %d commits (%d upserts, %d deletes, %d dead letters)",
-            totals.records,
-            totals.commits,
-            totals.upserts,
-            totals.deletes,
-            totals.dead,
-        )
-        return 0
+    def body(cfg: Config) -> int:
+        from deltastream.consume import subscribe
 
-    return cli.run("subscriber.py", body)
+        cli.tune_gc()
+        return subscribe(cfg, once=args.once)
+
+    extra = {("subscriber", "delta_path"): args.delta_path, ("subscriber", "group_id"): args.group_id}
+    return cli.run("subscriber.py", args, body, extra)
 
 
 if __name__ == "__main__":

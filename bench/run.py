@@ -38,6 +38,7 @@ from kafka import KafkaProducer  # noqa: E402
 from deltastream import clients, config, offsets, report, sampledata  # noqa: E402
 from deltastream.broker import EmbeddedBroker  # noqa: E402
 from deltastream.sink import DeltaSink  # noqa: E402
+from deltastream.tables import Tables  # noqa: E402
 
 SESSION_MS = 6000
 
@@ -113,7 +114,7 @@ def consumer_limit(cfg: config.Config, topic: str, expected: int) -> Row:
     """kafka-python alone, built with the subscriber's settings, in a fresh group: from creation
     (group join included) to the last message."""
     started = time.monotonic()
-    consumer = clients.consumer(cfg, group_id=f"limit-{random.getrandbits(32)}")
+    consumer = clients.consumer(cfg, patience_s=30, group_id=f"limit-{random.getrandbits(32)}")
     consumer.subscribe([topic])
     count = 0
     while count < expected:
@@ -139,7 +140,7 @@ def merge_cost(delta: Path, sale_rows: int, changed: int = 10_000) -> list[Row]:
     The smaller tables are built like the subscriber builds them, in batches of ``changed``
     sorted rows; the largest is the sale table written by subscriber.py above.
     """
-    ids = offsets.AppIds("merge-bench")
+    ids = offsets.AppIds.of("merge-bench")
     start = max(1, sale_rows // 2)
 
     def messages(first_id: int, count: int, first_offset: int, region: str) -> dict[int, list[Fake]]:
@@ -158,17 +159,17 @@ def merge_cost(delta: Path, sale_rows: int, changed: int = 10_000) -> list[Row]:
 
     tables: list[tuple[DeltaSink, int]] = []
     for size in sorted({changed, min(10 * changed, sale_rows)}):
-        sink = DeltaSink(delta.parent / f"merge-{size}", "id", ids)
+        sink = DeltaSink(Tables.at(delta.parent / f"merge-{size}"), "id")
         first = start - (size - changed) // 2
         for offset in range(0, size, changed):
-            sink.write("sale", messages(first + offset, changed, offset, "Old"))
+            sink.write("sale", messages(first + offset, changed, offset, "Old"), ids)
         tables.append((sink, size))
-    tables.append((DeltaSink(delta, "id", ids), sale_rows))
+    tables.append((DeltaSink(Tables.at(delta), "id"), sale_rows))
     rows = []
     for sink, size in tables:
         # A running subscriber has the table open and its readers warm: so does the measure.
-        sink.write("sale", messages(start + changed, 100, 9_000_000, "Warm"))
-        result = sink.write("sale", messages(start, changed, 10_000_000, "Changed"))
+        sink.write("sale", messages(start + changed, 100, 9_000_000, "Warm"), ids)
+        result = sink.write("sale", messages(start, changed, 10_000_000, "Changed"), ids)
         assert result is not None
         metrics = result.metrics
         rows.append(
@@ -270,7 +271,7 @@ def main() -> int:
     with EmbeddedBroker() as broker:
         cfg_path = write_config(work / "config.toml", broker.bootstrap_servers, raw, delta)
         cfg = config.load(cfg_path)
-        admin = clients.admin(cfg)
+        admin = clients.admin(cfg, patience_s=30)
         clients.ensure_topics(admin, ["bench-raw"], 3, 1)
         admin.close()
 
@@ -317,7 +318,7 @@ def main() -> int:
 
         log("query.py ...")
         started = time.monotonic()
-        built = report.load(delta, cfg.query.tables)
+        built = report.load(Tables.at(delta), cfg.query.tables)
         in_process = time.monotonic() - started
         seconds, _ = run(
             "query.py", cfg_path, "--format", "parquet", "--output", str(work / "report.parquet")

@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             broker.stop()
             print("broker stopped; its in-memory data is gone", file=sys.stderr)
 
-    return cli.run("broker", body)
+    return cli.guard("broker", body)
 
 
 if __name__ == "__main__":

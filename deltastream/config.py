@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from deltastream.errors import ConfigError
@@ -36,7 +37,9 @@ class Invalid(ValueError):
 Converter = Callable[[Any, Path], Any]
 
 
-def _key(converter: Converter, default: Any = REQUIRED, doc: str = "") -> Any:
+def _key(converter: Converter, default: Any = REQUIRED, doc: str = "", factory: Any = None) -> Any:
+    if factory is not None:
+        return field(default_factory=factory, metadata={"convert": converter, "doc": doc})
     if default is REQUIRED:
         return field(metadata={"convert": converter, "doc": doc})
     return field(default=default, metadata={"convert": converter, "doc": doc})
@@ -101,6 +104,33 @@ def secret(value: Any, _base: Path) -> Secret:
     if not isinstance(value, str) or not value:
         raise Invalid("a non-empty string")
     return Secret(value)
+
+
+secret.hides_value = True  # type: ignore[attr-defined]  # a config error never echoes it
+
+
+#: Parts of a storage option's name that mark its value as a secret.
+SECRET_OPTION_WORDS = ("SECRET", "TOKEN", "PASSWORD", "SAS", "ACCOUNT_KEY", "PRIVATE_KEY")
+
+
+def secret_option(name: str) -> bool:
+    """Whether the value of storage option ``name`` must never be shown."""
+    upper = name.upper()
+    return any(word in upper for word in SECRET_OPTION_WORDS)
+
+
+def storage_options(value: Any, _base: Path) -> Mapping[str, str]:
+    """A table of string options passed unchanged to delta-rs (``AWS_REGION = "eu-west-1"``)."""
+    expected = "a table of string keys and string values"
+    if not isinstance(value, dict):
+        raise Invalid(expected)
+    for key, item in value.items():
+        if not isinstance(item, str) or not key.strip():
+            raise Invalid(expected)
+    return MappingProxyType(dict(value))
+
+
+storage_options.hides_value = True  # type: ignore[attr-defined]  # it may hold keys
 
 
 def choice(*options: str) -> Converter:
@@ -217,6 +247,7 @@ class SubscriberConfig:
     compact_every: int = _key(integer(0, 1_000_000), 100)
     file_target_kb: int = _key(integer(16, 4_000_000), 128)
     vacuum_retention_hours: int = _key(integer(0, 100_000), 168)
+    storage_options: Mapping[str, str] = _key(storage_options, factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -252,6 +283,12 @@ class Config:
     def topics(self) -> tuple[str, ...]:
         return self.general.topics
 
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value in the config, for masking in logs and messages."""
+        found = [self.kafka.sasl_password.get()] if self.kafka.sasl_password else []
+        found += [v for k, v in self.subscriber.storage_options.items() if secret_option(k)]
+        return tuple(found)
+
 
 SECTIONS: dict[str, type] = {
     "general": GeneralConfig,
@@ -278,13 +315,15 @@ def _section(name: str, cls: type, raw: Any, overrides: Overrides, source: str, 
         where = "command line" if from_flag else source
         raw_value = overrides[(name, key)] if from_flag else raw.get(key, REQUIRED)
         if raw_value is REQUIRED:
-            if spec.default is dataclasses.MISSING:
+            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
                 raise ConfigError(where, f"[{name}] {key}", "a value (the key is required)")
             continue
         try:
             values[key] = spec.metadata["convert"](raw_value, Path.cwd() if from_flag else base)
         except Invalid as exc:
-            raise ConfigError(where, f"[{name}] {key}", str(exc), raw_value) from None
+            convert = spec.metadata["convert"]
+            shown = None if getattr(convert, "hides_value", False) else raw_value
+            raise ConfigError(where, f"[{name}] {key}", str(exc), shown) from None
     return cls(**values)
 
 

@@ -1,81 +1,70 @@
-"""The subscriber's loop: poll Kafka into micro-batches, write each batch to Delta, then ack Kafka.
+"""The subscriber's loop: poll Kafka into batches, hand them to the writer, acknowledge what Delta holds.
 
-Delta is the source of truth for offsets. On every partition assignment the consumer seeks to the
-offset after the one stored in the table (:mod:`deltastream.offsets`); the group offsets committed
-to Kafka after each Delta commit are only there for lag tools.
+The loop runs in sessions. A session has its own consumer, a snapshot of the topics' ids and
+partition counts (the app ids its writes carry, :mod:`deltastream.offsets`) and positions read
+from Delta (:mod:`deltastream.positions`). Before each batch is handed to the writer, and every
+few seconds while idle, the loop asks the broker whether the topics are still the ones in the
+snapshot. A session ends when the run is stopped or caught up, or when the broker no longer holds
+what it was reading (topics with new ids, another partition count, a broker that went away):
+then the batch in hand is dropped, the write in flight finishes, and a new session starts from the
+offsets in Delta. So a record of a re-created topic is never stored under the old topic's offsets.
+
+Threads: the loop thread owns the consumer, the batch and the session; the writer thread owns the
+sink (:mod:`deltastream.writer`); kafka-python's IO thread only records rebalances
+(:mod:`deltastream.assignment`).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-import signal
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any
+from dataclasses import dataclass
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
 
-from deltastream import clients, offsets
+from deltastream import cli, clients, compat, offsets, positions, topics
+from deltastream.assignment import AllPartitions, Assignment, InGroup
+from deltastream.batch import Batch, should_flush
 from deltastream.config import Config
-from deltastream.decode import Message
-from deltastream.errors import KafkaOperationError
+from deltastream.errors import BrokerUnavailable
+from deltastream.logs import counted
+from deltastream.maintenance import Maintenance
 from deltastream.sink import DeltaSink, WriteResult
+from deltastream.tables import Tables
+from deltastream.topics import BrokerGone, TopicChanges, TopicWatcher
+from deltastream.upsert import TableSettings
+from deltastream.writer import WriteJob, Writer
 
 log = logging.getLogger(__name__)
 
 #: Poll timeout while a batch is open: how long "no new data" takes to notice.
 QUIET_POLL_MS = 10
-#: How often the subscriber asks whether a topic was created anew (a new topic id).
-TOPIC_CHECK_S = 3.0
+#: How often an idle loop asks the broker whether its topics changed.
+TOPIC_CHECK_S = 1.0
+#: How long closing a consumer may take (leaving the group) when a session ends.
+CLOSE_TIMEOUT_MS = 2000
+#: How often a subscriber waiting for a lost broker says it still waits.
+STILL_WAITING_S = 60.0
 
 
-@dataclass
-class Batch:
-    """Messages polled since the last write: by topic, then by partition, in offset order."""
-
-    started: float = 0.0
-    size: int = 0
-    by_topic: dict[str, dict[int, list[Message]]] = field(default_factory=lambda: defaultdict(dict))
-
-    def add(self, records: dict[TopicPartition, list[Message]]) -> None:
-        for tp, messages in records.items():
-            if messages and not self.size:
-                self.started = time.monotonic()
-            self.by_topic[tp.topic].setdefault(tp.partition, []).extend(messages)
-            self.size += len(messages)
-
-    def drop(self, partitions: set[TopicPartition]) -> None:
-        """Forget messages of revoked partitions: their next owner reads them from Delta's offset."""
-        for tp in partitions:
-            dropped = self.by_topic.get(tp.topic, {}).pop(tp.partition, [])
-            self.size -= len(dropped)
+class Outcome(enum.Enum):
+    STOPPED = "stopped"
+    CAUGHT_UP = "caught up"
+    STARTING_OVER = "starting over"
+    BROKER_GONE = "broker gone"
 
 
-def batch_full(batch: Batch, max_records: int) -> bool:
-    return batch.size >= max_records
+class StartOver(Exception):
+    """The session cannot go on with what it holds: the message says why."""
 
 
-def batch_due(batch: Batch, max_latency_s: float, now: float) -> bool:
-    return batch.size > 0 and now - batch.started >= max_latency_s
-
-
-def caught_up_while_idle(batch: Batch, polled_records: bool, writer_idle: bool) -> bool:
-    """Nothing more arrived and the writer is free: waiting longer would only add latency.
-
-    When data trickles in, each arrival is written at once. Under load polls keep returning
-    records and the writer is busy: the batch keeps growing while the previous one is written,
-    and is handed over when the writer is free and the batch is due, or when it is full.
-    """
-    return batch.size > 0 and not polled_records and writer_idle
+class TopicsChanged(StartOver):
+    def __init__(self, changes: TopicChanges) -> None:
+        super().__init__(str(changes))
+        self.changes = changes
 
 
 @dataclass
@@ -83,368 +72,299 @@ class Totals:
     """What a run did, for the closing summary."""
 
     records: int = 0
-    upserts: int = 0
-    deletes: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
     dead: int = 0
     commits: int = 0
+    retries: int = 0
+    sessions: int = 0
 
     def add(self, result: WriteResult) -> None:
         self.records += result.records
-        self.upserts += result.upserts
-        self.deletes += result.deletes
+        self.inserted += result.inserted
+        self.updated += result.updated
+        self.deleted += result.deleted
         self.dead += result.dead
-        self.commits += 1
+        self.retries += result.retries
+        self.commits += result.operation is not None
+
+    def __str__(self) -> str:
+        return (
+            f"{counted(self.records, 'record')} in {counted(self.commits, 'commit')} "
+            f"({self.inserted} inserted, {self.updated} updated, {self.deleted} deleted, "
+            f"{counted(self.dead, 'dead letter')})"
+        )
 
 
-def finish_interrupted_rebalance(consumer: KafkaConsumer) -> None:
-    """Keep a rebalance that a poll timed out in from being dropped (kafka-python 3.0.12).
-
-    A rebalance started by a metadata change (partitions added, a topic created anew with another
-    partition count) is asked for only through the coordinator's metadata snapshots. Once this
-    member, as the group's leader, has computed the assignment, the coordinator stops reporting
-    that a rejoin is needed; a poll that timed out before the SyncGroup answer then never applies
-    it, and the member keeps its old partitions with heartbeats off, for good. Asking for the
-    rejoin again while one is under way makes the next poll wait for it (or start it over).
-    """
-    coordinator: Any = getattr(consumer, "_coordinator", None)
-    if getattr(coordinator, "rejoining", False) and not coordinator.need_rejoin():
-        coordinator.request_rejoin()
-
-
-class Seeker(ConsumerRebalanceListener):
-    """Positions every newly assigned partition just after the offset stored in Delta.
-
-    It runs on kafka-python's IO thread, where no blocking Kafka call is allowed: it only reads
-    Delta logs and seeks. The rest (topic ids, end offsets) happens in :meth:`Subscriber.settle`.
-    """
-
-    def __init__(self, subscriber: Subscriber) -> None:
-        self.subscriber = subscriber
-
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.subscriber.batch.drop(set(revoked))
-
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.subscriber.seek(assigned)
-        self.subscriber.unsettled = True
+def commit_line(result: WriteResult, lag: int | None) -> str:
+    """The one INFO line logged per write."""
+    parts = [counted(result.records, "record")]
+    if result.operation is None:
+        parts.append("nothing to commit")
+    else:
+        parts.append(f"{result.inserted} inserted, {result.updated} updated, {result.deleted} deleted")
+    if result.dead:
+        parts.append(counted(result.dead, "dead letter"))
+    line = f"{result.topic}: " + ", ".join(parts)
+    if result.operation is not None:
+        line += f" -> version {result.version} ({result.operation}) in {result.millis:.0f} ms"
+    if result.retries:
+        line += f" after {counted(result.retries, 'retry', 'retries')}"
+    return f"{line}, lag {'?' if lag is None else lag}"
 
 
 class Subscriber:
-    """Consumes the configured topics into their Delta tables, exactly once."""
+    """Consumes the configured topics into their Delta tables, exactly once, until stopped."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, stop: threading.Event | None = None) -> None:
         self.cfg = cfg
-        self.topics = cfg.topics
-        self.ids = offsets.AppIds(cfg.subscriber.group_id)
+        self.stopping = stop or threading.Event()
+        sub = cfg.subscriber
+        self.tables = Tables.at(sub.delta_path, sub.storage_options)
+        target = sub.file_target_kb * 1024
         self.sink = DeltaSink(
-            cfg.subscriber.delta_path,
+            self.tables,
             cfg.general.id_column,
-            self.ids,
-            compact_every=cfg.subscriber.compact_every,
-            vacuum_retention_hours=cfg.subscriber.vacuum_retention_hours,
-            file_target_bytes=cfg.subscriber.file_target_kb * 1024,
+            TableSettings(file_target_bytes=target),
+            Maintenance(self.tables, sub.compact_every, sub.vacuum_retention_hours, target),
         )
-        self.batch = Batch()
         self.totals = Totals()
-        self.stopping = threading.Event()
-        self.unsettled = False
-        self.empty_polls = 0
-        self.end_offsets: dict[TopicPartition, int] = {}
-        self.partitions: dict[str, int] = {}
-        self.resized: dict[str, tuple[int, int]] = {}
-        self.grouped = True
-        self.consumer: KafkaConsumer | None = None
-        self.admin: KafkaAdminClient | None = None
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delta-writer")
-        self.pending: Future[tuple[list[WriteResult], dict[TopicPartition, int]]] | None = None
+        #: The session in progress, for tests and tools that look at a running subscriber.
+        self.session: Session | None = None
 
-    # -- partitions -------------------------------------------------------------------------
+    def stop(self) -> None:
+        self.stopping.set()
 
-    def fetch_topics(self) -> dict[str, clients.TopicState] | None:
-        """The broker's current id and partition count of each topic, or ``None`` when it cannot
-        say right now."""
-        assert self.admin is not None
+    def run(self, assignment: Assignment) -> Totals:
+        """Consume until stopped, or until ``assignment`` is finished."""
+        writer = Writer(self.sink)
+        admin: KafkaAdminClient | None = None
         try:
-            return clients.topic_states(self.admin, self.topics)
-        except KafkaError as exc:
-            log.debug("cannot describe topics (%s); keeping what is known", exc)
-            return None
-
-    def apply_topics(self, current: dict[str, clients.TopicState]) -> set[str]:
-        """Use the topic ids in ``current`` for offsets from now on; returns the topics whose id
-        changed. Notes a change in partition count for :meth:`regroup`.
-
-        Call it with no batch in flight: the writer must not see the ids change mid-batch.
-        """
-        ids = {t: state.topic_id for t, state in current.items()}
-        changed = {t for t in self.topics if ids.get(t) != self.ids.topic_ids.get(t)}
-        for topic in changed & current.keys() & self.partitions.keys():
-            if current[topic].partitions != self.partitions[topic]:
-                self.resized[topic] = (self.partitions[topic], current[topic].partitions)
-        self.partitions.update({t: state.partitions for t, state in current.items()})
-        self.ids = offsets.AppIds(self.cfg.subscriber.group_id, ids)
-        self.sink.ids = self.ids
-        return changed
-
-    def refresh_topics(self) -> set[str]:
-        current = self.fetch_topics()
-        return set() if current is None else self.apply_topics(current)
-
-    def check_topics(self) -> None:
-        """Notice a topic deleted and created again (an in-memory broker restarted, say) even
-        when the group did not rebalance, and read it by its new id from its start."""
-        current = self.fetch_topics()
-        if current is None or {t: s.topic_id for t, s in current.items()} == dict(self.ids.topic_ids):
-            return
-        self.collect()
-        changed = self.apply_topics(current)
-        assert self.consumer is not None
-        moved = [tp for tp in self.consumer.assignment() if tp.topic in changed and tp.topic in current]
-        if moved:
-            log.warning(
-                "%s: created anew on the broker; reading it by its new id",
-                ", ".join(sorted({tp.topic for tp in moved})),
-            )
-            self.batch.drop(set(moved))
-            self.seek(moved)
-
-    def regroup(self) -> None:
-        """Rejoin the group as a new member after a topic came back with another partition count.
-
-        The group rebalances on such a change by itself, but a broker may hand a member that
-        rejoins under the same id the assignment it had before (the embedded broker does): the
-        new partitions would then be read by no one. A new member gets a fresh assignment, once
-        the consumer's own metadata shows the new count (the group's leader assigns from it).
-        """
-        if not self.resized or not self.grouped:
-            self.resized.clear()
-            return
-        consumer = self.consumer
-        assert consumer is not None
-        for topic, (_, count) in self.resized.items():
-            if len(consumer.partitions_for_topic(topic) or ()) != count:
-                return
-        log.warning(
-            "%s; rejoining the consumer group so that every partition is assigned",
-            "; ".join(f"{t}: {old} -> {new} partitions" for t, (old, new) in sorted(self.resized.items())),
-        )
-        self.resized.clear()
-        self.collect()
-        consumer.unsubscribe()
-        self.batch = Batch()
-        consumer.subscribe(topics=list(self.topics), listener=Seeker(self))
-
-    def seek(self, assigned: list[TopicPartition]) -> None:
-        """Seek each partition to Delta's stored offset + 1, or to its beginning."""
-        consumer = self.consumer
-        assert consumer is not None
-        by_topic: dict[str, list[int]] = defaultdict(list)
-        for tp in assigned:
-            by_topic[tp.topic].append(tp.partition)
-        for topic, partitions in by_topic.items():
-            stored = self.sink.stored_offsets(topic, partitions)
-            for partition in sorted(partitions):
-                tp = TopicPartition(topic, partition)
-                if partition in stored:
-                    consumer.seek(tp, stored[partition] + 1)
-                else:
-                    consumer.seek_to_beginning(tp)
-                log.info(
-                    "%s[%d]: reading from offset %d (%s)",
-                    topic,
-                    partition,
-                    stored.get(partition, -1) + 1,
-                    "after the offset stored in Delta" if partition in stored else "nothing in Delta yet",
-                )
-
-    def settle(self) -> None:
-        """After an assignment: check topic ids (re-seeking a topic created anew), note end offsets."""
-        consumer = self.consumer
-        assert consumer is not None
-        self.collect()  # the batch in flight was read under the previous assignment
-        self.unsettled = False
-        assignment = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
-        changed = self.refresh_topics()
-        moved = [tp for tp in assignment if tp.topic in changed]
-        if moved:
-            # The topic was created anew since the partitions were positioned: read it by its new id.
-            self.batch.drop(set(moved))
-            self.seek(moved)
-        self.end_offsets = consumer.end_offsets(assignment) if assignment else {}
-        self.regroup()
-
-    def caught_up(self) -> bool:
-        """True once every assigned partition has been read to its end.
-
-        The end is the larger of the end offset listed at assignment and the high watermark of the
-        latest fetch (some brokers list the base offset of the last record batch, not its end), and
-        the last two polls must have returned nothing, so no fetched record is still buffered.
-        """
-        consumer = self.consumer
-        assert consumer is not None
-        assignment = consumer.assignment()
-        if not assignment or self.empty_polls < 2:
-            return False
-        for tp in assignment:
-            end = max(self.end_offsets.get(tp, 0), consumer.highwater(tp) or 0)
-            if consumer.position(tp) < end:
-                return False
-        return True
-
-    def lag(self) -> int | None:
-        consumer = self.consumer
-        if consumer is None:
-            return None
-        total = 0
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            position = consumer.position(tp)
-            if high is None or position is None:
-                return None
-            total += max(0, high - position)
-        return total
-
-    # -- writing ----------------------------------------------------------------------------
-
-    def write_batch(self, batch: Batch) -> tuple[list[WriteResult], dict[TopicPartition, int]]:
-        """Write a batch to Delta, one commit per topic. Runs on the writer thread: no Kafka calls."""
-        results: list[WriteResult] = []
-        acked: dict[TopicPartition, int] = {}
-        for topic, parts in batch.by_topic.items():
-            if not any(parts.values()):
-                continue
-            result = self.sink.write(topic, parts)
-            for partition, offset in offsets.last_offsets(parts).items():
-                acked[TopicPartition(topic, partition)] = offset + 1
-            if result is None:
-                log.debug("%s: records already in Delta; skipped", topic)
-            else:
-                results.append(result)
-        return results, acked
-
-    def flush(self) -> None:
-        """Hand the current batch to the writer thread, once the previous one is committed.
-
-        The Delta write of one batch overlaps the polling of the next; at most one is in flight.
-        """
-        self.collect()
-        batch, self.batch = self.batch, Batch()
-        self.pending = self.writer.submit(self.write_batch, batch)
-
-    def collect(self) -> None:
-        """Wait for the batch in flight (its errors are raised here), log it, ack Kafka."""
-        pending, self.pending = self.pending, None
-        if pending is None:
-            return
-        results, acked = pending.result()
-        for result in results:
-            self.totals.add(result)
-            self.log_commit(result)
-        self.ack(acked)
-
-    def log_commit(self, result: WriteResult) -> None:
-        lag = self.lag()
-        log.info(
-            "%s: %d records, %d upserts, %d deletes%s -> version %s in %.0f ms, lag %s",
-            result.topic,
-            result.records,
-            result.upserts,
-            result.deletes,
-            f", {result.dead} dead letters" if result.dead else "",
-            result.version,
-            result.millis,
-            "?" if lag is None else lag,
-        )
-
-    def ack(self, acked: dict[TopicPartition, int]) -> None:
-        """Commit group offsets to Kafka for lag tools; Delta already holds the truth."""
-        if not acked or self.consumer is None:
-            return
-        owned = self.consumer.assignment()
-        commit = {tp: OffsetAndMetadata(o, "", -1) for tp, o in acked.items() if tp in owned}
-        if not commit:
-            return
-        try:
-            self.consumer.commit(commit)
-        except KafkaError as exc:
-            log.info("Kafka offset commit skipped (%s); Delta holds the offsets", exc)
-
-    # -- the loop ---------------------------------------------------------------------------
-
-    def run(self, once: bool = False) -> Totals:
-        """Consume until stopped (or, with ``once``, until caught up)."""
-        sub = self.cfg.subscriber
-        self.admin = clients.admin(self.cfg, request_timeout_ms=5000)
-        clients.ensure_topics(
-            self.admin,
-            self.topics,
-            self.cfg.publisher.partitions,
-            self.cfg.publisher.replication_factor,
-        )
-        self.grouped = not once
-        self.refresh_topics()
-        self.consumer = clients.consumer(self.cfg, metadata_max_age_ms=5000)
-        if once:
-            # A one-off run reads every partition itself instead of joining the group: no join
-            # wait, and no partition left to a crashed member whose session has not expired yet.
-            # Delta's offsets keep it exactly-once even beside a running subscriber.
-            assigned = self._all_partitions()
-            self.consumer.assign(assigned)
-            self.seek(assigned)
-            self.unsettled = True
-        else:
-            self.consumer.subscribe(topics=list(self.topics), listener=Seeker(self))
-        latency_s = sub.max_batch_latency_ms / 1000
-        next_topic_check = time.monotonic() + TOPIC_CHECK_S
-        try:
-            while not self.stopping.is_set():
-                if not once:
-                    finish_interrupted_rebalance(self.consumer)
-                wait_ms = self._poll_wait_ms(latency_s)
-                records = self.consumer.poll(timeout_ms=wait_ms, max_records=sub.max_batch_records)
-                self.batch.add(records)
-                self.empty_polls = 0 if records else self.empty_polls + 1
-                if self.unsettled:
-                    self.settle()
-                now = time.monotonic()
-                if now >= next_topic_check:
-                    next_topic_check = now + TOPIC_CHECK_S
-                    self.check_topics()
-                    self.regroup()
-                writer_idle = self.pending is None or self.pending.done()
-                if batch_full(self.batch, sub.max_batch_records) or (
-                    writer_idle
-                    and (
-                        batch_due(self.batch, latency_s, now)
-                        or caught_up_while_idle(self.batch, bool(records), writer_idle)
-                    )
-                ):
-                    self.flush()
-                elif self.pending is not None and self.pending.done():
-                    self.collect()
-                if once and self.batch.size == 0 and self.caught_up():
+            admin = self._admin(self.cfg.kafka.connect_timeout_s)
+            first = True
+            while admin is not None and not self.stopping.is_set():
+                # Only the first session creates missing topics: later, a missing topic is one
+                # someone deleted (or a restarted broker forgot), and is waited for.
+                self.session = Session(self, admin, writer, assignment, create_topics=first)
+                first = False
+                outcome = self.session.run()
+                self.session = None
+                if outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP):
                     break
-            if self.batch.size:
-                self.flush()
-            self.collect()
+                if outcome is Outcome.BROKER_GONE:
+                    admin.close()
+                    admin = self._wait_for_broker(assignment.waits_for_broker)
+        except clients.Interrupted:
+            pass
         finally:
-            self.close()
+            writer.close()
+            if admin is not None:
+                admin.close()
         return self.totals
 
-    def _all_partitions(self) -> list[TopicPartition]:
+    def _admin(self, patience_s: float | None, quiet: bool = False) -> KafkaAdminClient:
+        return clients.admin(
+            self.cfg,
+            patience_s=patience_s,
+            stop=self.stopping,
+            request_timeout_ms=clients.WATCH_TIMEOUT_MS,
+            quiet=quiet,
+        )
+
+    def _wait_for_broker(self, forever: bool) -> KafkaAdminClient | None:
+        """Wait for the broker to answer again; ``None`` when stopped first."""
+        servers = ",".join(self.cfg.general.bootstrap_servers)
+        started = time.monotonic()
+        patience = None if forever else self.cfg.kafka.connect_timeout_s
+        while not self.stopping.is_set():
+            try:
+                admin = self._admin(STILL_WAITING_S if patience is None else patience, quiet=True)
+            except clients.Interrupted:
+                return None
+            except BrokerUnavailable as exc:
+                if not forever:
+                    raise
+                log.warning(
+                    "still waiting for the broker at %s (%.0f s so far; Ctrl-C stops): %s",
+                    servers,
+                    time.monotonic() - started,
+                    exc,
+                )
+                continue
+            log.warning(
+                "the broker at %s is back after %.0f s; starting over from the offsets in Delta",
+                servers,
+                time.monotonic() - started,
+            )
+            return admin
+        return None
+
+
+class Session:
+    """One consumer's run, from positions read in Delta until it stops or must start over."""
+
+    def __init__(
+        self,
+        subscriber: Subscriber,
+        admin: KafkaAdminClient,
+        writer: Writer,
+        assignment: Assignment,
+        create_topics: bool,
+    ) -> None:
+        self.cfg = subscriber.cfg
+        self.create_topics = create_topics
+        self.stopping = subscriber.stopping
+        self.tables = subscriber.tables
+        self.totals = subscriber.totals
+        self.admin = admin
+        self.writer = writer
+        self.assignment = assignment
+        self.watcher = TopicWatcher(admin, self.cfg.topics)
+        self.batch = Batch()
+        self.empty_polls = 0
+        self.snapshot: topics.Snapshot = {}
+        self.ids = offsets.AppIds.of(self.cfg.subscriber.group_id)
+        self.consumer: KafkaConsumer | None = None
+
+    def run(self) -> Outcome:
+        outcome = Outcome.STOPPED
+        try:
+            self._start()
+            outcome = self._loop()
+        except BrokerGone as exc:
+            outcome = Outcome.BROKER_GONE
+            log.warning(
+                "the broker at %s is not answering (%s); %s, waiting for it (Ctrl-C stops)",
+                ",".join(self.cfg.general.bootstrap_servers),
+                exc,
+                self._dropping(),
+            )
+        except StartOver as exc:
+            outcome = Outcome.STARTING_OVER
+            log.warning("%s; %s, starting over from the offsets in Delta", exc, self._dropping())
+        finally:
+            self._end(outcome)
+        return outcome
+
+    def _start(self) -> None:
+        cfg = self.cfg
+        if self.create_topics:
+            try:
+                clients.ensure_topics(
+                    self.admin, cfg.topics, cfg.publisher.partitions, cfg.publisher.replication_factor
+                )
+            except KafkaError as exc:
+                raise BrokerGone(str(exc)) from exc
+        self.snapshot = self.watcher.snapshot()
+        if missing := [t for t in cfg.topics if t not in self.snapshot]:
+            log.info("waiting for %s to be created on the broker", ", ".join(missing))
+        self.ids = offsets.AppIds.of(
+            cfg.subscriber.group_id,
+            {t: s.topic_id for t, s in self.snapshot.items() if s.topic_id is not None},
+        )
+        try:
+            self.consumer = clients.consumer(cfg, patience_s=cfg.kafka.connect_timeout_s, stop=self.stopping)
+        except BrokerUnavailable as exc:
+            raise BrokerGone(str(exc)) from exc
+        self.assignment.start(self.consumer, self.snapshot)
+
+    def _loop(self) -> Outcome:
         consumer = self.consumer
         assert consumer is not None
-        deadline = time.monotonic() + max(self.cfg.kafka.connect_timeout_s, 5.0)
-        result: list[TopicPartition] = []
-        for topic in self.topics:
-            partitions = consumer.partitions_for_topic(topic)
-            while not partitions and time.monotonic() < deadline:
-                time.sleep(0.1)
-                partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                raise KafkaOperationError(f"no partitions known for topic {topic}")
-            result.extend(TopicPartition(topic, p) for p in sorted(partitions))
-        return result
+        sub = self.cfg.subscriber
+        latency_s = sub.max_batch_latency_ms / 1000
+        next_check = time.monotonic() + TOPIC_CHECK_S
+        while not self.stopping.is_set():
+            self.assignment.before_poll(consumer)
+            records = consumer.poll(
+                timeout_ms=self._poll_wait_ms(latency_s), max_records=sub.max_batch_records
+            )
+            moves = self.assignment.take()
+            if moves.revoked:
+                self.batch.drop(moves.revoked)
+            if moves.assigned:
+                # Read from where Delta says, not from where the consumer happened to fetch.
+                records = {tp: batch for tp, batch in records.items() if tp not in moves.assigned}
+                self.batch.drop(moves.assigned)
+                self._verify()
+                start = positions.seek(consumer, self.tables, self.ids, moves.assigned)
+                offsets.commit_group(consumer, start)
+            self.batch.add(records)
+            self.empty_polls = 0 if records else self.empty_polls + 1
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + TOPIC_CHECK_S
+                self._verify()
+                if reason := self.assignment.stalled(consumer, now):
+                    raise StartOver(reason)
+            if should_flush(
+                self.batch,
+                max_records=sub.max_batch_records,
+                max_latency_s=latency_s,
+                now=now,
+                polled_records=bool(records),
+                writer_idle=self.writer.idle,
+            ):
+                self._flush()
+            elif self.writer.busy and self.writer.idle:
+                self._collect()
+            if self.batch.size == 0 and self.assignment.finished(consumer, self.empty_polls):
+                return Outcome.CAUGHT_UP
+        return Outcome.STOPPED
+
+    def _verify(self) -> None:
+        """Raise :class:`TopicsChanged` or :class:`BrokerGone` unless the broker still holds the
+        topics of the session's snapshot."""
+        changes = topics.diff(self.snapshot, self.watcher.snapshot())
+        if changes:
+            raise TopicsChanged(changes)
+
+    def _flush(self) -> None:
+        """Hand the batch to the writer, once the write in flight is collected and the topics are
+        known to be the ones the batch was read from."""
+        self._collect()
+        self._verify()
+        batch, self.batch = self.batch, Batch()
+        self.writer.submit(WriteJob(batch.by_topic, self.ids, batch.next_offsets(), batch.size))
+
+    def _collect(self, ack: bool = True) -> None:
+        """Wait for the write in flight (its error is raised here), log it, acknowledge it."""
+        written = self.writer.collect()
+        if written is None:
+            return
+        consumer = self.consumer
+        lag = positions.lag(consumer) if consumer is not None else None
+        for result in written.results:
+            self.totals.add(result)
+            log.info("%s", commit_line(result, lag))
+        if ack and consumer is not None:
+            offsets.commit_group(consumer, written.job.next_offsets)
+
+    def _dropping(self) -> str:
+        if not self.batch.size:
+            return "nothing in hand"
+        return f"dropping {counted(self.batch.size, 'record')} in hand (read again from Delta's offsets)"
+
+    def _end(self, outcome: Outcome) -> None:
+        """Finish the write in flight and, on a clean stop, the batch in hand; close the consumer."""
+        try:
+            if outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP) and self.batch.size:
+                try:
+                    self._flush()
+                except (BrokerGone, StartOver) as exc:
+                    log.info("%s; %s", exc, self._dropping())
+            self._collect(ack=outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP))
+        finally:
+            self.batch = Batch()
+            if self.consumer is not None:
+                try:
+                    if outcome is not Outcome.BROKER_GONE:
+                        compat.finish_join(self.consumer, CLOSE_TIMEOUT_MS / 1000)
+                    self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+                except KafkaError as exc:  # closing must not hide the run's own outcome
+                    log.debug("consumer close: %s", exc)
+                self.consumer = None
 
     def _poll_wait_ms(self, latency_s: float) -> int:
         """Long polls while idle; short ones while a batch is open, to notice when data stops."""
@@ -453,35 +373,19 @@ class Subscriber:
         left_ms = int((latency_s - (time.monotonic() - self.batch.started)) * 1000)
         return max(0, min(left_ms, QUIET_POLL_MS))
 
-    def close(self) -> None:
-        self.writer.shutdown(wait=True, cancel_futures=True)
-        if self.consumer is not None:
-            try:
-                self.consumer.close(autocommit=False)
-            except KafkaError as exc:  # closing must not hide the run's own outcome
-                log.debug("consumer close: %s", exc)
-            self.consumer = None
-        if self.admin is not None:
-            self.admin.close()
-            self.admin = None
 
-    def stop(self) -> None:
-        self.stopping.set()
+def assignment_for(cfg: Config, once: bool) -> Assignment:
+    """``--once``: every partition, until caught up; otherwise the consumer group."""
+    if once:
+        return AllPartitions(cfg.topics)
+    return InGroup(cfg.topics, join_timeout_s=max(10.0, 2 * cfg.kafka.session_timeout_ms / 1000))
 
 
-@contextmanager
-def stop_on_signals(subscriber: Subscriber) -> Iterator[None]:
-    """SIGINT and SIGTERM finish the batch in hand and stop; a second SIGINT stops at once."""
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if subscriber.stopping.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        log.info("%s: finishing the current batch, then stopping", signal.Signals(signum).name)
-        subscriber.stop()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+def subscribe(cfg: Config, once: bool = False) -> int:
+    """subscriber.py's body: consume until stopped (or, with ``once``, caught up), then log totals."""
+    subscriber = Subscriber(cfg)
+    assignment = assignment_for(cfg, once)
+    with cli.stop_on_signals(subscriber.stopping, "finishing the current batch, then stopping"):
+        totals = subscriber.run(assignment)
+    log.info("%s: %s", "caught up" if once else "stopped", totals)
+    return 0

@@ -11,17 +11,16 @@ A message with a key and no value (a tombstone) deletes the record with that id.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Protocol
 
 import polars as pl
 
-#: Marks the rows of a batch that delete their id; never stored in a table.
-DELETED = "__deleted"
+from deltastream.deadletters import DeadLetter
+from deltastream.upsert import DELETED
+
 #: JSON names of the kinds of value that are not objects, for dead-letter errors.
 JSON_KINDS = {
     list: "array",
@@ -38,49 +37,20 @@ BAD_NAME_CHARS = frozenset(" ,;{}()\n\t=")
 class Message(Protocol):
     """What the decoder needs of a Kafka record (kafka-python's ConsumerRecord fits)."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+    @property
+    def topic(self) -> str: ...
 
+    @property
+    def partition(self) -> int: ...
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A message that cannot become a row, with where it came from and why."""
+    @property
+    def offset(self) -> int: ...
 
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-    value: str | None
-    value_encoding: str
-    error: str
-    time: datetime
+    @property
+    def key(self) -> bytes | None: ...
 
-    @classmethod
-    def of(cls, message: Message, error: str) -> DeadLetter:
-        value, encoding = _as_text(message.value)
-        key, _ = _as_text(message.key)
-        return cls(
-            message.topic,
-            message.partition,
-            message.offset,
-            key,
-            value,
-            encoding,
-            error,
-            datetime.now(timezone.utc),
-        )
-
-
-def _as_text(raw: bytes | None) -> tuple[str | None, str]:
-    if raw is None:
-        return None, "none"
-    try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return base64.b64encode(raw).decode("ascii"), "base64"
+    @property
+    def value(self) -> bytes | None: ...
 
 
 @dataclass
@@ -118,7 +88,7 @@ def decode(messages: Sequence[Message], id_column: str) -> Decoded:
         positions = range(len(messages))
     frame = _parse_fast(values, id_column)  # type: ignore[arg-type]
     if frame is not None:
-        seq, dead = list(positions), []
+        seq, dead = list(positions), list[DeadLetter]()
     else:
         frame, seq, dead = _parse_slow([(i, messages[i]) for i in positions], id_column)
     frame = frame.with_columns(pl.lit(False).alias(DELETED))

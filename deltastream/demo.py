@@ -42,10 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             common = ["--config", args.config, "--bootstrap-servers", broker.bootstrap_servers]
             step("publish", "publisher.py", common)
             step("subscribe", "subscriber.py", [*common, "--once"])
-            step("report", "query.py", common)
+            step("report", "query.py", ["--config", args.config])
         return 0
 
-    return cli.run("demo", body)
+    return cli.guard("demo", body)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,42 @@
-"""Kafka offsets kept in the Delta log: the one place that names, reads and writes them.
+"""Kafka offsets kept in the Delta log: the one place that names, reads, writes and commits them.
 
-Each Delta commit carries one ``txn`` action per topic partition it consumed from:
-``Transaction(app_id, version)`` where ``version`` is the **last offset written** for that partition.
-So the next offset to read is ``version + 1``. The app id is built by :func:`app_id` only.
+The contract, shared with every table written so far:
 
-The app id includes the broker's topic id when the broker reports one: a topic deleted and created
-again (or an in-memory broker restarted) starts from offset 0 again, and must not be mistaken for
-the old one whose offsets the table remembers.
+- Each Delta commit carries one ``txn`` action per topic partition it consumed from:
+  ``Transaction(app_id, version)``, where ``version`` is the **last offset written** for that
+  partition. The next offset to read is therefore ``version + 1`` (:func:`next_offset`).
+- The app id is ``<group_id>-<topic>-<partition>`` followed by ``-<topic id>`` when the broker
+  reports topic ids (:func:`app_id`). A topic deleted and created again (or an in-memory broker
+  restarted) gets a new id and starts again at offset 0; its offsets are never confused with the
+  old topic's.
+- Delta is the source of truth. The Kafka group offsets are committed after each Delta commit and
+  after each seek (:func:`commit_group`), only so that lag tools tell the truth.
 """
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
+from types import MappingProxyType
 from typing import Protocol, TypeVar
 
 from deltalake import DeltaTable, Transaction
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+log = logging.getLogger(__name__)
 
 
 class Positioned(Protocol):
-    partition: int
-    offset: int
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
 
 
 M = TypeVar("M", bound=Positioned)
@@ -37,10 +51,18 @@ def app_id(group_id: str, topic: str, partition: int, topic_id: str | None = Non
 
 @dataclass(frozen=True)
 class AppIds:
-    """App ids for one consumer group, knowing the current id of each topic (when known)."""
+    """App ids for one consumer group, for the topic ids the broker reported at one moment.
+
+    An immutable value: a new snapshot of topic ids makes a new ``AppIds``; each write carries the
+    one its messages were read under.
+    """
 
     group_id: str
-    topic_ids: Mapping[str, str] = field(default_factory=dict)
+    topic_ids: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def of(cls, group_id: str, topic_ids: Mapping[str, str] | None = None) -> AppIds:
+        return cls(group_id, MappingProxyType(dict(topic_ids or {})))
 
     def __call__(self, topic: str, partition: int) -> str:
         return app_id(self.group_id, topic, partition, self.topic_ids.get(topic))
@@ -58,8 +80,9 @@ def stored(table: DeltaTable | None, ids: AppIds, topic: str, partitions: Iterab
     return result
 
 
-#: Messages of one topic by partition, each list in offset order (as Kafka delivers them).
-Partitioned = Mapping[int, Sequence[M]]
+def next_offset(last_written: int | None) -> int:
+    """Where reading resumes: after the last offset written, or at 0 when nothing was."""
+    return 0 if last_written is None else last_written + 1
 
 
 def group(messages: Iterable[M]) -> dict[int, list[M]]:
@@ -74,8 +97,8 @@ def unwritten(parts: Mapping[int, Sequence[M]], written: Mapping[int, int]) -> d
     """The messages above the stored offset of their partition: the ones still to write."""
     result: dict[int, Sequence[M]] = {}
     for partition, messages in parts.items():
-        stored = written.get(partition)
-        start = 0 if stored is None else bisect_right(messages, stored, key=_offset)
+        last = written.get(partition)
+        start = 0 if last is None else bisect_right(messages, last, key=_offset)
         if start < len(messages):
             result[partition] = messages[start:]
     return result
@@ -94,3 +117,28 @@ def spans(parts: Mapping[int, Sequence[Positioned]]) -> dict[int, tuple[int, int
 def transactions(ids: AppIds, topic: str, last: Mapping[int, int]) -> list[Transaction]:
     """The txn actions that record ``last`` (partition -> last offset written) in a commit."""
     return [Transaction(ids(topic, partition), offset) for partition, offset in sorted(last.items())]
+
+
+#: How long a group-offset commit may take. It is only for lag tools, so it never waits long:
+#: kafka-python's own default (request_timeout_ms) would hold the loop 30 s when the broker is gone.
+COMMIT_TIMEOUT_MS = 2000
+
+
+def commit_group(
+    consumer: KafkaConsumer, next_offsets: Mapping[TopicPartition, int], timeout_ms: int = COMMIT_TIMEOUT_MS
+) -> bool:
+    """Commit the next offsets to read to the Kafka group, for lag tools; Delta holds the truth.
+
+    Only partitions the consumer still owns are committed. Returns whether the broker took them;
+    a refusal (a rebalance, a broker going away) is not an error, since nothing is read from there.
+    """
+    owned = consumer.assignment()
+    commit = {tp: OffsetAndMetadata(o, "", -1) for tp, o in next_offsets.items() if tp in owned}
+    if not commit:
+        return True
+    try:
+        consumer.commit(commit, timeout_ms=timeout_ms)
+    except KafkaError as exc:
+        log.debug("Kafka group offsets not committed (%s); Delta holds the offsets", exc)
+        return False
+    return True

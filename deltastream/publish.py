@@ -136,7 +136,7 @@ def publish_topic(
     rows = read_rows(path, cfg.general.id_column)
     pending: SentBatch | None = None
     try:
-        with bar, logging_redirect_tqdm():
+        with bar, logging_redirect_tqdm(loggers=[logging.getLogger("deltastream")]):
             for number, batch in enumerate(batched(rows, cfg.publisher.batch_size), 1):
                 current = SentBatch(number, time.monotonic())
                 for item in batch:
@@ -169,16 +169,16 @@ def publish_topic(
     return result
 
 
-def publish(cfg: Config, rate: float | None = None) -> list[TopicResult]:
+def publish(cfg: Config) -> list[TopicResult]:
     """Publish every configured topic's CSV file; topics whose file is missing are skipped."""
     present = [t for t in cfg.topics if csv_path(cfg.publisher.raw_path, t).is_file()]
-    admin = clients.admin(cfg)
+    admin = clients.admin(cfg, patience_s=cfg.kafka.connect_timeout_s)
     try:
         clients.ensure_topics(admin, present, cfg.publisher.partitions, cfg.publisher.replication_factor)
     finally:
         admin.close()
     producer = clients.producer(cfg)
-    pacer = Pacer(cfg.publisher.rate if rate is None else rate)
+    pacer = Pacer(cfg.publisher.rate)
     try:
         return [publish_topic(producer, cfg, topic, pacer) for topic in cfg.topics]
     finally:

@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from urllib.parse import unquote
 
 import polars as pl
 from deltalake import DeltaTable
 
-from deltastream import sink
 from deltastream.errors import DataError, TableMissing
+from deltastream.tables import Tables
 
 TABLES = ("client", "department", "employee", "sale")
 COLUMNS = ("id", "employee_name", "department", "client_name", "date", "region", "sale")
@@ -194,26 +192,10 @@ SCHEMAS: dict[str, tuple[str, ...]] = {
 }
 
 
-def lazy(table: DeltaTable) -> pl.LazyFrame:
-    """The table's current version as a lazy frame.
-
-    Polars cannot read a table whose location needs percent-encoding (a space or a non-ASCII
-    letter in ``delta_path``: pola-rs/polars#20944); its files are then scanned directly, with the
-    table's schema (a file older than a column gets nulls in it).
-    """
-    if "%" not in table.table_uri:
-        return pl.scan_delta(table)
-    schema = pl.DataFrame(table.schema().to_arrow().empty_table()).schema
-    files = [unquote(uri) for uri in table.file_uris()]
-    if not files:
-        return pl.LazyFrame(schema=schema)
-    return pl.scan_parquet(files, schema=schema, missing_columns="insert")
-
-
-def open_table(delta_path: Path, topic: str) -> DeltaTable:
-    table = sink.load(delta_path / topic)
+def open_table(tables: Tables, topic: str) -> DeltaTable:
+    table = tables.open(topic)
     if table is None:
-        raise TableMissing(topic, str(delta_path / topic))
+        raise TableMissing(topic, tables.uri(topic))
     return table
 
 
@@ -224,25 +206,25 @@ def created_at(table: DeltaTable) -> datetime:
 
 
 def scan(
-    delta_path: Path, topic: str, role: str, as_of: datetime | None = None
+    tables: Tables, topic: str, role: str, as_of: datetime | None = None
 ) -> tuple[pl.LazyFrame, int | None, str | None]:
     """A lazy scan of one table, as it was at ``as_of`` when given: (frame, version, note)."""
-    table = open_table(delta_path, topic)
+    table = open_table(tables, topic)
     if as_of is not None:
         if as_of < created_at(table):
             empty = pl.LazyFrame(schema={name: pl.String for name in SCHEMAS[role]})
             return empty, None, f"table '{topic}' did not exist yet at {as_of.isoformat()}: counted as empty"
         table.load_as_version(as_of)
-    return lazy(table), table.version(), None
+    return tables.scan(table), table.version(), None
 
 
-def load(delta_path: Path, tables: Mapping[str, str], as_of: datetime | None = None) -> Report:
-    """Build the report from the tables under ``delta_path``; ``tables`` maps role -> table name."""
+def load(tables: Tables, roles: Mapping[str, str], as_of: datetime | None = None) -> Report:
+    """Build the report from ``tables``; ``roles`` maps each role to its table's name."""
     frames: dict[str, pl.LazyFrame] = {}
     versions: dict[str, int | None] = {}
     notes: list[str] = []
     for role in TABLES:
-        frames[role], versions[tables[role]], note = scan(delta_path, tables[role], role, as_of)
+        frames[role], versions[roles[role]], note = scan(tables, roles[role], role, as_of)
         if note:
             notes.append(note)
     result = build(frames, versions)
@@ -278,11 +260,11 @@ HISTORY_METRICS = {
 }
 
 
-def history(delta_path: Path, topics: Iterable[str]) -> pl.DataFrame:
+def history(tables: Tables, topics: Iterable[str]) -> pl.DataFrame:
     """Every commit of every table: version, time, operation and rows inserted/updated/deleted."""
     records = []
     for topic in topics:
-        for entry in open_table(delta_path, topic).history():
+        for entry in open_table(tables, topic).history():
             metrics = entry.get("operationMetrics") or {}
             record = {
                 "table": topic,
@@ -293,15 +275,17 @@ def history(delta_path: Path, topics: Iterable[str]) -> pl.DataFrame:
             for name, keys in HISTORY_METRICS.items():
                 record[name] = next((int(metrics[k]) for k in keys if k in metrics), None)
             records.append(record)
-    schema = {
-        "table": pl.String,
-        "version": pl.Int64,
-        "time": pl.Datetime("ms", "UTC"),
-        "operation": pl.String,
-        "inserted": pl.Int64,
-        "updated": pl.Int64,
-        "deleted": pl.Int64,
-    }
+    schema = pl.Schema(
+        {
+            "table": pl.String(),
+            "version": pl.Int64(),
+            "time": pl.Datetime("ms", "UTC"),
+            "operation": pl.String(),
+            "inserted": pl.Int64(),
+            "updated": pl.Int64(),
+            "deleted": pl.Int64(),
+        }
+    )
     return pl.DataFrame(records, schema=schema, orient="row").sort("table", "version")
 
 

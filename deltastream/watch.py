@@ -11,13 +11,13 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TextIO
 
 from deltalake import DeltaTable
 
-from deltastream import report, sink
+from deltastream import report
 from deltastream.errors import PipelineError
+from deltastream.tables import Tables
 
 CLEAR = "\x1b[2J\x1b[H"
 
@@ -48,8 +48,8 @@ def status(table: DeltaTable, name: str) -> Status:
 class Watcher:
     """Tracks the tables' versions; :meth:`changed` is cheap when nothing happened."""
 
-    def __init__(self, delta_path: Path, topics: Mapping[str, str]) -> None:
-        self.delta_path = delta_path
+    def __init__(self, tables: Tables, topics: Mapping[str, str]) -> None:
+        self.store = tables
         self.topics = dict(topics)
         self.tables: dict[str, DeltaTable | None] = dict.fromkeys(self.topics.values())
         self.seen: dict[str, int | None] | None = None
@@ -59,7 +59,7 @@ class Watcher:
         for name, known in list(self.tables.items()):
             table = known
             if table is None:
-                table = self.tables[name] = sink.load(self.delta_path / name)
+                table = self.tables[name] = self.store.open(name)
             else:
                 table.update_incremental()
             result[name] = None if table is None else table.version()
@@ -80,7 +80,7 @@ class Watcher:
 
 
 def watch(
-    delta_path: Path,
+    tables: Tables,
     topics: Mapping[str, str],
     interval_s: float,
     render: Callable[[report.Report], None],
@@ -90,7 +90,7 @@ def watch(
     """Render at start and after every change, until ``stop`` is set (or Ctrl-C)."""
     out = out or sys.stdout
     stop = stop or threading.Event()
-    watcher = Watcher(delta_path, topics)
+    watcher = Watcher(tables, topics)
     clear = out.isatty()
     while not stop.is_set():
         if watcher.changed():
@@ -98,7 +98,7 @@ def watch(
             out.write(CLEAR if clear else f"--- {datetime.now().strftime('%H:%M:%S')} ---\n")
             out.write("\n".join(lines) + "\n")
             try:
-                render(report.load(delta_path, topics))
+                render(report.load(tables, topics))
             except PipelineError as exc:
                 out.write(f"waiting: {exc}\n")
             out.flush()

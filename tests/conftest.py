@@ -1,4 +1,9 @@
-"""Shared fixtures: one embedded broker per session, unique topics and configs per test."""
+"""Shared fixtures: one embedded broker per session, unique topics and configs per test.
+
+Tests that need a broker carry the ``broker`` marker (given automatically to every test that uses
+the ``broker`` fixture), so ``pytest -m "not broker"`` runs the rest: pure units and real Delta
+tables in temp dirs.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +27,15 @@ import publisher
 import subscriber
 from deltastream import config
 from deltastream.broker import EmbeddedBroker
+from deltastream.consume import Subscriber, assignment_for
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker)
 
 
 @pytest.fixture(scope="session")
@@ -237,3 +251,35 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20.0)
         return messages
     finally:
         consumer.close()
+
+
+@contextmanager
+def running_subscriber(cfg: config.Config, join_timeout: float = 30.0) -> Iterator[Subscriber]:
+    """The subscriber's real loop in group mode, on a thread; stopped (and checked to have
+    stopped) on leaving. An error the loop raised is raised here."""
+    worker = Subscriber(cfg)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run(assignment_for(cfg, once=False))
+        except BaseException as exc:  # raised again in the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        thread.join(join_timeout)
+    assert not thread.is_alive(), "the subscriber did not stop"
+    if failure:
+        raise failure[0]
+
+
+def assigned(worker: Subscriber) -> bool:
+    """Whether a running subscriber's consumer holds partitions."""
+    session = worker.session
+    consumer = session.consumer if session is not None else None
+    return bool(consumer is not None and consumer.assignment())

@@ -1,52 +1,71 @@
-"""The subscriber's batching decisions, as small predicates."""
+"""The subscriber's batches and its flush decision, as one predicate."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
 from kafka import TopicPartition
 
-from deltastream.consume import Batch, batch_due, batch_full, caught_up_while_idle
+from deltastream.batch import Batch, should_flush
 
-
-@dataclass
-class Msg:
-    offset: int
-    partition: int = 0
-    topic: str = "t"
-    key: bytes | None = b"k"
-    value: bytes | None = b"{}"
+from .fakes import FakeMessage
 
 
 def batch_of(n: int, partition: int = 0) -> Batch:
     batch = Batch()
-    batch.add({TopicPartition("t", partition): [Msg(i, partition) for i in range(n)]})
+    batch.add(
+        {TopicPartition("t", partition): [FakeMessage(i, b"{}", partition=partition) for i in range(n)]}
+    )
     return batch
 
 
-def test_full_and_due() -> None:
-    batch = batch_of(5)
-    assert batch_full(batch, 5)
-    assert not batch_full(batch, 6)
-    assert not batch_due(batch, 0.1, batch.started + 0.05)
-    assert batch_due(batch, 0.1, batch.started + 0.11)
-    assert not batch_due(Batch(), 0.1, time.monotonic() + 10)
+def flush(
+    batch: Batch, *, after_s: float = 0.0, polled: bool = True, idle: bool = True, full: int = 10
+) -> bool:
+    return should_flush(
+        batch,
+        max_records=full,
+        max_latency_s=0.1,
+        now=batch.started + after_s,
+        polled_records=polled,
+        writer_idle=idle,
+    )
+
+
+def test_an_empty_batch_is_never_flushed() -> None:
+    assert not flush(Batch(), after_s=100, polled=False)
+
+
+def test_a_full_batch_is_flushed_even_while_the_writer_is_busy() -> None:
+    assert flush(batch_of(10), idle=False)
+    assert not flush(batch_of(9), idle=False)
+
+
+def test_a_batch_that_waited_its_latency_goes_when_the_writer_is_free() -> None:
+    assert not flush(batch_of(5), after_s=0.05)
+    assert flush(batch_of(5), after_s=0.11)
+    assert not flush(batch_of(5), after_s=0.11, idle=False)
 
 
 def test_a_trickle_is_written_at_once_but_not_while_the_writer_is_busy() -> None:
-    batch = batch_of(1)
-    assert caught_up_while_idle(batch, polled_records=False, writer_idle=True)
-    assert not caught_up_while_idle(batch, polled_records=True, writer_idle=True)
-    assert not caught_up_while_idle(batch, polled_records=False, writer_idle=False)
-    assert not caught_up_while_idle(Batch(), polled_records=False, writer_idle=True)
+    assert flush(batch_of(1), polled=False)
+    assert not flush(batch_of(1), polled=True)
+    assert not flush(batch_of(1), polled=False, idle=False)
 
 
 def test_batches_keep_partitions_apart_and_drop_revoked_ones() -> None:
     batch = batch_of(3, partition=0)
-    batch.add({TopicPartition("t", 1): [Msg(7, 1)], TopicPartition("u", 0): [Msg(1, 0, "u")]})
+    batch.add(
+        {
+            TopicPartition("t", 1): [FakeMessage(7, b"{}", partition=1)],
+            TopicPartition("u", 0): [FakeMessage(1, b"{}", topic="u")],
+        }
+    )
     assert batch.size == 5
     assert [m.offset for m in batch.by_topic["t"][0]] == [0, 1, 2]
+    assert batch.next_offsets() == {
+        TopicPartition("t", 0): 3,
+        TopicPartition("t", 1): 8,
+        TopicPartition("u", 0): 2,
+    }
     batch.drop({TopicPartition("t", 0)})
     assert batch.size == 2
     assert 0 not in batch.by_topic["t"]

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from deltastream.decode import DELETED, decode
+from deltastream.decode import decode
+from deltastream.upsert import DELETED
 
 
 @dataclass

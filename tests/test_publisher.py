@@ -41,24 +41,29 @@ def test_every_row_of_a_tricky_csv_arrives_once_keyed_by_id(
     assert summary[1].split()[:5] == [project.topics["person"], "5", "5", "0", "0"]
 
 
-def test_topics_are_created_with_the_configured_partitions(
+def test_topics_are_created_with_the_configured_partitions_and_the_key_picks_one(
     project_factory: Callable[..., Project],
 ) -> None:
     project = project_factory("item")
     project.write(publisher={"partitions": 5})
-    project.csv("item", ["id", "v"], [[str(i), "x"] for i in range(50)])
+    project.csv("item", ["id", "v"], [[str(i), "first"] for i in range(50)])
     assert publisher.main(project.args()) == 0
+    project.csv("item", ["id", "v"], [[str(i), "second"] for i in range(50)])
+    assert publisher.main(project.args()) == 0  # a second version of every record
     consumer = KafkaConsumer(bootstrap_servers=project.bootstrap)
     try:
         assert consumer.partitions_for_topic(project.topics["item"]) == set(range(5))
     finally:
         consumer.close()
-    messages = read_topic(project.bootstrap, project.topics["item"], 50)
-    assert len(messages) == 50
-    # Every version of a record lands in one partition: the key decides it.
+    messages = read_topic(project.bootstrap, project.topics["item"], 100)
+    assert len(messages) == 100
     by_key: dict[bytes, set[int]] = {}
     for m in messages:
         by_key.setdefault(m.key, set()).add(m.partition)
+    # Both versions of every record are in one partition (the key decides it), so the subscriber
+    # reads them in order; and the keys are spread over the partitions.
+    assert len(by_key) == 50
+    assert all(len(parts) == 1 for parts in by_key.values())
     assert len({p for parts in by_key.values() for p in parts}) > 1
 
 

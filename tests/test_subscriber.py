@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 from collections.abc import Callable
 
 import polars as pl
@@ -16,11 +15,11 @@ from kafka.admin import NewTopic
 
 import publisher
 import subscriber
-from deltastream import clients, offsets, report
-from deltastream.consume import Subscriber
-from deltastream.sink import DEAD_LETTERS, DeltaSink
+from deltastream import clients, offsets
+from deltastream.tables import DEAD_LETTERS
+from deltastream.topics import TopicWatcher
 
-from .conftest import Project, read_topic, start_script, wait_until
+from .conftest import Project, assigned, read_topic, running_subscriber, start_script, wait_until
 
 HEADER = ["id", "name", "city"]
 
@@ -57,10 +56,10 @@ def once(project: Project) -> None:
 
 def app_ids(project: Project) -> offsets.AppIds:
     cfg = project.config
-    admin = clients.admin(cfg)
+    admin = clients.admin(cfg, patience_s=10)
     try:
-        states = clients.topic_states(admin, cfg.topics)
-        return offsets.AppIds(project.group, {t: s.topic_id for t, s in states.items()})
+        states = TopicWatcher(admin, cfg.topics).snapshot()
+        return offsets.AppIds.of(project.group, {t: s.topic_id for t, s in states.items() if s.topic_id})
     finally:
         admin.close()
 
@@ -134,92 +133,16 @@ def test_a_restart_resumes_where_it_left_off(project_factory: Callable[..., Proj
     assert history["operationMetrics"]["num_added_rows"] == 25
 
 
-def test_new_ids_are_appended_and_known_ones_merged(project_factory: Callable[..., Project]) -> None:
-    project = project_factory("item")
-    publish(project, rows(10))
-    once(project)
-    publish(project, rows(5, start=11))  # only new ids
-    once(project)
-    changes = [["12", "name 12", "Faro"], ["16", "name 16", "Faro"]]  # one known id, one new
-    publish(project, changes)
-    once(project)
-
-    history = DeltaTable(str(project.delta / project.topics["item"])).history(2)
-    assert [h["operation"] for h in history] == ["MERGE", "WRITE"]
-    assert table(project).to_dicts() == expected([*rows(15), *changes])
-
-
-def test_the_new_ids_check_reads_tables_under_a_path_with_a_space(
-    project_factory: Callable[..., Project],
-) -> None:
-    project = project_factory("item")
-    project.write(subscriber={"delta_path": "tables, São Paulo"})
-    publish(project, rows(10))
-    once(project)
-    publish(project, [["5", "name 5", "Faro"], ["11", "name 11", "Faro"]])  # one known id, one new
-    once(project)
-
-    dt = DeltaTable(str(project.root / "tables, São Paulo" / project.topics["item"]))
-    assert dt.history(1)[0]["operation"] == "MERGE"
-    frame = report.lazy(dt).collect().with_columns(pl.col("id").cast(pl.Int64)).sort("id")
-    assert frame.to_dicts() == expected([*rows(10), ["5", "name 5", "Faro"], ["11", "name 11", "Faro"]])
-
-
-def test_a_new_table_aims_its_files_at_file_target_kb(project_factory: Callable[..., Project]) -> None:
-    project = project_factory("item")
-    project.write(subscriber={"file_target_kb": 16})
-    publish(project, [[str(i), f"name {i}" * 20, f"city {i}"] for i in range(1, 2001)])
-    once(project)
-
-    dt = DeltaTable(str(project.delta / project.topics["item"]))
-    assert dt.metadata().configuration["delta.targetFileSize"] == str(16 * 1024)
-    assert len(dt.file_uris()) > dt.version() + 1  # each commit wrote files of about 16 KB
-    assert table(project).height == 2000
-
-
-def test_a_replayed_batch_is_skipped(project_factory: Callable[..., Project]) -> None:
-    project = project_factory("item")
-    data = rows(20)
-    publish(project, data)
-    once(project)
-    topic = project.topics["item"]
-    messages = read_topic(project.bootstrap, topic, len(data))
-    sink = DeltaSink(project.delta, "id", app_ids(project))
-    before = version(project)
-
-    assert sink.write(topic, offsets.group(messages)) is None  # the whole batch again
-    assert version(project) == before
-
-    # A replay that overlaps new messages applies only the new ones.
-    publish(project, rows(5, start=18, city="Faro"))
-    newer = read_topic(project.bootstrap, topic, len(data) + 5)
-    result = sink.write(topic, offsets.group(newer))
-    assert result is not None
-    assert result.records == 5
-    assert version(project) == before + 1
-    assert table(project).to_dicts() == expected(data + rows(5, start=18, city="Faro"))
-
-
 def test_subscriber_started_first_sees_everything_published_later(
     project_factory: Callable[..., Project],
 ) -> None:
     project = project_factory("item")
-    worker = Subscriber(project.config)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: worker.consumer is not None and worker.consumer.assignment(), 30)
+    with running_subscriber(project.config) as worker:
+        wait_until(lambda: assigned(worker), 30)
         data = rows(120)
         publish(project, data)
-        wait_until(
-            lambda: height(project) == 120,
-            30,
-        )
+        wait_until(lambda: height(project) == 120, 30)
         assert table(project).to_dicts() == expected(data)
-    finally:
-        worker.stop()
-        thread.join(30)
-    assert not thread.is_alive()
 
 
 def test_tombstones_delete_and_dead_letters_are_kept_once(
@@ -295,11 +218,8 @@ def test_a_topic_created_anew_while_running_is_read_by_its_new_id(
 ) -> None:
     project = project_factory("item")
     publish(project, rows(20))
-    worker = Subscriber(project.config)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
     topic = project.topics["item"]
-    try:
+    with running_subscriber(project.config):
         wait_until(lambda: height(project) == 20, 30)
         admin = KafkaAdminClient(bootstrap_servers=project.bootstrap)
         try:
@@ -312,17 +232,13 @@ def test_a_topic_created_anew_while_running_is_read_by_its_new_id(
             admin.close()
         publish(project, rows(12, city="Braga"))  # offsets from 0 again, on a new topic id
         wait_until(lambda: table(project).filter(pl.col("city") == "Braga").height == 12, 45)
-    finally:
-        worker.stop()
-        thread.join(30)
-    assert not thread.is_alive()
     assert table(project).height == 20
 
 
 def test_the_consumer_does_not_create_a_missing_topic(project_factory: Callable[..., Project]) -> None:
     project = project_factory("item")
     topic = project.topics["item"]
-    consumer = clients.consumer(project.config)
+    consumer = clients.consumer(project.config, patience_s=10)
     admin = KafkaAdminClient(bootstrap_servers=project.bootstrap)
     try:
         consumer.subscribe([topic])

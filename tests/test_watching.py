@@ -16,6 +16,7 @@ import publisher
 import query
 import subscriber
 from deltastream import report
+from deltastream.tables import Tables
 from deltastream.watch import Watcher, watch
 
 from .conftest import Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
@@ -94,7 +95,7 @@ def test_watcher_reads_only_the_log_and_notices_new_versions(
 ) -> None:
     project = report_project
     write_sample(project)
-    watcher = Watcher(project.delta, project.config.query.tables)
+    watcher = Watcher(Tables.at(project.delta), project.config.query.tables)
     assert watcher.changed()  # first look
     assert all(s.version is None for s in watcher.statuses())
     run_pipeline(project)
@@ -113,7 +114,7 @@ def test_watch_renders_again_after_a_change(report_project: Project) -> None:
     stop = threading.Event()
     thread = threading.Thread(
         target=watch,
-        args=(project.delta, project.config.query.tables, 0.05, renders.append, stop),
+        args=(Tables.at(project.delta), project.config.query.tables, 0.05, renders.append, stop),
         kwargs={"out": open(os.devnull, "w")},  # noqa: SIM115
         daemon=True,
     )

@@ -1,0 +1,74 @@
+"""The messages polled since the last write, and the decision to write them.
+
+A :class:`Batch` keeps each partition's messages apart and in offset order. :func:`should_flush`
+is the whole flush policy: a batch is written when it is full or, once the writer is free, when
+its first message has waited ``max_batch_latency_ms`` or nothing more is arriving. So a trickle is
+written at once, and under load batches grow while the previous one is being written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kafka import TopicPartition
+
+from deltastream.decode import Message
+
+
+@dataclass
+class Batch:
+    """Messages by topic, then by partition, each partition's in offset order."""
+
+    started: float = 0.0
+    size: int = 0
+    by_topic: dict[str, dict[int, list[Message]]] = field(default_factory=dict)
+
+    def add(self, records: Mapping[TopicPartition, Sequence[Message]]) -> None:
+        for tp, messages in records.items():
+            if not messages:
+                continue
+            if not self.size:
+                self.started = time.monotonic()
+            self.by_topic.setdefault(tp.topic, {}).setdefault(tp.partition, []).extend(messages)
+            self.size += len(messages)
+
+    def drop(self, partitions: Iterable[TopicPartition]) -> None:
+        """Forget the messages of ``partitions``: they are read again from Delta's offsets."""
+        for tp in partitions:
+            dropped = self.by_topic.get(tp.topic, {}).pop(tp.partition, [])
+            self.size -= len(dropped)
+
+    def next_offsets(self) -> dict[TopicPartition, int]:
+        """Per partition, the offset after the last message held: where reading goes on."""
+        return {
+            TopicPartition(topic, partition): messages[-1].offset + 1
+            for topic, parts in self.by_topic.items()
+            for partition, messages in parts.items()
+            if messages
+        }
+
+
+def should_flush(
+    batch: Batch,
+    *,
+    max_records: int,
+    max_latency_s: float,
+    now: float,
+    polled_records: bool,
+    writer_idle: bool,
+) -> bool:
+    """Whether to hand ``batch`` to the writer now.
+
+    Full: always (the hand-over waits for the write in flight). Otherwise only when the writer is
+    free, and then when the batch has waited its latency, or the last poll brought nothing: more
+    waiting would only add latency.
+    """
+    if batch.size == 0:
+        return False
+    if batch.size >= max_records:
+        return True
+    if not writer_idle:
+        return False
+    return now - batch.started >= max_latency_s or not polled_records

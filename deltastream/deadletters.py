@@ -1,0 +1,131 @@
+"""Dead letters: messages that cannot become rows, kept in a Delta table of their own.
+
+The table ``<delta_path>/_dead_letters`` holds one row per message (topic, partition, offset, key,
+the raw value as text or base64, the reason, the time). Appends carry their own offsets per source
+partition (``txn`` actions, under the same app ids as the data), so a batch replayed after a crash
+adds no dead letter twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Protocol
+
+import polars as pl
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+from deltastream import offsets
+from deltastream.tables import DEAD_LETTERS, Tables
+
+log = logging.getLogger(__name__)
+
+SCHEMA = pl.Schema(
+    {
+        "topic": pl.String(),
+        "partition": pl.Int32(),
+        "offset": pl.Int64(),
+        "key": pl.String(),
+        "value": pl.String(),
+        "value_encoding": pl.String(),
+        "error": pl.String(),
+        "time": pl.Datetime("us", "UTC"),
+    }
+)
+#: Dead letters logged one by one per write; the rest are counted in one line.
+LOGGED = 5
+
+
+class Source(Protocol):
+    """Where a dead letter came from (a Kafka message; the decoder's ``Message`` fits)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that cannot become a row, with where it came from and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str | None
+    value_encoding: str
+    error: str
+    time: datetime
+
+    @classmethod
+    def of(cls, message: Source, error: str) -> DeadLetter:
+        value, encoding = as_text(message.value)
+        key, _ = as_text(message.key)
+        return cls(
+            message.topic,
+            message.partition,
+            message.offset,
+            key,
+            value,
+            encoding,
+            error,
+            datetime.now(timezone.utc),
+        )
+
+
+def as_text(raw: bytes | None) -> tuple[str | None, str]:
+    """Bytes as UTF-8 text when they are, else as base64; with the encoding's name."""
+    if raw is None:
+        return None, "none"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), "base64"
+
+
+def append(
+    tables: Tables, table: DeltaTable | None, topic: str, dead: Sequence[DeadLetter], ids: offsets.AppIds
+) -> int:
+    """Append the dead letters of one topic that the table does not hold yet; returns how many.
+
+    ``table`` is the dead-letter table as last read (``None`` if there is none yet); the offsets it
+    holds for ``topic`` decide what is new.
+    """
+    by_partition = offsets.group(sorted(dead, key=lambda d: (d.partition, d.offset)))
+    written = offsets.stored(table, ids, topic, by_partition)
+    fresh = [d for part in offsets.unwritten(by_partition, written).values() for d in part]
+    if not fresh:
+        return 0
+    frame = pl.DataFrame(
+        [(d.topic, d.partition, d.offset, d.key, d.value, d.value_encoding, d.error, d.time) for d in fresh],
+        schema=SCHEMA,
+        orient="row",
+    )
+    last = offsets.last_offsets(offsets.group(fresh))
+    commit = CommitProperties(app_transactions=offsets.transactions(ids, topic, last))
+    write_deltalake(
+        table if table is not None else tables.uri(DEAD_LETTERS),
+        frame,
+        mode="append",
+        commit_properties=commit,
+        storage_options=None if table is not None else tables.options,
+    )
+    for d in fresh[:LOGGED]:
+        log.warning("%s[%d]@%d: dead letter: %s", d.topic, d.partition, d.offset, d.error)
+    if len(fresh) > LOGGED:
+        log.warning("%s: %d more dead letters in %s", topic, len(fresh) - LOGGED, tables.uri(DEAD_LETTERS))
+    return len(fresh)

@@ -1,0 +1,96 @@
+"""Topic identity: what the broker says each topic is (its id and partition count), and changes.
+
+A topic's id changes when it is deleted and created again, and every topic of an in-memory broker
+is new after a restart. :func:`diff` compares two snapshots without any I/O; :class:`TopicWatcher`
+takes the snapshots.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from deltastream.compat import known_topic_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """One topic as the broker describes it: its id (``None`` if the broker has none) and size."""
+
+    topic_id: str | None
+    partitions: int
+
+
+#: Topic name -> its state; a topic missing from the mapping does not exist on the broker.
+Snapshot = Mapping[str, TopicState]
+
+
+@dataclass(frozen=True)
+class TopicChanges:
+    """What differs between two snapshots of the same topics."""
+
+    recreated: frozenset[str] = frozenset()
+    resized: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    missing: frozenset[str] = frozenset()
+    appeared: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.recreated or self.resized or self.missing or self.appeared)
+
+    def __str__(self) -> str:
+        parts = [f"{t}: created anew" for t in sorted(self.recreated)]
+        parts += [f"{t}: {old} -> {new} partitions" for t, (old, new) in sorted(self.resized.items())]
+        parts += [f"{t}: gone from the broker" for t in sorted(self.missing)]
+        parts += [f"{t}: now on the broker" for t in sorted(self.appeared)]
+        return "; ".join(parts)
+
+
+def diff(before: Snapshot, after: Snapshot) -> TopicChanges:
+    """The changes from ``before`` to ``after``, for the topics named in either."""
+    recreated: set[str] = set()
+    resized: dict[str, tuple[int, int]] = {}
+    for topic in before.keys() & after.keys():
+        old, new = before[topic], after[topic]
+        if old.topic_id != new.topic_id:
+            recreated.add(topic)
+        if old.partitions != new.partitions:
+            resized[topic] = (old.partitions, new.partitions)
+    return TopicChanges(
+        frozenset(recreated),
+        resized,
+        frozenset(before.keys() - after.keys()),
+        frozenset(after.keys() - before.keys()),
+    )
+
+
+class BrokerGone(Exception):
+    """The broker did not answer a request for topic metadata."""
+
+
+class TopicWatcher:
+    """Describes the configured topics on the broker, through an admin client it is given."""
+
+    def __init__(self, admin: KafkaAdminClient, topics: Iterable[str]) -> None:
+        self.admin = admin
+        self.topics = list(topics)
+
+    def snapshot(self) -> Snapshot:
+        """The current state of each topic that exists; raises :class:`BrokerGone` when the broker
+        does not answer."""
+        try:
+            described = self.admin.describe_topics(self.topics)
+        except (KafkaError, OSError) as exc:
+            raise BrokerGone(str(exc) or type(exc).__name__) from exc
+        result: dict[str, TopicState] = {}
+        for item in described:
+            if item.get("error_code") == 0:
+                result[item["name"]] = TopicState(
+                    known_topic_id(item.get("topic_id")), len(item.get("partitions") or ())
+                )
+        return result

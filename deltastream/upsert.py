@@ -1,0 +1,180 @@
+"""Upserting rows into one Delta table in one commit that also records offsets: create, append or MERGE.
+
+The input is a frame of string columns keyed by an id column, one row per id, with a boolean
+:data:`DELETED` column that marks the ids to delete, and the ``txn`` actions the commit must carry.
+Nothing here knows of Kafka. :func:`choose` decides how to write, from three facts:
+
+- no table yet: **create** it from the rows that are not deletions;
+- no deletions and none of the ids in the table: **append**, which is what the MERGE would do
+  without its join;
+- otherwise **MERGE** on id: delete on the flag, update every column when matched, insert when
+  not, adding new columns to the table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import polars as pl
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+
+from deltastream.tables import Tables, quote
+
+log = logging.getLogger(__name__)
+
+#: Marks the rows of a batch that delete their id; never stored in a table.
+DELETED = "__deleted"
+
+Operation = Literal["create", "append", "merge"]
+
+
+@dataclass(frozen=True)
+class TableSettings:
+    """Table properties set when a table is created."""
+
+    #: Appends, MERGE rewrites and compaction all aim at this size: an upsert rewrites every file
+    #: holding an id it changes, so small files keep its cost near the batch's.
+    file_target_bytes: int = 128 * 1024
+    #: A checkpoint every few commits keeps reloading the table's state cheap.
+    checkpoint_interval: int = 10
+
+    def configuration(self) -> dict[str, str | None]:
+        return {
+            "delta.targetFileSize": str(self.file_target_bytes),
+            "delta.checkpointInterval": str(self.checkpoint_interval),
+        }
+
+
+@dataclass(frozen=True)
+class Upserted:
+    """What one upsert did. ``operation`` is ``None`` when there was nothing to commit."""
+
+    operation: Operation | None
+    version: int | None
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+
+
+def choose(table_exists: bool, has_deletes: bool, all_new: bool) -> Operation:
+    """How to write a batch: see the module docstring."""
+    if not table_exists:
+        return "create"
+    if not has_deletes and all_new:
+        return "append"
+    return "merge"
+
+
+def upsert(
+    tables: Tables,
+    name: str,
+    table: DeltaTable | None,
+    rows: pl.DataFrame,
+    id_column: str,
+    txns: Sequence[Transaction],
+    settings: TableSettings,
+) -> Upserted:
+    """Write ``rows`` into table ``name`` (``table`` as last read, or ``None``) in one commit."""
+    if rows.height == 0:
+        return Upserted(None, table.version() if table is not None else None)
+    commit = CommitProperties(app_transactions=list(txns))
+    rows = rows.sort(id_column)
+    has_deletes = bool(rows[DELETED].any())
+    if table is None:
+        kept = rows.filter(~pl.col(DELETED)).drop(DELETED)
+        if kept.height == 0:
+            return Upserted(None, None)
+        write_deltalake(
+            tables.uri(name),
+            kept,
+            mode="append",
+            configuration=settings.configuration(),
+            target_file_size=settings.file_target_bytes,
+            commit_properties=commit,
+            storage_options=tables.options,
+        )
+        return Upserted("create", 0, inserted=kept.height)
+    rows = align(table, rows)
+    new_ids_only = not has_deletes and all_new(tables, table, rows[id_column], id_column)
+    if choose(True, has_deletes, new_ids_only) == "append":
+        write_deltalake(
+            table, rows.drop(DELETED), mode="append", schema_mode="merge", commit_properties=commit
+        )
+        return Upserted("append", table.version(), inserted=rows.height)
+    metrics = merge(table, rows, id_column, has_deletes, commit)
+    return Upserted(
+        "merge",
+        table.version(),
+        inserted=int(metrics.get("num_target_rows_inserted", 0)),
+        updated=int(metrics.get("num_target_rows_updated", 0)),
+        deleted=int(metrics.get("num_target_rows_deleted", 0)),
+        metrics=metrics,
+    )
+
+
+def merge(
+    table: DeltaTable, rows: pl.DataFrame, id_column: str, has_deletes: bool, commit: CommitProperties
+) -> dict[str, Any]:
+    key = quote(id_column)
+    flag = quote(DELETED)
+    merger = table.merge(
+        rows,
+        predicate=f"s.{key} = t.{key}",
+        source_alias="s",
+        target_alias="t",
+        merge_schema=True,
+        streamed_exec=False,
+        commit_properties=commit,
+    )
+    if has_deletes:
+        merger = merger.when_matched_delete(predicate=f"s.{flag}")
+    return (
+        merger.when_matched_update_all(predicate=f"NOT s.{flag}", except_cols=[DELETED])
+        .when_not_matched_insert_all(predicate=f"NOT s.{flag}", except_cols=[DELETED])
+        .execute()
+    )
+
+
+def all_new(tables: Tables, table: DeltaTable, ids: pl.Series, id_column: str) -> bool:
+    """True when none of ``ids`` is in the table.
+
+    Files whose id range (from the log's statistics) cannot hold any of them are skipped; the id
+    column of the others is read. A concurrent writer cannot add one of these ids between this
+    check and the commit: an id always comes from the same partition, whose offsets the commit
+    carries, and delta-rs fails a commit whose ``txn`` app id another commit updated.
+    """
+    files = pl.DataFrame(table.get_add_actions(flatten=True))
+    if files.height == 0:
+        return True
+    low, high = f"min.{id_column}", f"max.{id_column}"
+    if low in files.columns and high in files.columns:
+        in_range = pl.col(low).is_null() | pl.col(high).is_null()
+        in_range |= (pl.col(low) <= ids.max()) & (pl.col(high) >= ids.min())
+        files = files.filter(in_range)
+        if files.height == 0:
+            return True
+    paths = tables.file_uris(table, files["path"].to_list())
+    found = (
+        pl.scan_parquet(paths, storage_options=tables.options)
+        .select(id_column)
+        .filter(pl.col(id_column).is_in(ids.implode()))
+        .head(1)
+        .collect()
+    )
+    return found.height == 0
+
+
+def align(table: DeltaTable, rows: pl.DataFrame) -> pl.DataFrame:
+    """Give the batch every column of the table: a field a record lacks becomes null.
+
+    A message is the whole record (Kafka's convention for keyed topics), so an update replaces
+    every column; a field seen for the first time adds a column to the table.
+    """
+    missing = [f.name for f in table.schema().fields if f.name not in rows.columns]
+    if not missing:
+        return rows
+    return rows.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
