@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint broker bench clean
+.PHONY: demo test test-fast lint broker bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,13 @@ demo: $(VENV)/.installed  ## the whole pipeline on the embedded broker, then the
 test: $(VENV)/.installed  ## the test suite (starts and stops its own broker)
 	$(BIN)/python -m pytest
 
-lint: $(VENV)/.installed
+test-fast: $(VENV)/.installed  ## the tests that need no broker: units and Delta tables, in seconds
+	$(BIN)/python -m pytest -m "not broker"
+
+lint: $(VENV)/.installed  ## ruff, and mypy (strict) over the package, scripts, tests and bench
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 broker: $(VENV)/.installed  ## an embedded broker in the foreground, on the config's port
 	$(BIN)/python -m deltastream.broker
