@@ -1,37 +1,54 @@
-"""Kafka messages to a frame of string columns, ready to upsert, plus the ones that cannot be rows.
+"""Kafka messages to rows: one message, one row, the same whatever else is in its batch.
 
-The fast path parses a whole batch at once with Polars' NDJSON reader (in Rust). Only when that
-fails, or some message is not a plain one-line JSON object, are the messages parsed one by one, so
-that each bad one can be set aside as a dead letter with its reason while the others still land.
+A message's value must be a UTF-8 JSON object (strict JSON: no ``NaN``, no raw control character
+in a string). Each field becomes a column of text:
 
-Values keep the form they had in the CSV: a JSON string is stored as is, a number or boolean as its
-JSON text (``3``, ``1.5``, ``true``), a nested object or list as its JSON text, and ``null`` as null.
-A message with a key and no value (a tombstone) deletes the record with that id.
+- a JSON string is stored as it is;
+- a number keeps its exact JSON text: ``5.0`` stays ``5.0``, ``1e3`` stays ``1e3``;
+- ``true`` and ``false`` become ``true`` and ``false``; ``null`` becomes null;
+- an object or an array becomes its compact JSON text: no spaces, keys in the order written,
+  numbers as written, text unescaped where JSON allows (``{"k":[1,2.50,"é"]}``).
+
+The id field names the row: a non-blank string, or a number (its text). When a message has a key,
+the key must be that text too. A message with a key and no value (a tombstone) deletes the row
+its key names. Anything else is a dead letter, with its reason (:func:`decode` lists them).
+
+Two ways to read a batch give one result. The exact way parses each message on its own with
+Python's ``json`` module. The bulk way parses the whole batch at once with Polars, and is taken
+only when it provably gives the same rows: every value a string or null, no ``\\u`` escape, plain
+field names, no field name written twice in a message. Any other batch is read the exact way.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import polars as pl
+from polars.exceptions import PolarsError
 
 from deltastream.deadletters import DeadLetter
 from deltastream.upsert import DELETED
 
-#: JSON names of the kinds of value that are not objects, for dead-letter errors.
-JSON_KINDS = {
-    list: "array",
-    str: "string",
-    int: "number",
-    float: "number",
-    bool: "boolean",
-    type(None): "null",
-}
-#: Characters Delta does not allow in column names (without column mapping).
-BAD_NAME_CHARS = frozenset(" ,;{}()\n\t=")
+#: Characters a column name may not hold: those Delta (without column mapping) and Spark refuse,
+#: control characters, and halves of UTF-16 surrogate pairs, which no UTF-8 text can hold.
+BAD_NAME_CHARS = re.compile(r"[ ,;{}()\n\t=\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Names the bulk way takes as written: no character that JSON may also spell as an escape.
+PLAIN_NAME = re.compile(r'[^"\\/]+')
+#: A JSON string as the bulk way takes it: no control character (strict JSON refuses them) and no
+#: ``\u`` escape (a surrogate, ``\u0000``, or another spelling of a name), which go the exact way.
+_STRING = r'"(?:[^"\\\x00-\x1f]|\\[^u])*"'
+_SPACE = r"[ \t\r]*"
+_FIELD = rf"{_STRING}:{_SPACE}(?:{_STRING}|null)"
+#: A flat JSON object whose values are all strings or null, with no space before a colon: the only
+#: kind of message the bulk way reads (Polars would render a number among strings as text of its
+#: own). With no space before a colon, every name is followed by exactly ``":``.
+FLAT_STRINGS = rf"^{_SPACE}\{{{_SPACE}(?:{_FIELD}{_SPACE}(?:,{_SPACE}{_FIELD}{_SPACE})*)?\}}{_SPACE}$"
+#: JSON names of the kinds of value, for dead-letter reasons.
+KIND = {str: "string", bool: "boolean", type(None): "null"}
 
 
 class Message(Protocol):
@@ -69,50 +86,280 @@ class Decoded:
         return int(self.rows[DELETED].sum()) if self.rows.height else 0
 
 
-def bad_column_name(name: str) -> bool:
-    return not name or name.startswith("__") or any(c in BAD_NAME_CHARS for c in name)
+class Rejected(Exception):
+    """Why one message cannot become a row."""
 
 
-def decode(messages: Sequence[Message], id_column: str) -> Decoded:
-    """Decode messages of one topic, each partition's in offset order, into rows keyed by
-    ``id_column``.
-
-    The result holds one row per id, the version of the highest offset, with a boolean
-    :data:`DELETED` column that is true for tombstones.
-    """
-    values = [m.value for m in messages]
-    if None in values:
-        positions: Sequence[int] = [i for i, v in enumerate(values) if v is not None]
-        values = [values[i] for i in positions]
-    else:
-        positions = range(len(messages))
-    frame = _parse_fast(values, id_column)  # type: ignore[arg-type]
-    if frame is not None:
-        seq, dead = list(positions), list[DeadLetter]()
-    else:
-        frame, seq, dead = _parse_slow([(i, messages[i]) for i in positions], id_column)
-    frame = frame.with_columns(pl.lit(False).alias(DELETED))
-    deletes, delete_seq = _tombstones(messages, dead) if len(positions) < len(messages) else ([], [])
-    if deletes:
-        frame = pl.concat(
-            [frame, pl.DataFrame({id_column: deletes, DELETED: [True] * len(deletes)})],
-            how="diagonal",
+def name_problem(name: str) -> str | None:
+    """Why a field name cannot be a column name, or ``None`` when it can."""
+    if not name:
+        return "an empty field name cannot be a column"
+    if name.startswith("__"):
+        return f"field name {name!r} starts with '__', which is reserved"
+    if BAD_NAME_CHARS.search(name):
+        return (
+            f"field name {name!r} has a character Delta column names cannot hold "
+            "(space , ; { } ( ) = or a control character)"
         )
-        seq = seq + delete_seq
+    if name == "*" or (name.startswith("^") and name.endswith("$")):
+        return f"field name {name!r} reads as a column pattern"
+    return None
+
+
+def decode(messages: Sequence[Message], id_column: str, columns: Iterable[str] = ()) -> Decoded:
+    """Decode one topic's messages (each partition's in offset order) into rows keyed by ``id_column``.
+
+    ``columns`` are the table's columns: a field whose name differs from one of them only in case
+    (Delta column names ignore case) is refused, and so is one that differs only in case from a
+    field an earlier message of the batch brought. The result holds one row per id, the version
+    of the latest message, with a boolean :data:`DELETED` column true for tombstones.
+    """
+    valued = [i for i, m in enumerate(messages) if m.value is not None]
+    known = {c.lower(): c for c in columns}
+    dead: list[DeadLetter] = []
+    frame = _bulk([messages[i] for i in valued], id_column, known)
+    if frame is not None:
+        seq = valued
+    else:
+        frame, seq = _exact([(i, messages[i]) for i in valued], id_column, known, dead)
+    frame, seq = _check_keys(frame, seq, messages, id_column, dead)
+    frame = frame.with_columns(pl.lit(False).alias(DELETED))
+    deletes, delete_seq = _tombstones(messages, dead)
+    if deletes:
+        tombstones = pl.DataFrame({id_column: deletes, DELETED: [True] * len(deletes)})
+        frame = pl.concat([frame, tombstones], how="diagonal")
+        seq = [*seq, *delete_seq]
     rows = (
         frame.with_columns(pl.Series("__seq", seq, dtype=pl.Int64))
         .sort("__seq")
         .unique(subset=[id_column], keep="last", maintain_order=True)
         .drop("__seq")
     )
-    return Decoded(rows, dead)
-
-
-Parsed = tuple[pl.DataFrame, list[int], list[DeadLetter]]
+    return Decoded(rows, sorted(dead, key=lambda d: (d.partition, d.offset)))
 
 
 def _empty(id_column: str) -> pl.DataFrame:
     return pl.DataFrame({id_column: []}, schema={id_column: pl.String})
+
+
+def _bulk(messages: Sequence[Message], id_column: str, known: dict[str, str]) -> pl.DataFrame | None:
+    """All values parsed at once, or ``None`` when the batch must be read the exact way."""
+    if not messages:
+        return _empty(id_column)
+    values = [m.value or b"" for m in messages]
+    blob = b"\n".join(values)
+    if b"" in values or blob.count(b"\n") != len(values) - 1:
+        return None
+    try:
+        lines = pl.Series(blob.decode("utf-8").split("\n"))
+    except UnicodeDecodeError:
+        return None
+    if not lines.str.contains(FLAT_STRINGS).all():
+        return None  # a number, boolean, nested value or escape, or not an object: the exact way
+    try:
+        frame = pl.read_ndjson(blob, infer_schema_length=None)
+    except (PolarsError, ValueError):
+        return None
+    names = frame.columns
+    if frame.height != len(values) or id_column not in names:
+        return None
+    lowered: dict[str, str] = dict(known)
+    for name in names:
+        if (
+            name_problem(name)
+            or not PLAIN_NAME.fullmatch(name)
+            or lowered.setdefault(name.lower(), name) != name
+        ):
+            return None
+    # Each name is written as ``"name":`` (a ``":`` inside a string only adds to the count). As many
+    # of them as non-null values means no name is written twice and no null is written out; with
+    # either, the message goes the exact way (a name written twice is a dead letter there).
+    if blob.count(b'":') != sum(frame.height - frame[name].null_count() for name in names):
+        return None
+    ids = frame[id_column]
+    if ids.null_count() or ids.str.contains(r"^\s*$").any():
+        return None
+    return frame.with_columns(pl.col(n).cast(pl.String) for n in names if frame.schema[n] != pl.String)
+
+
+def _exact(
+    indexed: Sequence[tuple[int, Message]], id_column: str, known: dict[str, str], dead: list[DeadLetter]
+) -> tuple[pl.DataFrame, list[int]]:
+    """Each value parsed on its own; the ones that cannot be rows join ``dead``."""
+    lowered = dict(known)
+    rows: list[dict[str, str | None]] = []
+    seq: list[int] = []
+    for i, message in indexed:
+        try:
+            row = parse(message.value or b"", id_column)
+            _check_case(row, lowered)
+        except Rejected as exc:
+            dead.append(DeadLetter.of(message, str(exc)))
+            continue
+        rows.append(row)
+        seq.append(i)
+    if not rows:
+        return _empty(id_column), []
+    names: dict[str, None] = {id_column: None}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return pl.DataFrame(rows, schema={name: pl.String for name in names}), seq
+
+
+def _check_case(row: dict[str, str | None], lowered: dict[str, str]) -> None:
+    """Refuse a field that differs only in case from a column or an earlier message's field."""
+    for name in row:
+        other = lowered.get(name.lower(), name)
+        if other != name:
+            raise Rejected(f"field {name!r} differs only in case from the column {other!r}")
+    for name in row:
+        lowered.setdefault(name.lower(), name)
+
+
+class _Number(str):
+    """A JSON number, as its text was written."""
+
+
+class _Object(list[tuple[str, Any]]):
+    """A JSON object, as the list of its (name, value) pairs in the order written."""
+
+
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_Object, parse_int=_Number, parse_float=_Number, parse_constant=_no_constant
+)
+
+
+def parse(raw: bytes, id_column: str) -> dict[str, str | None]:
+    """One message's value as a row of text; raises :class:`Rejected` with the reason."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejected(f"value is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        obj = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise Rejected(f"value is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except ValueError as exc:
+        raise Rejected(f"value is not JSON ({exc})") from None
+    if not isinstance(obj, _Object):
+        raise Rejected(f"value is a JSON {_kind(obj)}, expected an object")
+    row: dict[str, str | None] = {}
+    lowered: dict[str, str] = {}
+    ident: Any = None
+    for name, value in obj:
+        if problem := name_problem(name):
+            raise Rejected(problem)
+        if name in row:
+            raise Rejected(f"field {name!r} appears twice")
+        if (other := lowered.setdefault(name.lower(), name)) != name:
+            raise Rejected(
+                f"fields {other!r} and {name!r} differ only in case (Delta column names ignore case)"
+            )
+        row[name] = _field_text(name, value)
+        if name == id_column:
+            ident = value
+    if id_column not in row:
+        raise Rejected(f"no {id_column!r} field")
+    if not isinstance(ident, str):
+        raise Rejected(f"{id_column!r} is a JSON {_kind(ident)}; expected a string or a number")
+    if not ident.strip():
+        raise Rejected(f"{id_column!r} is empty")
+    return row
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, _Number):
+        return "number"
+    if isinstance(value, _Object):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return KIND.get(type(value), "value")
+
+
+def _field_text(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if value is True or value is False:
+        return "true" if value else "false"
+    text = str(value) if isinstance(value, str) else _compact(value)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Rejected(
+                f"field {name!r} holds text that is not valid Unicode (a lone surrogate)"
+            ) from None
+    return text
+
+
+def _compact(value: Any) -> str:
+    """The compact JSON text of a nested value, numbers as written."""
+    if isinstance(value, _Number):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None or value is True or value is False:
+        return json.dumps(value)
+    if isinstance(value, _Object):
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_compact(v)}" for k, v in value) + "}"
+    return "[" + ",".join(_compact(v) for v in value) + "]"
+
+
+def _check_keys(
+    frame: pl.DataFrame, seq: list[int], messages: Sequence[Message], id_column: str, dead: list[DeadLetter]
+) -> tuple[pl.DataFrame, list[int]]:
+    """Refuse the messages whose key is not their id: the key and the value name one record.
+
+    A message without a key (or with an empty one) is named by its id alone.
+    """
+    if frame.height == 0:
+        return frame, seq
+    keys = [messages[p].key or b"" for p in seq]
+    blob = b"\n".join(keys)
+    if blob.count(b"\n") == len(keys) - 1:
+        try:
+            texts = pl.Series(blob.decode("utf-8").split("\n"))
+        except UnicodeDecodeError:
+            pass
+        else:
+            if not ((texts != "") & (texts != frame[id_column])).any():
+                return frame, seq  # every key is empty or its message's id: the usual case
+    ids = frame[id_column].to_list()
+    keep: list[bool] = []
+    for position, ident in zip(seq, ids, strict=True):
+        message = messages[position]
+        key = message.key
+        if not key:
+            keep.append(True)
+            continue
+        try:
+            text = key.decode("utf-8")
+        except UnicodeDecodeError:
+            dead.append(
+                DeadLetter.of(
+                    message, f"key is not UTF-8, so it cannot name the record with {id_column} {ident!r}"
+                )
+            )
+            keep.append(False)
+            continue
+        if text != ident:
+            dead.append(
+                DeadLetter.of(
+                    message, f"key {text!r} and {id_column} {ident!r} disagree: the key must be the id"
+                )
+            )
+            keep.append(False)
+        else:
+            keep.append(True)
+    if all(keep):
+        return frame, seq
+    mask = pl.Series(keep)
+    return frame.filter(mask), [p for p, k in zip(seq, keep, strict=True) if k]
 
 
 def _tombstones(messages: Sequence[Message], dead: list[DeadLetter]) -> tuple[list[str], list[int]]:
@@ -131,85 +378,3 @@ def _tombstones(messages: Sequence[Message], dead: list[DeadLetter]) -> tuple[li
         except UnicodeDecodeError:
             dead.append(DeadLetter.of(message, "tombstone key is not UTF-8"))
     return ids, seq
-
-
-#: Column types whose cast to text gives the JSON text (``3``, ``true``) of every value.
-TEXT_SAFE = (pl.String, pl.Int64, pl.Boolean, pl.Null)
-
-
-def _parse_fast(values: list[bytes], id_column: str) -> pl.DataFrame | None:
-    """Parse every value at once; ``None`` when any message needs a closer look."""
-    if not values:
-        return _empty(id_column)
-    if b"" in values:
-        return None
-    blob = b"\n".join(values)
-    if blob.count(b"\n") != len(values) - 1 or b"\r" in blob:
-        return None  # a value spread over lines (pretty-printed JSON): one by one
-    try:
-        frame = pl.read_ndjson(blob, infer_schema_length=None)
-        names = frame.columns
-        if id_column not in names or any(bad_column_name(n) for n in names):
-            return None
-        if all(dtype in TEXT_SAFE for dtype in frame.dtypes):
-            frame = frame.with_columns(pl.all().cast(pl.String))
-        else:  # floats and nested values: read again, keeping every value as text
-            frame = pl.read_ndjson(blob, schema={name: pl.String for name in names})
-    except Exception:  # any parse problem: the slow path names the message at fault
-        return None
-    if frame.height != len(values):
-        return None
-    ids = frame[id_column]
-    if ids.is_null().any() or (ids.str.strip_chars() == "").any():
-        return None
-    return frame
-
-
-def _parse_slow(indexed: Sequence[tuple[int, Message]], id_column: str) -> Parsed:
-    """Parse each value on its own; the ones that cannot be rows become dead letters."""
-    rows: list[dict[str, str | None]] = []
-    seq: list[int] = []
-    dead: list[DeadLetter] = []
-    for i, message in indexed:
-        row, error = _parse_one(message.value or b"", id_column)
-        if row is None:
-            dead.append(DeadLetter.of(message, error or "unreadable"))
-        else:
-            rows.append(row)
-            seq.append(i)
-    if not rows:
-        return _empty(id_column), [], dead
-    names: dict[str, None] = {id_column: None}
-    for row in rows:
-        names.update(dict.fromkeys(row))
-    return pl.DataFrame(rows, schema={name: pl.String for name in names}), seq, dead
-
-
-def _parse_one(raw: bytes, id_column: str) -> tuple[dict[str, str | None] | None, str | None]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, f"value is not UTF-8 ({exc.reason} at byte {exc.start})"
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"value is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-    if not isinstance(obj, dict):
-        return None, f"value is a JSON {JSON_KINDS.get(type(obj), 'value')}, expected an object"
-    for name in obj:
-        if bad_column_name(name):
-            return None, f"field name {name!r} cannot be a column"
-    if id_column not in obj:
-        return None, f"no {id_column!r} field"
-    row = {name: _as_string(value) for name, value in obj.items()}
-    if row[id_column] is None or not str(row[id_column]).strip():
-        return None, f"{id_column!r} is null or empty"
-    return row, None
-
-
-def _as_string(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value, ensure_ascii=False)

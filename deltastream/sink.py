@@ -125,7 +125,8 @@ class DeltaSink:
         if not fresh:
             return None
         messages = list(chain.from_iterable(fresh.values()))
-        decoded = decode(messages, self.id_column)
+        columns = [f.name for f in table.schema().fields] if table is not None else []
+        decoded = decode(messages, self.id_column, columns)
         dead = 0
         if decoded.dead:
             dead = deadletters.append(self.tables, self._current(DEAD_LETTERS), topic, decoded.dead, ids)

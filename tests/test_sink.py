@@ -42,6 +42,8 @@ def test_choose_create_append_or_merge() -> None:
     assert choose(table_exists=True, has_deletes=False, all_new=True) == "append"
     assert choose(table_exists=True, has_deletes=False, all_new=False) == "merge"
     assert choose(table_exists=True, has_deletes=True, all_new=True) == "merge"
+    assert choose(table_exists=True, has_deletes=True, all_new=False, columns=129) == "replace"
+    assert choose(table_exists=True, has_deletes=False, all_new=True, columns=129) == "append"
 
 
 def test_first_write_creates_the_table_with_its_offsets_in_the_same_commit(tmp_path: Path) -> None:
@@ -268,3 +270,107 @@ def test_a_failed_compaction_is_a_warning_and_ingestion_goes_on(
     assert "compaction failed" in caplog.text
     assert "ingestion goes on" in caplog.text
     assert maintenance.due_in["t"] > 0  # tried again later
+
+
+KEPT_NAMES = ["a.b", "a`b", "`", 's."id"', "select", "é", "李", "1st", "a'b", "a\\b", "a/b", "a:b", "x" * 300]
+
+
+@pytest.mark.parametrize("name", KEPT_NAMES)
+def test_a_field_name_the_table_took_never_breaks_a_later_merge(tmp_path: Path, name: str) -> None:
+    sink = sink_at(tmp_path)
+    sink.write("t", {0: [record("t", 0, 0, {"id": "1", name: "first"}), record("t", 0, 1, {"id": "2"})]}, IDS)
+    # An update carrying the field, one not carrying it, a delete and an insert, all by MERGE.
+    batch = [
+        record("t", 0, 2, {"id": "1", name: "second"}),
+        record("t", 0, 3, {"id": "2", "other": "x"}),
+        record("t", 0, 4, None, key="2"),
+        record("t", 0, 5, {"id": "3", name: "third"}),
+    ]
+    result = sink.write("t", {0: batch}, IDS)
+    assert result is not None and result.operation == "merge"
+    assert result.dead == 0
+    assert (result.inserted, result.updated, result.deleted) == (1, 1, 1)
+    frame = pl.read_delta(str(tmp_path / "t")).sort("id")
+    assert frame.select("id", name).rows() == [("1", "second"), ("3", "third")]
+
+
+def test_fields_the_table_cannot_take_are_set_aside_and_the_rest_lands(tmp_path: Path) -> None:
+    sink = sink_at(tmp_path)
+    sink.write("t", {0: [record("t", 0, 0, {"id": "1", "name": "a"})]}, IDS)
+    batch = [
+        record("t", 0, 1, {"id": "2", "Name": "clash with the table"}),
+        record("t", 0, 2, {"id": "3", "a\u0000b": "NUL in a name"}),
+        record("t", 0, 3, {"id": "4", "ID": "clash in the message"}),
+        record("t", 0, 4, {"id": "5", "name": "fine"}),
+    ]
+    result = sink.write("t", {0: batch}, IDS)
+    assert result is not None
+    assert (result.dead, result.inserted) == (3, 1)
+    assert [r[0] for r in rows(tmp_path)] == ["1", "5"]
+    dead = pl.read_delta(str(tmp_path / DEAD_LETTERS)).sort("offset")
+    assert dead["offset"].to_list() == [1, 2, 3]
+    assert "differs only in case from the column 'name'" in dead["error"][0]
+    # The next run reads the same offsets again: nothing is written twice.
+    assert sink.write("t", {0: batch}, IDS) is None
+    assert pl.read_delta(str(tmp_path / DEAD_LETTERS)).height == 3
+
+
+def wide_record(offset: int, ident: str, tag: str, columns: int = 200, key: str | None = None) -> FakeMessage:
+    fields = {"id": ident, **{f"c{i}": f"{tag}{i}" for i in range(columns - 1)}}
+    return record("t", 0, offset, fields, key=key)
+
+
+def test_a_wide_table_is_updated_by_replacing_the_batchs_ids(tmp_path: Path) -> None:
+    sink = sink_at(tmp_path)
+    sink.write("t", {0: [wide_record(i, str(i), "old") for i in range(50)]}, IDS)
+    batch = [
+        wide_record(50, "3", "new"),  # an update
+        record("t", 0, 51, None, key="4"),  # a delete
+        record("t", 0, 52, None, key="nope"),  # a delete of an id the table never had
+        record("t", 0, 53, {"id": "60", "c0": "added", "extra": "a new column"}),  # an insert
+    ]
+    result = sink.write("t", {0: batch}, IDS)
+
+    assert result is not None
+    assert (result.operation, result.inserted, result.updated, result.deleted) == ("replace", 1, 1, 1)
+    frame = pl.read_delta(str(tmp_path / "t"))
+    assert frame.height == 50
+    assert frame.filter(pl.col("id") == "3")["c5"].to_list() == ["new5"]
+    assert frame.filter(pl.col("id") == "5")["c5"].to_list() == ["old5"]
+    assert frame.filter(pl.col("id") == "60").select("c0", "c1", "extra").row(0) == (
+        "added",
+        None,
+        "a new column",
+    )
+    assert "4" not in frame["id"].to_list()
+    assert DeltaTable(str(tmp_path / "t")).transaction_version(IDS("t", 0)) == 53
+    assert sink.write("t", {0: batch}, IDS) is None  # replayed: skipped
+
+
+HOSTILE_IDS = [
+    "o'brien",
+    "''",
+    "') OR (1=1",
+    "a\\'b",
+    "back\\slash",
+    "new\nline",
+    "nul\x00byte",
+    "😀",
+    " spaced ",
+    "x" * 10_000,
+]
+
+
+def test_hostile_ids_in_the_replace_predicate_reach_only_their_own_rows(tmp_path: Path) -> None:
+    sink = sink_at(tmp_path)
+    first = [wide_record(i, ident, "old") for i, ident in enumerate(["plain", *HOSTILE_IDS])]
+    sink.write("t", {0: first}, IDS)
+    updates = [wide_record(100 + i, ident, "new") for i, ident in enumerate(HOSTILE_IDS)]
+    result = sink.write("t", {0: updates}, IDS)
+
+    assert result is not None
+    assert (result.operation, result.updated, result.inserted) == ("replace", len(HOSTILE_IDS), 0)
+    frame = pl.read_delta(str(tmp_path / "t"))
+    assert sorted(frame["id"].to_list()) == sorted(["plain", *HOSTILE_IDS])
+    assert frame.filter(pl.col("id") == "plain")["c0"].to_list() == ["old0"]
+    assert sorted(frame.filter(pl.col("id") != "plain")["c0"].to_list()) == ["new0"] * len(HOSTILE_IDS)
