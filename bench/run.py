@@ -134,6 +134,47 @@ class Fake:
     value: bytes | None
 
 
+def wide_update(work: Path, rows: int = 10_000, widths: tuple[int, ...] = (10, 2000)) -> list[Row]:
+    """Update one record in tables of ``rows`` records and each width in ``widths`` columns.
+
+    Each table is built by the sink in batches of 1,000 records and warmed by a first update,
+    as a running subscriber's would be; the figure is the second update, best of three.
+    """
+    ids = offsets.AppIds.of("wide-bench")
+    result = []
+    for width in widths:
+        sink = DeltaSink(Tables.at(work / f"wide-{width}"), "id")
+
+        def batch(first: int, count: int, offset: int, tag: str, width: int = width) -> dict[int, list[Fake]]:
+            values = [
+                json.dumps(
+                    {"id": str(first + i), **{f"c{c}": f"{tag}{c}" for c in range(width - 1)}}
+                ).encode()
+                for i in range(count)
+            ]
+            return {
+                0: [Fake("wide", 0, offset + i, str(first + i).encode(), v) for i, v in enumerate(values)]
+            }
+
+        for start in range(0, rows, 1000):
+            sink.write("wide", batch(start, 1000, start, "v"), ids)
+        times = []
+        for n in range(4):
+            written = sink.write("wide", batch(rows // 2, 1, rows + n, f"u{n}-"), ids)
+            assert written is not None and written.updated == 1
+            times.append(written.millis / 1000)
+            operation = written.operation
+        result.append(
+            Row(
+                f"update 1 record of a {width:,}-column table ({rows:,} rows)",
+                1,
+                min(times[1:]),
+                note=f"written by {operation}",
+            )
+        )
+    return result
+
+
 def merge_cost(delta: Path, sale_rows: int, changed: int = 10_000) -> list[Row]:
     """Upsert ``changed`` rows (ids in the middle of the table) into tables of growing size.
 
@@ -328,6 +369,9 @@ def main() -> int:
 
         log("MERGE cost ...")
         rows.extend(merge_cost(delta, args.sales))
+
+        log("wide records ...")
+        rows.extend(wide_update(work, rows=min(10_000, max(1000, args.sales))))
 
         log("freshness ...")
         fresh_cfg = write_config(work / "fresh.toml", broker.bootstrap_servers, raw, delta)

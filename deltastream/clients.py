@@ -27,6 +27,8 @@ T = TypeVar("T")
 ATTEMPT_S = 1.0
 #: The request timeout of the admin client that watches topics: how fast a lost broker is noticed.
 WATCH_TIMEOUT_MS = 3000
+#: The longest pause between two reconnect attempts of a client.
+RECONNECT_BACKOFF_MAX_MS = 1000
 
 
 class Interrupted(Exception):
@@ -60,6 +62,9 @@ def connect(
             common = {
                 "bootstrap_servers": list(servers),
                 "bootstrap_timeout_ms": int(timeout_s * 1000),
+                # kafka-python backs off up to 30 s between reconnects by default: after a long
+                # outage the client would notice the broker's return that much later.
+                "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
                 **cfg.kafka.client_settings(),
             }
             return build(common)
@@ -111,6 +116,9 @@ def consumer_settings(cfg: Config) -> dict[str, Any]:
         "group_id": sub.group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
+        # Records of aborted transactions are skipped, and nothing past an open one is read
+        # (a broker that does not filter aborted records delivers them anyway: see the README).
+        "isolation_level": k.isolation_level,
         "session_timeout_ms": k.session_timeout_ms,
         "heartbeat_interval_ms": k.heartbeat_interval_ms,
         "max_poll_interval_ms": k.max_poll_interval_ms,

@@ -210,6 +210,7 @@ class KafkaConfig:
     max_poll_interval_ms: int = _key(integer(1000, 86_400_000), 300_000)
     request_timeout_ms: int = _key(integer(1000, 3_600_000), 30_000)
     connect_timeout_s: float = _key(number(0), 30.0)
+    isolation_level: str = _key(choice("read_committed", "read_uncommitted"), "read_committed")
     security_protocol: str = _key(choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"), "PLAINTEXT")
     sasl_mechanism: str | None = _key(choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), None)
     sasl_username: str | None = _key(text(), None)

@@ -29,7 +29,7 @@ from deltastream import cli, clients, compat, offsets, positions, topics
 from deltastream.assignment import AllPartitions, Assignment, InGroup
 from deltastream.batch import Batch, should_flush
 from deltastream.config import Config
-from deltastream.errors import BrokerUnavailable
+from deltastream.errors import BrokerUnavailable, KafkaReadError
 from deltastream.logs import counted
 from deltastream.maintenance import Maintenance
 from deltastream.sink import DeltaSink, WriteResult
@@ -55,6 +55,9 @@ class Outcome(enum.Enum):
     CAUGHT_UP = "caught up"
     STARTING_OVER = "starting over"
     BROKER_GONE = "broker gone"
+    #: Kafka sent what the client cannot read: what was read before it is still written.
+    UNREADABLE = "unreadable records"
+    FAILED = "failed"
 
 
 class StartOver(Exception):
@@ -243,6 +246,12 @@ class Session:
         except StartOver as exc:
             outcome = Outcome.STARTING_OVER
             log.warning("%s; %s, starting over from the offsets in Delta", exc, self._dropping())
+        except KafkaReadError:
+            outcome = Outcome.UNREADABLE
+            raise
+        except BaseException:
+            outcome = Outcome.FAILED
+            raise
         finally:
             self._end(outcome)
         return outcome
@@ -277,9 +286,13 @@ class Session:
         next_check = time.monotonic() + TOPIC_CHECK_S
         while not self.stopping.is_set():
             self.assignment.before_poll(consumer)
-            records = consumer.poll(
-                timeout_ms=self._poll_wait_ms(latency_s), max_records=sub.max_batch_records
-            )
+            try:
+                records = consumer.poll(
+                    timeout_ms=self._poll_wait_ms(latency_s), max_records=sub.max_batch_records
+                )
+            except KafkaError as exc:
+                # kafka-python 3.0.12 raises this once, and its next poll would spin for good.
+                raise KafkaReadError(exc) from exc
             moves = self.assignment.take()
             if moves.revoked:
                 self.batch.drop(moves.revoked)
@@ -348,18 +361,22 @@ class Session:
 
     def _end(self, outcome: Outcome) -> None:
         """Finish the write in flight and, on a clean stop, the batch in hand; close the consumer."""
+        clean = outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP, Outcome.UNREADABLE)
         try:
-            if outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP) and self.batch.size:
-                try:
-                    self._flush()
-                except (BrokerGone, StartOver) as exc:
-                    log.info("%s; %s", exc, self._dropping())
-            self._collect(ack=outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP))
+            if outcome is not Outcome.FAILED:
+                if clean and self.batch.size:
+                    try:
+                        self._flush()
+                    except (BrokerGone, StartOver) as exc:
+                        log.info("%s; %s", exc, self._dropping())
+                self._collect(ack=clean)
         finally:
             self.batch = Batch()
             if self.consumer is not None:
                 try:
-                    if outcome is not Outcome.BROKER_GONE:
+                    # A consumer that sent what it cannot read must not be polled again: it
+                    # would spin for good (kafka-python 3.0.12).
+                    if outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP, Outcome.STARTING_OVER):
                         compat.finish_join(self.consumer, CLOSE_TIMEOUT_MS / 1000)
                     self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
                 except KafkaError as exc:  # closing must not hide the run's own outcome
@@ -377,7 +394,7 @@ class Session:
 def assignment_for(cfg: Config, once: bool) -> Assignment:
     """``--once``: every partition, until caught up; otherwise the consumer group."""
     if once:
-        return AllPartitions(cfg.topics)
+        return AllPartitions(cfg.topics, read_committed=cfg.kafka.isolation_level == "read_committed")
     return InGroup(cfg.topics, join_timeout_s=max(10.0, 2 * cfg.kafka.session_timeout_ms / 1000))
 
 

@@ -179,7 +179,8 @@ def _bulk(messages: Sequence[Message], id_column: str, known: dict[str, str]) ->
     ids = frame[id_column]
     if ids.null_count() or ids.str.contains(r"^\s*$").any():
         return None
-    return frame.with_columns(pl.col(n).cast(pl.String) for n in names if frame.schema[n] != pl.String)
+    schema = frame.schema
+    return frame.with_columns(pl.col(n).cast(pl.String) for n in names if schema[n] != pl.String)
 
 
 def _exact(

@@ -50,6 +50,17 @@ class KafkaOperationError(PipelineError):
     """The broker refused an operation (creating a topic, committing offsets, ...)."""
 
 
+class KafkaReadError(PipelineError):
+    """The client could not read what the broker sent (a record batch it cannot decompress or
+    whose checksum fails). The records before it are written; nothing past it is acknowledged."""
+
+    def __init__(self, cause: object) -> None:
+        super().__init__(
+            f"cannot read the records Kafka sent ({one_line(cause)}); the records before them are "
+            "written and reading starts there again next time"
+        )
+
+
 class SourceError(PipelineError):
     """A CSV file cannot be read as a whole (missing, unreadable, no id column)."""
 
