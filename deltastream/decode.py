@@ -40,7 +40,7 @@ BAD_NAME_CHARS = re.compile(r"[ ,;{}()\n\t=\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 PLAIN_NAME = re.compile(r'[^"\\/]+')
 #: A JSON string as the bulk way takes it: no control character (strict JSON refuses them) and no
 #: ``\u`` escape (a surrogate, ``\u0000``, or another spelling of a name), which go the exact way.
-_STRING = r'"(?:[^"\\\x00-\x1f]|\\[^u])*"'
+_STRING = r'"[^"\\\x00-\x1f]*(?:\\[^u][^"\\\x00-\x1f]*)*"'
 _SPACE = r"[ \t\r]*"
 _FIELD = rf"{_STRING}:{_SPACE}(?:{_STRING}|null)"
 #: A flat JSON object whose values are all strings or null, with no space before a colon: the only
@@ -150,11 +150,8 @@ def _bulk(messages: Sequence[Message], id_column: str, known: dict[str, str]) ->
     blob = b"\n".join(values)
     if b"" in values or blob.count(b"\n") != len(values) - 1:
         return None
-    try:
-        lines = pl.Series(blob.decode("utf-8").split("\n"))
-    except UnicodeDecodeError:
-        return None
-    if not lines.str.contains(FLAT_STRINGS).all():
+    lines = _lines(blob)
+    if lines is None or not lines.str.contains(FLAT_STRINGS).all():
         return None  # a number, boolean, nested value or escape, or not an object: the exact way
     try:
         frame = pl.read_ndjson(blob, infer_schema_length=None)
@@ -181,6 +178,15 @@ def _bulk(messages: Sequence[Message], id_column: str, known: dict[str, str]) ->
         return None
     schema = frame.schema
     return frame.with_columns(pl.col(n).cast(pl.String) for n in names if schema[n] != pl.String)
+
+
+def _lines(blob: bytes) -> pl.Series | None:
+    """The lines of ``blob`` as text, split without making a Python string of each; ``None`` when
+    it is not UTF-8."""
+    try:
+        return pl.Series([blob], dtype=pl.Binary).cast(pl.String).str.split("\n").explode().rechunk()
+    except PolarsError:
+        return None
 
 
 def _exact(
@@ -323,13 +329,9 @@ def _check_keys(
     keys = [messages[p].key or b"" for p in seq]
     blob = b"\n".join(keys)
     if blob.count(b"\n") == len(keys) - 1:
-        try:
-            texts = pl.Series(blob.decode("utf-8").split("\n"))
-        except UnicodeDecodeError:
-            pass
-        else:
-            if not ((texts != "") & (texts != frame[id_column])).any():
-                return frame, seq  # every key is empty or its message's id: the usual case
+        texts = _lines(blob)
+        if texts is not None and not ((texts != "") & (texts != frame[id_column])).any():
+            return frame, seq  # every key is empty or its message's id: the usual case
     ids = frame[id_column].to_list()
     keep: list[bool] = []
     for position, ident in zip(seq, ids, strict=True):
