@@ -120,13 +120,31 @@ def secret_option(name: str) -> bool:
 
 
 def storage_options(value: Any, _base: Path) -> Mapping[str, str]:
-    """A table of string options passed unchanged to delta-rs (``AWS_REGION = "eu-west-1"``)."""
+    """A table of string options passed unchanged to delta-rs (``AWS_REGION = "eu-west-1"``).
+
+    Settings that would make concurrent commits unsafe, or that delta-rs would only refuse at the
+    first write, are refused here, each with what to do instead.
+    """
     expected = "a table of string keys and string values"
     if not isinstance(value, dict):
         raise Invalid(expected)
     for key, item in value.items():
         if not isinstance(item, str) or not key.strip():
             raise Invalid(expected)
+    options = {key.upper(): item for key, item in value.items()}
+    if "AWS_S3_LOCKING_PROVIDER" in options:
+        raise Invalid(
+            "no AWS_S3_LOCKING_PROVIDER: delta-rs commits to S3 with conditional writes, which are "
+            "safe for concurrent writers by themselves (remove the key)"
+        )
+    if options.get("AWS_CONDITIONAL_PUT", "etag").lower() != "etag":
+        raise Invalid(
+            'AWS_CONDITIONAL_PUT = "etag" (or no such key): without conditional writes two '
+            "commits can overwrite each other"
+        )
+    endpoint = options.get("AWS_ENDPOINT_URL", options.get("AWS_ENDPOINT", ""))
+    if endpoint.lower().startswith("http://") and options.get("AWS_ALLOW_HTTP", "").lower() != "true":
+        raise Invalid(f'AWS_ALLOW_HTTP = "true" beside the http:// endpoint {endpoint}')
     return MappingProxyType(dict(value))
 
 
@@ -195,6 +213,30 @@ def path(value: Any, base: Path) -> Path:
     return result if result.is_absolute() else base / result
 
 
+#: Object stores delta-rs reaches by URI (the ones tested here: s3; the others come with it).
+OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "az", "abfs", "abfss", "adl", "azure")
+
+
+def location(value: Any, base: Path) -> str:
+    """Where the tables live: a directory (relative to the config file's) or an object-store URI.
+
+    ``file://`` URIs are directories; other schemes must be ones delta-rs can reach.
+    """
+    expected = f"a directory or an object-store URI ({', '.join(s + '://' for s in OBJECT_STORE_SCHEMES)})"
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise Invalid(expected)
+    text = str(value).strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return str(path(text, base))
+    scheme = scheme.lower()
+    if scheme == "file":
+        return str(path(rest, base))
+    if scheme not in OBJECT_STORE_SCHEMES or not rest.strip("/"):
+        raise Invalid(expected)
+    return f"{scheme}://{rest.rstrip('/')}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class GeneralConfig:
     logging_level: int = _key(level, logging.INFO, "log level name or number")
@@ -241,7 +283,7 @@ class PublisherConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class SubscriberConfig:
-    delta_path: Path = _key(path)
+    delta_path: str = _key(location)
     group_id: str = _key(text(), "delta-subscriber")
     max_batch_records: int = _key(integer(1, 10_000_000), 20_000)
     max_batch_latency_ms: int = _key(integer(1, 3_600_000), 100)

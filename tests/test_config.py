@@ -41,7 +41,7 @@ def test_the_shipped_config_is_valid() -> None:
     cfg = config.load(ROOT / "config.toml")
     assert cfg.topics == ("client", "department", "employee", "sale")
     assert cfg.publisher.raw_path == ROOT / "data"
-    assert cfg.subscriber.delta_path == ROOT / "delta"
+    assert cfg.subscriber.delta_path == str(ROOT / "delta")
     assert cfg.kafka.session_timeout_ms == 6000
 
 
