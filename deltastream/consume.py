@@ -93,10 +93,13 @@ class Totals:
         self.commits += result.operation is not None
 
     def __str__(self) -> str:
+        retries = (
+            f", {counted(self.retries, 'retry', 'retries')} after concurrent commits" if self.retries else ""
+        )
         return (
             f"{counted(self.records, 'record')} in {counted(self.commits, 'commit')} "
             f"({self.inserted} inserted, {self.updated} updated, {self.deleted} deleted, "
-            f"{counted(self.dead, 'dead letter')})"
+            f"{counted(self.dead, 'dead letter')}{retries})"
         )
 
 

@@ -8,6 +8,7 @@ options. Nothing here writes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +28,14 @@ def quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+#: A URI scheme (RFC 3986), at least two letters long so that ``C:/`` stays a path.
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+")
+
+
 def is_uri(location: str) -> bool:
     """True for an object-store URI (``s3://...``), false for a local path."""
     scheme, sep, _ = location.partition("://")
-    return bool(sep) and scheme.isalpha() and len(scheme) > 1
+    return bool(sep) and SCHEME.fullmatch(scheme) is not None
 
 
 @dataclass(frozen=True)

@@ -22,3 +22,22 @@ def test_compose_file_has_the_essentials() -> None:
     assert kafka["healthcheck"]["test"]
     volume = kafka["volumes"][0].split(":")[0]
     assert volume in compose["volumes"]
+
+
+def test_minio_runs_beside_kafka_with_its_bucket_created_at_start() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    minio = compose["services"]["minio"]
+    assert minio["image"].startswith("minio/minio:RELEASE.")  # pinned, never latest
+    assert "9000:9000" in minio["ports"]
+    assert minio["healthcheck"]["test"]
+    assert minio["volumes"][0].split(":")[0] in compose["volumes"]
+    init = compose["services"]["create-bucket"]
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    script = "\n".join(init["command"])
+    assert "mc mb --ignore-existing" in script
+    assert init["environment"]["BUCKET"] == "delta"
+    # The commented config example at the top matches the service.
+    header = (ROOT / "docker-compose.yml").read_text(encoding="utf-8").split("services:")[0]
+    assert 'delta_path = "s3://delta/lake"' in header
+    assert f'AWS_SECRET_ACCESS_KEY = "{minio["environment"]["MINIO_ROOT_PASSWORD"]}"' in header
+    assert f'AWS_ACCESS_KEY_ID = "{minio["environment"]["MINIO_ROOT_USER"]}"' in header
