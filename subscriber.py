@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from deltastream import cli
+from deltastream import cli, native
 from deltastream.config import Config
 
 
@@ -40,4 +40,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    native.hold_back_panics()
     sys.exit(main())

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -266,3 +266,51 @@ def test_publisher_accounts_for_every_row_when_the_broker_restarts(tmp_path: Pat
     assert sent + failed == 1000
     assert sent > 0
     assert process.returncode == (0 if failed == 0 else 1)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 400 KB file system, or a skip where this machine does not let the tests mount one."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_stops_the_subscriber_with_one_line(
+    project_factory: Callable[..., Project], small_disk: Path
+) -> None:
+    project = project_factory("item")
+    project.write(subscriber={"delta_path": str(small_disk / "delta"), "max_batch_records": 200})
+    topic = create_topic(project)
+    produce(
+        project.bootstrap,
+        topic,
+        [
+            (str(i).encode(), json.dumps({"id": str(i), "text": f"{i} " * 60}).encode())
+            for i in range(1, 6001)
+        ],
+    )
+    result = subprocess.run(
+        [sys.executable, "subscriber.py", *project.args("--once")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"subscriber.py: error: Delta table {small_disk / 'delta' / topic}: ")
+    assert "No space left on device" in lines[-1]
+    assert "panicked" not in result.stderr
+    assert "Traceback" not in result.stderr
