@@ -39,6 +39,7 @@ from deltastream import clients, config, offsets, report, sampledata  # noqa: E4
 from deltastream.broker import EmbeddedBroker  # noqa: E402
 from deltastream.sink import DeltaSink  # noqa: E402
 from deltastream.tables import Tables  # noqa: E402
+from tests.fakes import FakeMessage  # noqa: E402
 
 SESSION_MS = 6000
 
@@ -125,15 +126,6 @@ def consumer_limit(cfg: config.Config, topic: str, expected: int) -> Row:
     return Row("consumer alone (fresh group)", count, elapsed)
 
 
-@dataclass
-class Fake:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
 def wide_update(work: Path, rows: int = 10_000, widths: tuple[int, ...] = (10, 2000)) -> list[Row]:
     """Update one record in tables of ``rows`` records and each width in ``widths`` columns.
 
@@ -145,7 +137,9 @@ def wide_update(work: Path, rows: int = 10_000, widths: tuple[int, ...] = (10, 2
     for width in widths:
         sink = DeltaSink(Tables.at(work / f"wide-{width}"), "id")
 
-        def batch(first: int, count: int, offset: int, tag: str, width: int = width) -> dict[int, list[Fake]]:
+        def batch(
+            first: int, count: int, offset: int, tag: str, width: int = width
+        ) -> dict[int, list[FakeMessage]]:
             values = [
                 json.dumps(
                     {"id": str(first + i), **{f"c{c}": f"{tag}{c}" for c in range(width - 1)}}
@@ -153,7 +147,10 @@ def wide_update(work: Path, rows: int = 10_000, widths: tuple[int, ...] = (10, 2
                 for i in range(count)
             ]
             return {
-                0: [Fake("wide", 0, offset + i, str(first + i).encode(), v) for i, v in enumerate(values)]
+                0: [
+                    FakeMessage(offset + i, v, str(first + i).encode(), 0, "wide")
+                    for i, v in enumerate(values)
+                ]
             }
 
         for start in range(0, rows, 1000):
@@ -184,15 +181,15 @@ def merge_cost(delta: Path, sale_rows: int, changed: int = 10_000) -> list[Row]:
     ids = offsets.AppIds.of("merge-bench")
     start = max(1, sale_rows // 2)
 
-    def messages(first_id: int, count: int, first_offset: int, region: str) -> dict[int, list[Fake]]:
+    def messages(first_id: int, count: int, first_offset: int, region: str) -> dict[int, list[FakeMessage]]:
         return {
             7: [
-                Fake(
-                    "sale",
-                    7,
+                FakeMessage(
                     first_offset + i,
-                    str(first_id + i).encode(),
                     json.dumps({"id": str(first_id + i), "region": region}).encode(),
+                    str(first_id + i).encode(),
+                    7,
+                    "sale",
                 )
                 for i in range(count)
             ]

@@ -46,6 +46,7 @@ from deltastream.broker import EmbeddedBroker  # noqa: E402
 from deltastream.sink import DeltaSink  # noqa: E402
 from deltastream.tables import Tables  # noqa: E402
 from deltastream.upsert import TableSettings  # noqa: E402
+from tests.fakes import FakeMessage  # noqa: E402
 
 CHANGED = 10_000
 
@@ -232,26 +233,20 @@ def build_sales(tables: Tables, name: str, rows: int, target_kb: int, chunk: int
     return table
 
 
-@dataclass(frozen=True)
-class Fake:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
 def upsert(tables: Tables, name: str, rows: int, pattern: str, target_kb: int) -> UpsertCost:
     """Change ``CHANGED`` rows of table ``name`` through the subscriber's sink."""
     table = tables.open(name)
     assert table is not None
     files = len(table.file_uris())
+    changed = min(CHANGED, rows // 2)
     if pattern == "spread":
-        ids = list(range(1, rows + 1, max(1, rows // CHANGED)))[:CHANGED]
+        ids = list(range(1, rows + 1, max(1, rows // changed)))[:changed]
     else:
-        ids = list(range(rows - CHANGED + 1, rows + 1))
+        ids = list(range(rows - changed + 1, rows + 1))
     messages = [
-        Fake(name, 0, offset, str(i).encode(), json.dumps({"id": str(i), "region": "Changed"}).encode())
+        FakeMessage(
+            offset, json.dumps({"id": str(i), "region": "Changed"}).encode(), str(i).encode(), 0, name
+        )
         for offset, i in enumerate(ids)
     ]
     sink = DeltaSink(tables, "id", TableSettings(file_target_bytes=target_kb * 1024))

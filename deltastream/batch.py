@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from kafka import TopicPartition
 
-from deltastream.decode import Message
+from deltastream.message import Message
 
 
 @dataclass

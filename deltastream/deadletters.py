@@ -13,12 +13,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Protocol
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from deltastream import offsets
+from deltastream.message import Message
 from deltastream.tables import DEAD_LETTERS, Tables
 
 log = logging.getLogger(__name__)
@@ -39,25 +39,6 @@ SCHEMA = pl.Schema(
 LOGGED = 5
 
 
-class Source(Protocol):
-    """Where a dead letter came from (a Kafka message; the decoder's ``Message`` fits)."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def partition(self) -> int: ...
-
-    @property
-    def offset(self) -> int: ...
-
-    @property
-    def key(self) -> bytes | None: ...
-
-    @property
-    def value(self) -> bytes | None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A message that cannot become a row, with where it came from and why."""
@@ -72,7 +53,7 @@ class DeadLetter:
     time: datetime
 
     @classmethod
-    def of(cls, message: Source, error: str) -> DeadLetter:
+    def of(cls, message: Message, error: str) -> DeadLetter:
         value, encoding = as_text(message.value)
         key, _ = as_text(message.key)
         return cls(

@@ -25,12 +25,13 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import polars as pl
 from polars.exceptions import PolarsError
 
 from deltastream.deadletters import DeadLetter
+from deltastream.message import Message
 from deltastream.upsert import DELETED
 
 #: Characters a column name may not hold: those Delta (without column mapping) and Spark refuse,
@@ -49,25 +50,6 @@ _FIELD = rf"{_STRING}:{_SPACE}(?:{_STRING}|null)"
 FLAT_STRINGS = rf"^{_SPACE}\{{{_SPACE}(?:{_FIELD}{_SPACE}(?:,{_SPACE}{_FIELD}{_SPACE})*)?\}}{_SPACE}$"
 #: JSON names of the kinds of value, for dead-letter reasons.
 KIND = {str: "string", bool: "boolean", type(None): "null"}
-
-
-class Message(Protocol):
-    """What the decoder needs of a Kafka record (kafka-python's ConsumerRecord fits)."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def partition(self) -> int: ...
-
-    @property
-    def offset(self) -> int: ...
-
-    @property
-    def key(self) -> bytes | None: ...
-
-    @property
-    def value(self) -> bytes | None: ...
 
 
 @dataclass

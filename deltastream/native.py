@@ -15,6 +15,7 @@ Only the standard library is used here: the filter starts before anything else i
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import subprocess
 import sys
@@ -74,9 +75,7 @@ def hold_back_panics() -> None:
     sys.stderr = open(terminal, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")  # noqa: SIM115
 
     def finish() -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.write(2, DONE)
-        except OSError:
-            pass
 
     atexit.register(finish)

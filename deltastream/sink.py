@@ -30,9 +30,10 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from polars.exceptions import PolarsError
 
 from deltastream import deadletters, offsets
-from deltastream.decode import Message, decode
+from deltastream.decode import decode
 from deltastream.errors import SinkError, one_line
 from deltastream.maintenance import Maintenance
+from deltastream.message import Message
 from deltastream.tables import DEAD_LETTERS, Tables
 from deltastream.upsert import Operation, TableSettings, upsert
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from kafka import TopicPartition
 
-from deltastream.decode import Message
+from deltastream.message import Message
 from deltastream.offsets import AppIds
 from deltastream.sink import DeltaSink, WriteResult
 

@@ -116,6 +116,13 @@ def assert_clean(running: Running) -> None:
     assert running.process.poll() is None, log
 
 
+def load_everything_then_stop_the_broker(project: Project, port: int) -> None:
+    """A first broker on ``port``: every topic published and every table exact, then it stops."""
+    with EmbeddedBroker(port=port):
+        publish(project, *REPORT_ROLES)
+        wait_until(lambda: exact(project), FRESH_S)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     result = Project(tmp_path / "p", f"127.0.0.1:{free_port()}", REPORT_ROLES)
@@ -126,9 +133,7 @@ def project(tmp_path: Path) -> Project:
 def test_a_short_outage_then_topics_published_again_one_by_one(project: Project, tmp_path: Path) -> None:
     port = int(project.bootstrap.rpartition(":")[2])
     with subscriber_running(project, tmp_path) as running:
-        with EmbeddedBroker(port=port):
-            publish(project, *REPORT_ROLES)
-            wait_until(lambda: exact(project), FRESH_S)
+        load_everything_then_stop_the_broker(project, port)
         with EmbeddedBroker(port=port):
             fintech(project)
             publish(project, "department")
@@ -147,9 +152,7 @@ def test_a_short_outage_then_topics_published_again_one_by_one(project: Project,
 def test_an_outage_of_45_seconds(project: Project, tmp_path: Path) -> None:
     port = int(project.bootstrap.rpartition(":")[2])
     with subscriber_running(project, tmp_path) as running:
-        with EmbeddedBroker(port=port):
-            publish(project, *REPORT_ROLES)
-            wait_until(lambda: exact(project), FRESH_S)
+        load_everything_then_stop_the_broker(project, port)
         wait_until(lambda: "is not answering" in running.log, 15)
         time.sleep(45)
         assert_clean(running)
@@ -169,9 +172,7 @@ def test_an_outage_of_45_seconds(project: Project, tmp_path: Path) -> None:
 def test_ctrl_c_while_waiting_for_the_broker_stops_at_once(project: Project, tmp_path: Path) -> None:
     port = int(project.bootstrap.rpartition(":")[2])
     with subscriber_running(project, tmp_path) as running:
-        with EmbeddedBroker(port=port):
-            publish(project, *REPORT_ROLES)
-            wait_until(lambda: exact(project), FRESH_S)
+        load_everything_then_stop_the_broker(project, port)
         wait_until(lambda: "is not answering" in running.log, 15)
         started = time.monotonic()
         assert running.stop(signal.SIGINT, timeout=10) == 0, running.log

@@ -49,6 +49,14 @@ def producer(project: Project, **settings: Any) -> Iterator[Producer]:
         assert client.flush(30) == 0
 
 
+def transaction_begun(project: Project) -> Producer:
+    """A transactional producer with a transaction begun."""
+    client = new_producer(project, **{"transactional.id": f"tx-{uuid.uuid4()}"})
+    client.init_transactions(30)
+    client.begin_transaction()
+    return client
+
+
 def send(client: Producer, topic: str, messages: Sequence[Message], **extra: Any) -> None:
     for key, value in messages:
         client.produce(topic, key=key, value=value, **extra)
@@ -106,11 +114,7 @@ def test_committed_transactions_land_and_nothing_past_an_open_one_is_read(
 ) -> None:
     project = project_factory("item")
     topic = create(project, partitions=1)
-    transactional = Producer(
-        {"bootstrap.servers": project.bootstrap, "transactional.id": f"tx-{uuid.uuid4()}"}
-    )
-    transactional.init_transactions(30)
-    transactional.begin_transaction()
+    transactional = transaction_begun(project)
     send(transactional, topic, [record(i, v="committed") for i in range(5)])
     transactional.commit_transaction(30)
     transactional.begin_transaction()
@@ -139,11 +143,7 @@ def test_the_embedded_broker_delivers_aborted_records(project_factory: Callable[
     embedded broker has learned to filter them and the README can say so."""
     project = project_factory("item")
     topic = create(project, partitions=1)
-    transactional = Producer(
-        {"bootstrap.servers": project.bootstrap, "transactional.id": f"tx-{uuid.uuid4()}"}
-    )
-    transactional.init_transactions(30)
-    transactional.begin_transaction()
+    transactional = transaction_begun(project)
     send(transactional, topic, [record(1, v="aborted")])
     assert transactional.flush(30) == 0  # on the broker, then aborted (an unsent record is purged)
     transactional.abort_transaction(30)
