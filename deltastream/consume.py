@@ -48,6 +48,8 @@ TOPIC_CHECK_S = 1.0
 CLOSE_TIMEOUT_MS = 2000
 #: How often a subscriber waiting for a lost broker says it still waits.
 STILL_WAITING_S = 60.0
+#: A pause before a session starts over, so that a broker in flux is not asked in a tight loop.
+RESTART_PAUSE_S = 0.5
 
 
 class Outcome(enum.Enum):
@@ -161,6 +163,8 @@ class Subscriber:
                 if outcome is Outcome.BROKER_GONE:
                     admin.close()
                     admin = self._wait_for_broker(assignment.waits_for_broker)
+                elif self.stopping.wait(RESTART_PAUSE_S):
+                    break
         except clients.Interrupted:
             pass
         finally:
@@ -188,14 +192,13 @@ class Subscriber:
                 admin = self._admin(STILL_WAITING_S if patience is None else patience, quiet=True)
             except clients.Interrupted:
                 return None
-            except BrokerUnavailable as exc:
+            except BrokerUnavailable:
                 if not forever:
                     raise
                 log.warning(
-                    "still waiting for the broker at %s (%.0f s so far; Ctrl-C stops): %s",
+                    "still waiting for the broker at %s (%.0f s so far; Ctrl-C stops)",
                     servers,
                     time.monotonic() - started,
-                    exc,
                 )
                 continue
             log.warning(
@@ -294,7 +297,10 @@ class Session:
                     timeout_ms=self._poll_wait_ms(latency_s), max_records=sub.max_batch_records
                 )
             except KafkaError as exc:
-                # kafka-python 3.0.12 raises this once, and its next poll would spin for good.
+                if exc.retriable:
+                    raise BrokerGone(str(exc)) from exc
+                # A batch it cannot decode: kafka-python 3.0.12 raises this once, and its next
+                # poll would spin for good.
                 raise KafkaReadError(exc) from exc
             moves = self.assignment.take()
             if moves.revoked:
