@@ -2,31 +2,46 @@
 """Join the Delta tables into the article's typed sales report and print it.
 
 Reads client, department, employee and sale from <delta_path>, types them (Int64 ids, Date dates,
-Decimal(38,2) amounts), joins them and sorts by id. Rows that cannot be typed, and sales whose
-employee or client is unknown, are left out with a warning on stderr (or fail, with --strict).
+Decimal(38,2) amounts), joins them and sorts by id. Left out with a warning on stderr (or failing,
+with --strict): rows that cannot be typed, sales whose employee or client is unknown, and every
+row of an id written in more than one way ("7", "07", " 7"), so that no id has two rows.
 
 examples:
   python query.py
   python query.py --format csv --output report.csv
   python query.py --watch                       # re-render whenever a table changes
-  python query.py --as-of 2026-11-21T09:30      # the report as it was then (UTC without a zone)
-  python query.py --history                     # every commit of every table
-  python query.py --summary                     # totals by department and region
+  python query.py --history                     # every commit of every table, with its time
+  python query.py --as-of 2026-11-21T09:30      # the report as it was then (local time)
+  python query.py --as-of 2026-11-21T09:30:00.123+05:30   # a time copied from --history
+  python query.py --summary --format json       # totals by department and region, and counts
   python query.py --dead-letters                # messages the subscriber could not store
 
-exit status: 0 on success; 1 when a table is missing, or with --strict when rows were left out;
-2 for a bad config or bad flags.
+times: shown everywhere as local time with its offset from UTC, to the millisecond
+(2026-11-21T09:30:00.123+05:30); --as-of takes them back as shown. A time without an offset is
+local time; end it with Z or +00:00 for UTC.
+
+--summary in each format: table: three tables (by department, by region, overall); json: one
+object {"by_department": [...], "by_region": [...], "overall": {...}}; csv, ndjson, parquet: one
+table whose first column, part, says which of the three each row belongs to.
+
+output: --output FILE gets every row; on the terminal, table format shows --rows (default 20).
+
+exit status: 0 on success, and when Ctrl-C or SIGTERM ends --watch; 1 when a table is missing or
+cannot be read, --output cannot be written, a package is missing, or with --strict when rows were
+left out; 2 for a bad config, bad flags or flags that do not go together; 130 when Ctrl-C stops
+anything else; 141 when stdout is closed early (query.py | head).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
-from deltastream import cli
+from deltastream import cli, native
 from deltastream.config import Config
 
 #: Output formats (deltastream.render.FORMATS, repeated so that --help needs no third-party package).
@@ -34,31 +49,83 @@ FORMATS = ("table", "csv", "json", "ndjson", "parquet")
 
 
 def timestamp(text: str) -> datetime:
-    """ISO 8601, with or without a zone; UTC when none is given."""
+    """ISO 8601, as query.py shows times; local time when no offset is given."""
+    raw = text.strip()
+    if raw.endswith(("Z", "z")):  # Python 3.10 reads no Z
+        raw = raw[:-1] + "+00:00"
     try:
-        value = datetime.fromisoformat(text)
+        value = datetime.fromisoformat(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 time (e.g. 2026-11-21T09:30 or 2026-11-21T09:30:00+01:00)"
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-11-21T09:30, local time, "
+            "or 2026-11-21T09:30:00.123+05:30 as --history shows it)"
         ) from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.astimezone()  # a naive time is local time
 
 
 def seconds(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
     return value
+
+
+def rows(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of rows, or -1 for all")
+    return value
+
+
+def conflict(args: argparse.Namespace) -> str | None:
+    """Why the flags given do not go together, or ``None``: no flag may be given for nothing."""
+    views = (
+        ("--watch", args.watch is not None),
+        ("--history", args.history),
+        ("--dead-letters", args.dead_letters),
+    )
+    view = next((flag for flag, chosen in views if chosen), None)
+    if view == "--watch":
+        for flag, given in (
+            ("--format", args.format != "table"),
+            ("--output", args.output is not None),
+            ("--strict", args.strict),
+            ("--as-of", args.as_of is not None),
+        ):
+            if given:
+                return f"{flag} does not go with --watch, which redraws a table on the terminal"
+    if args.as_of is not None and view is not None:
+        return f"--as-of goes with the report and --summary, not with {view}"
+    if args.strict and view is not None:
+        return f"--strict goes with the report and --summary (where rows are left out), not with {view}"
+    if args.format == "parquet" and args.output is None:
+        return "--format parquet needs --output FILE"
+    if args.rows is not None and args.format != "table":
+        return f"--rows goes with --format table, not with --format {args.format}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser("query.py", __doc__, kafka=False)
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
-    parser.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     parser.add_argument(
-        "--rows", type=int, metavar="N", help="rows shown in table format (default 20; -1: all)"
+        "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout (needed for parquet)"
     )
-    parser.add_argument("--strict", action="store_true", help="fail when any row is left out")
+    parser.add_argument(
+        "--rows",
+        type=rows,
+        metavar="N",
+        help="rows shown in table format (default: 20 on the terminal, all in a file; -1: all)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when any row is left out (the report, --summary)"
+    )
     parser.add_argument("--delta-path", metavar="DIR", help="override [subscriber] delta_path")
     view = parser.add_mutually_exclusive_group()
     view.add_argument(
@@ -75,26 +142,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--as-of",
         type=timestamp,
-        metavar="TIMESTAMP",
-        help="build the report from the tables as they were at this time",
+        metavar="TIME",
+        help="the report (or --summary) from the tables as they were at TIME (see times, below)",
     )
     args = parser.parse_args(argv)
-    if args.as_of and (args.watch or args.history or args.dead_letters):
-        parser.error("--as-of goes with the report or --summary only")
+    problem = conflict(args)
+    if problem:
+        parser.error(problem)
 
     def body(cfg: Config) -> int:
         from deltastream import views
 
-        if args.dead_letters:
-            return views.dead_letters(cfg, args)
-        if args.history:
-            return views.history(cfg, args)
-        if args.watch:
-            return views.watch_report(cfg, args)
-        return views.report(cfg, args)
+        return views.run(cfg, args)
 
     return cli.run("query.py", args, body, {("subscriber", "delta_path"): args.delta_path})
 
 
 if __name__ == "__main__":
+    native.hold_back_panics()
     sys.exit(main())

@@ -94,3 +94,38 @@ class TableMissing(PipelineError):
 
 class DataError(PipelineError):
     """Rows that cannot be typed, reported by --strict."""
+
+
+class TableUnreadable(PipelineError):
+    """A Delta table is there but cannot be read: damaged, not a Delta table, not readable by this
+    user, or without the columns the report needs. Says what is wrong and how to recover."""
+
+    def __init__(self, topic: str, path: str, problem: str, fix: str | None = None) -> None:
+        self.topic = topic
+        self.path = path
+        self.problem = problem
+        super().__init__(f"table '{topic}' at {path}: {problem}" + (f"; {fix}" if fix else ""))
+
+
+class OutputError(PipelineError):
+    """query.py's --output cannot be written (no such folder, a folder, no permission, disk full)."""
+
+    def __init__(self, path: str, problem: str, fix: str) -> None:
+        self.path = path
+        super().__init__(f"--output {path}: {problem}; {fix}")
+
+
+class Stopped(PipelineError):
+    """A signal (Ctrl-C, SIGTERM) stopped a script before it finished; the message says what was
+    done. The exit status is the shell's for that signal: 128 + its number (130, 143)."""
+
+    def __init__(self, signum: int, detail: str) -> None:
+        import signal
+
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}: {detail}")
+
+
+class PublishIncomplete(PipelineError):
+    """Rows or files the publisher could not send; the other rows and topics were sent."""

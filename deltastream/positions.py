@@ -9,6 +9,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
+from deltalake.exceptions import DeltaError
 from kafka import KafkaConsumer, TopicPartition
 
 from deltastream import compat, offsets
@@ -32,12 +33,8 @@ def stored_offsets(
     try:
         table = tables.open(topic)
         return offsets.stored(table, ids, topic, partitions)
-    except OSError as exc:
+    except (DeltaError, OSError) as exc:
         raise SinkError(tables.uri(topic), f"cannot read the table's offsets: {exc}") from exc
-    except Exception as exc:  # delta-rs raises several unrelated classes for a damaged log
-        if type(exc).__module__.startswith("deltalake"):
-            raise SinkError(tables.uri(topic), f"cannot read the table's offsets: {exc}") from exc
-        raise
 
 
 def seek(

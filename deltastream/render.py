@@ -1,23 +1,65 @@
-"""Writing a report: a table for people, or CSV, JSON, NDJSON and Parquet for programs."""
+"""Writing what query.py shows: a table for people, or CSV, JSON, NDJSON and Parquet for programs.
+
+Times are shown in one way everywhere: local time with its offset from UTC, to the millisecond
+(``2026-11-21T15:02:03.123+05:30``, :func:`moment`), which ``--as-of`` reads back as it is. Parquet
+keeps them typed (instants in UTC). A file gets every row; the terminal gets the first ``rows``.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 import polars as pl
 
-from deltastream.errors import PipelineError
+from deltastream.errors import OutputError, PipelineError, one_line
 
 FORMATS = ("table", "csv", "json", "ndjson", "parquet")
+#: Rows shown on the terminal in table format unless --rows says otherwise; a file gets them all.
+SCREEN_ROWS = 20
+
+
+def moment(value: datetime, timespec: str = "milliseconds") -> str:
+    """A point in time as query.py shows it: local time with its UTC offset (ISO 8601)."""
+    return value.astimezone().isoformat(timespec=timespec)
+
+
+def local_times(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every column of instants (a Datetime with a zone) as :func:`moment` text."""
+    zoned = [
+        name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime) and dtype.time_zone
+    ]
+    return frame.with_columns(
+        pl.Series(name, [None if v is None else moment(v) for v in frame[name].to_list()], pl.String)
+        for name in zoned
+    )
 
 
 def table_text(frame: pl.DataFrame, header: str | None = None, rows: int | None = None) -> str:
     """The frame as Polars prints it, every column shown, with an optional header line."""
-    with pl.Config(tbl_cols=-1, tbl_rows=rows if rows is not None else 20, tbl_width_chars=250):
-        text = str(frame)
+    with pl.Config(tbl_cols=-1, tbl_rows=rows if rows is not None else SCREEN_ROWS, tbl_width_chars=250):
+        text = str(local_times(frame))
     return f"{header}\n{text}" if header else text
+
+
+def text(frame: pl.DataFrame, fmt: str, header: str | None = None, rows: int | None = None) -> str:
+    """``frame`` in a text format (every format but Parquet)."""
+    if fmt == "table":
+        return table_text(frame, header, rows) + "\n"
+    shown = local_times(frame)
+    if fmt == "csv":
+        return shown.write_csv()
+    if fmt == "json":
+        return shown.write_json() + "\n"
+    if fmt == "ndjson":
+        return shown.write_ndjson()
+    raise PipelineError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
 
 def write(
@@ -28,24 +70,69 @@ def write(
     rows: int | None = None,
     out: TextIO | None = None,
 ) -> None:
-    """Write ``frame`` in ``fmt`` to ``output`` (a file) or to ``out`` (stdout by default)."""
-    out = out or sys.stdout
+    """Write ``frame`` in ``fmt`` to ``output`` (a file) or to ``out`` (stdout by default).
+
+    ``rows``: rows shown in table format; ``None``: :data:`SCREEN_ROWS` on the terminal, all in a file.
+    """
     if fmt == "parquet":
         if output is None:
             raise PipelineError("--format parquet needs --output FILE")
-        frame.write_parquet(output)
+        save(output, frame.write_parquet)
         return
-    if fmt == "table":
-        text = table_text(frame, header, rows) + "\n"
-    elif fmt == "csv":
-        text = frame.write_csv()
-    elif fmt == "json":
-        text = frame.write_json() + "\n"
-    elif fmt == "ndjson":
-        text = frame.write_ndjson()
-    else:
-        raise PipelineError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if rows is None and output is not None:
+        rows = -1
+    write_text(text(frame, fmt, header, rows), output, out)
+
+
+def write_text(content: str, output: Path | None = None, out: TextIO | None = None) -> None:
+    """``content`` to ``output`` (a file) or to ``out`` (stdout by default)."""
     if output is None:
-        out.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
+        (out or sys.stdout).write(content)
+        return
+
+    def put(path: Path) -> None:
+        with path.open("w", encoding="utf-8") as handle:
+            handle.write(content)
+
+    save(output, put)
+
+
+def check_output(path: Path) -> None:
+    """Fail before any table is read when ``path`` cannot be written (see :class:`OutputError`)."""
+    name = str(path)
+    if os.path.isdir(path):
+        raise OutputError(name, "is a folder", f"give a file name, e.g. {path / 'report.csv'}")
+    parent = path.parent
+    if not os.path.exists(parent):
+        raise OutputError(
+            name, f"the folder {parent} does not exist", "create it first, or choose another path"
+        )
+    if not os.path.isdir(parent):
+        raise OutputError(name, f"{parent} is not a folder", "choose another path")
+    exists = os.path.exists(path)
+    if not os.access(path if exists else parent, os.W_OK if exists else os.W_OK | os.X_OK):
+        raise OutputError(name, "permission denied", "choose a path you can write to")
+
+
+#: What to do about a write that failed, by errno.
+FIXES = {
+    errno.ENOSPC: "free some space, or choose another path",
+    errno.EDQUOT: "free some space, or choose another path",
+    errno.EACCES: "choose a path you can write to",
+    errno.EPERM: "choose a path you can write to",
+    errno.EROFS: "choose a path you can write to",
+}
+
+
+def save(output: Path, put: Callable[[Path], object]) -> None:
+    """Run ``put(output)``; a failure becomes an :class:`OutputError` saying why."""
+    try:
+        put(output)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        code = exc.errno if isinstance(exc, OSError) else None
+        found = re.search(r"os error (\d+)", str(exc))
+        if code is None and found:
+            code = int(found.group(1))
+        reason = os.strerror(code) if code else one_line(exc)
+        fix = FIXES.get(code or 0, "choose another path")
+        raise OutputError(str(output), f"cannot write it ({reason})", fix) from exc

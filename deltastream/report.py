@@ -2,11 +2,20 @@
 
 The Delta tables hold the CSV strings; :data:`CASTS` is the one place that gives them types. Rows
 whose id, date or amount do not cast are left out of the report and counted, and so are sales whose
-employee or client is unknown (the inner joins drop them, as in the article).
+employee or client is unknown (the inner joins drop them, as in the article). Ids are compared as
+integers: rows of one table whose ids differ only in how they are written (``7``, ``07``, `` 7``)
+are different keys in Kafka and Delta but one id here, so every one of them is left out and counted
+(the report never holds two rows for one id).
+
+Tables are read through :mod:`deltastream.diagnose`: a table that is there but cannot be read
+(damaged, not a Delta table, not readable) raises :class:`TableUnreadable` saying what is wrong and
+how to recover; so does one without the columns the report needs (:func:`check_columns`).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,8 +23,21 @@ from datetime import datetime, timezone
 import polars as pl
 from deltalake import DeltaTable
 
-from deltastream.errors import DataError, TableMissing
+from deltastream.diagnose import (
+    READ_ERRORS,
+    check_files,
+    find_table,
+    oldest_version,
+    open_table,
+    reading,
+    unreadable,
+)
+from deltastream.errors import DataError, PipelineError, TableUnreadable, one_line
+from deltastream.logs import counted
+from deltastream.render import moment
 from deltastream.tables import Tables
+
+log = logging.getLogger(__name__)
 
 TABLES = ("client", "department", "employee", "sale")
 COLUMNS = ("id", "employee_name", "department", "client_name", "date", "region", "sale")
@@ -89,8 +111,13 @@ class Problem:
     ids: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        sample = ", ".join(self.ids[:5]) + (", ..." if self.count > 5 else "")
-        return f"{self.table}: {self.count} rows {self.reason} (ids: {sample})"
+        sample = ", ".join(shown(i) for i in self.ids[:5]) + (", ..." if self.count > 5 else "")
+        return f"{self.table}: {counted(self.count, 'row')} {self.reason} (ids: {sample})"
+
+
+def shown(key: str) -> str:
+    """An id as written, quoted when spaces at either end, a comma or nothing would be lost."""
+    return repr(key) if not key or key != key.strip() or "," in key or "'" in key else key
 
 
 @dataclass
@@ -128,7 +155,15 @@ def build(frames: Mapping[str, pl.LazyFrame], versions: Mapping[str, int | None]
         t: f.lazy()
         for t, f in zip(TABLES, pl.collect_all([typed(t, frames[t]) for t in TABLES]), strict=True)
     }
-    valid = {t: f.filter(pl.col("__bad").is_null()).drop("__bad", "__key") for t, f in typed_frames.items()}
+    castable = {t: f.filter(pl.col("__bad").is_null()) for t, f in typed_frames.items()}
+    shared = pl.col("id").is_duplicated() & pl.col("id").is_not_null()
+    valid = {t: f.filter(~shared).drop("__bad", "__key") for t, f in castable.items()}
+    duplicates = [
+        castable[t]
+        .filter(shared)
+        .select(pl.len().alias("n"), pl.col("__key").sort_by("id", "__key").head(5).implode().alias("ids"))
+        for t in TABLES
+    ]
     bad = [
         typed_frames[t]
         .filter(pl.col("__bad").is_not_null())
@@ -161,21 +196,28 @@ def build(frames: Mapping[str, pl.LazyFrame], versions: Mapping[str, int | None]
         frame.select(pl.len().alias("n"), pl.col("id").sort().head(5).cast(pl.String).implode().alias("ids"))
         for _, _, frame in orphans
     ]
-    results = pl.collect_all([join(valid), *bad, *orphan_counts])
-    report, bad_counts, orphaned = (
+    results = pl.collect_all([join(valid), *bad, *duplicates, *orphan_counts])
+    n = len(TABLES)
+    report, bad_counts, duplicated, orphaned = (
         results[0],
-        results[1 : 1 + len(TABLES)],
-        results[1 + len(TABLES) :],
+        results[1 : 1 + n],
+        results[1 + n : 1 + 2 * n],
+        results[1 + 2 * n :],
     )
     problems: list[Problem] = []
     for table, counts in zip(TABLES, bad_counts, strict=True):
-        for column, n, ids in counts.iter_rows():
+        order = list(CASTS[table])
+        for column, count, ids in sorted(counts.iter_rows(), key=lambda row: order.index(row[0])):
             expected = CASTS[table][column][1]
-            problems.append(Problem(table, f"without {expected} in '{column}'", n, _raw_ids(ids)))
+            problems.append(Problem(table, f"without {expected} in '{column}'", count, _raw_ids(ids)))
+    for table, counts in zip(TABLES, duplicated, strict=True):
+        count, ids = counts.row(0)
+        if count:
+            problems.append(Problem(table, "whose id is written more than once", count, _raw_ids(ids)))
     for (table, reason, _), counts in zip(orphans, orphaned, strict=True):
-        n, ids = counts.row(0)
-        if n:
-            problems.append(Problem(table, reason, n, _raw_ids(ids)))
+        count, ids = counts.row(0)
+        if count:
+            problems.append(Problem(table, reason, count, _raw_ids(ids)))
     return Report(report, problems, dict(versions or {}))
 
 
@@ -183,7 +225,7 @@ def _raw_ids(ids: list[str | None] | None) -> list[str]:
     return [str(i) for i in (ids or [])]
 
 
-#: The columns each role needs, for a table that did not exist yet at --as-of time.
+#: The columns each role needs (and those of an empty table, for one that did not exist yet).
 SCHEMAS: dict[str, tuple[str, ...]] = {
     "client": ("id", "first_name", "last_name"),
     "department": ("id", "department"),
@@ -192,17 +234,20 @@ SCHEMAS: dict[str, tuple[str, ...]] = {
 }
 
 
-def open_table(tables: Tables, topic: str) -> DeltaTable:
-    table = tables.open(topic)
-    if table is None:
-        raise TableMissing(topic, tables.uri(topic))
-    return table
-
-
-def created_at(table: DeltaTable) -> datetime:
-    """When version 0 of the table was committed."""
-    first = min(entry["timestamp"] for entry in table.history())
-    return datetime.fromtimestamp(first / 1000, timezone.utc)
+def check_columns(tables: Tables, topic: str, role: str, table: DeltaTable) -> None:
+    """The table has every column its role in the report needs (else a wrong [query] name)."""
+    with reading(tables, topic):
+        have = [f.name for f in table.schema().fields]
+    lacking = [c for c in SCHEMAS[role] if c not in have]
+    if lacking:
+        raise TableUnreadable(
+            topic,
+            tables.uri(topic),
+            f"no column{'s' if len(lacking) > 1 else ''} {', '.join(repr(c) for c in lacking)} "
+            f"(it has {', '.join(have)}); "
+            f"the report's {role} table needs {', '.join(SCHEMAS[role])}",
+            f"check [query] {role} in the config",
+        )
 
 
 def scan(
@@ -211,11 +256,24 @@ def scan(
     """A lazy scan of one table, as it was at ``as_of`` when given: (frame, version, note)."""
     table = open_table(tables, topic)
     if as_of is not None:
-        if as_of < created_at(table):
-            empty = pl.LazyFrame(schema={name: pl.String for name in SCHEMAS[role]})
-            return empty, None, f"table '{topic}' did not exist yet at {as_of.isoformat()}: counted as empty"
-        table.load_as_version(as_of)
-    return tables.scan(table), table.version(), None
+        version, first = oldest_version(tables, topic, table)
+        if as_of < first:
+            if version == 0:
+                empty = pl.LazyFrame(schema={name: pl.String for name in SCHEMAS[role]})
+                return empty, None, f"table '{topic}' did not exist yet at {moment(as_of)}: counted as empty"
+            raise TableUnreadable(
+                topic,
+                tables.uri(topic),
+                f"its log no longer reaches back to {moment(as_of)}: the oldest version it can show is "
+                f"{version}, of {moment(first)}",
+                "choose a later time",
+            )
+        with reading(tables, topic):
+            table.load_as_version(as_of)
+    check_columns(tables, topic, role, table)
+    check_files(tables, topic, table, as_of)
+    with reading(tables, topic):
+        return tables.scan(table), table.version(), None
 
 
 def load(tables: Tables, roles: Mapping[str, str], as_of: datetime | None = None) -> Report:
@@ -227,20 +285,39 @@ def load(tables: Tables, roles: Mapping[str, str], as_of: datetime | None = None
         frames[role], versions[roles[role]], note = scan(tables, roles[role], role, as_of)
         if note:
             notes.append(note)
-    result = build(frames, versions)
+    try:
+        result = build(frames, versions)
+    except READ_ERRORS as exc:
+        raise culprit(tables, roles, frames, exc) from exc
     result.notes = notes
     return result
 
 
+def culprit(
+    tables: Tables, roles: Mapping[str, str], frames: Mapping[str, pl.LazyFrame], exc: BaseException
+) -> PipelineError:
+    """Which table made the report fail: each is read again alone (only after a failure)."""
+    for role in TABLES:
+        try:
+            frames[role].collect()
+        except READ_ERRORS as alone:
+            return unreadable(tables, roles[role], alone)
+    return PipelineError(f"the tables under {tables.root} cannot be read together ({one_line(exc)})")
+
+
 def summary(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """Sales totals by department and by region, and overall counts, from a built report."""
+    """Sales totals by department and by region, and overall counts, from a built report.
+
+    Keys: ``by_department``, ``by_region`` and ``overall`` (one row)."""
     totals = [
         pl.len().alias("sales"),
         pl.col("sale").sum().alias("total"),
         pl.col("sale").mean().round(2).cast(pl.Decimal(38, 2)).alias("average"),
     ]
-    by_department = frame.group_by("department").agg(totals).sort("total", descending=True)
-    by_region = frame.group_by("region").agg(totals).sort("total", descending=True)
+    by_department = (
+        frame.group_by("department").agg(totals).sort("total", "department", descending=[True, False])
+    )
+    by_region = frame.group_by("region").agg(totals).sort("total", "region", descending=[True, False])
     counts = frame.select(
         pl.len().alias("sales"),
         pl.col("sale").sum().alias("total"),
@@ -250,7 +327,25 @@ def summary(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
         pl.col("date").min().alias("first_sale"),
         pl.col("date").max().alias("last_sale"),
     )
-    return {"by department": by_department, "by region": by_region, "overall": counts}
+    return {"by_department": by_department, "by_region": by_region, "overall": counts}
+
+
+def summary_json(parts: Mapping[str, pl.DataFrame]) -> str:
+    """The summary as one JSON object: a list of rows per part, ``overall`` as one object."""
+    document = {name: json.loads(frame.write_json()) for name, frame in parts.items()}
+    document["overall"] = document["overall"][0]
+    return json.dumps(document, ensure_ascii=False) + "\n"
+
+
+def summary_table(parts: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """The summary as one table: the part each row belongs to in column ``part``, then the group
+    (department, region), then the numbers; a column a part does not have is null there."""
+    combined = pl.concat(
+        [frame.select(pl.lit(name).alias("part"), pl.all()) for name, frame in parts.items()],
+        how="diagonal",
+    )
+    first = ["part", "department", "region"]
+    return combined.select(first + [c for c in combined.columns if c not in first])
 
 
 HISTORY_METRICS = {
@@ -260,11 +355,19 @@ HISTORY_METRICS = {
 }
 
 
-def history(tables: Tables, topics: Iterable[str]) -> pl.DataFrame:
-    """Every commit of every table: version, time, operation and rows inserted/updated/deleted."""
+def history(tables: Tables, topics: Iterable[str]) -> tuple[pl.DataFrame, list[str]]:
+    """Every commit of every table: version, time, operation and rows inserted/updated/deleted;
+    and the topics whose table is not written yet."""
     records = []
+    missing: list[str] = []
     for topic in topics:
-        for entry in open_table(tables, topic).history():
+        table = find_table(tables, topic)
+        if table is None:
+            missing.append(topic)
+            continue
+        with reading(tables, topic):
+            entries = table.history()
+        for entry in entries:
             metrics = entry.get("operationMetrics") or {}
             record = {
                 "table": topic,
@@ -286,7 +389,7 @@ def history(tables: Tables, topics: Iterable[str]) -> pl.DataFrame:
             "deleted": pl.Int64(),
         }
     )
-    return pl.DataFrame(records, schema=schema, orient="row").sort("table", "version")
+    return pl.DataFrame(records, schema=schema, orient="row").sort("table", "version"), missing
 
 
 def check(report: Report, strict: bool) -> None:

@@ -5,53 +5,109 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
+import signal
+import sys
+import threading
 
 import polars as pl
 
-from deltastream import render, watch
+from deltastream import cli, diagnose, render, watch
 from deltastream import report as reports
 from deltastream.config import Config
+from deltastream.errors import ConfigError
+from deltastream.logs import counted
 from deltastream.tables import DEAD_LETTERS, Tables
 
 log = logging.getLogger(__name__)
 
 
-def tables(cfg: Config) -> Tables:
-    return Tables.at(cfg.subscriber.delta_path, cfg.subscriber.storage_options)
+#: The exit status when stdout was closed before everything was written (``query.py | head``).
+STDOUT_CLOSED = 128 + signal.SIGPIPE
+
+
+def run(cfg: Config, args: argparse.Namespace) -> int:
+    """The view ``args`` asks for; --output is checked before any table is read."""
+    if args.output is not None:
+        render.check_output(args.output)
+    try:
+        if args.dead_letters:
+            return dead_letters(cfg, args)
+        if args.history:
+            return history(cfg, args)
+        if args.watch is not None:
+            return watch_report(cfg, args)
+        return report(cfg, args)
+    except BrokenPipeError:
+        # Only stdout is a pipe here (a file's errors are OutputError). Its buffer dropped what
+        # it could not write, so a flush at exit would not notice; point it at /dev/null so that
+        # nothing more is tried, and exit as a shell would report a process SIGPIPE ended.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return STDOUT_CLOSED
+
+
+def tables(cfg: Config, args: argparse.Namespace) -> Tables:
+    """The tables under delta_path; a local delta_path that is a file is a config error."""
+    store = Tables.at(cfg.subscriber.delta_path, cfg.subscriber.storage_options)
+    if store.local and os.path.exists(store.root) and not os.path.isdir(store.root):
+        where = "command line" if getattr(args, "delta_path", None) else str(cfg.source)
+        raise ConfigError(
+            where, "[subscriber] delta_path", "a folder of Delta tables (this is a file)", store.root
+        )
+    return store
 
 
 def report(cfg: Config, args: argparse.Namespace) -> int:
-    result = reports.load(tables(cfg), cfg.query.tables, args.as_of)
+    result = reports.load(tables(cfg, args), cfg.query.tables, args.as_of)
     for note in result.notes:
         log.warning("%s", note)
     for problem in result.problems:
         log.warning("left out of the report: %s", problem)
     reports.check(result, args.strict)
     if args.summary:
-        for title, frame in reports.summary(result.frame).items():
-            render.write(frame, args.format, None, f"{title}:", -1)
+        write_summary(reports.summary(result.frame), args)
         return 0
     versions = ", ".join(f"{t} v{'-' if v is None else v}" for t, v in result.versions.items())
-    when = f" as of {args.as_of.isoformat()}" if args.as_of else ""
-    header = f"sales report{when}: {result.frame.height} rows ({versions})"
+    when = f" as of {render.moment(args.as_of)}" if args.as_of else ""
+    header = f"sales report{when}: {counted(result.frame.height, 'row')} ({versions})"
     render.write(result.frame, args.format, args.output, header, args.rows)
     return 0
 
 
+def write_summary(parts: dict[str, pl.DataFrame], args: argparse.Namespace) -> None:
+    """One document per format: see query.py's --help."""
+    if args.format == "table":
+        rows = args.rows if args.rows is not None or args.output is None else -1
+        text = "".join(
+            render.text(frame, "table", f"{name.replace('_', ' ')}:", rows) for name, frame in parts.items()
+        )
+        render.write_text(text, args.output)
+    elif args.format == "json":
+        render.write_text(reports.summary_json(parts), args.output)
+    else:
+        render.write(reports.summary_table(parts), args.format, args.output)
+
+
 def dead_letters(cfg: Config, args: argparse.Namespace) -> int:
-    store = tables(cfg)
-    table = store.open(DEAD_LETTERS)
-    frame = store.scan(table).sort("topic", "partition", "offset").collect() if table else pl.DataFrame()
-    header = f"dead letters: {frame.height} (table {store.uri(DEAD_LETTERS)})"
+    store = tables(cfg, args)
+    table = diagnose.find_table(store, DEAD_LETTERS)
+    frame = pl.DataFrame()
+    if table is not None:
+        diagnose.check_files(store, DEAD_LETTERS, table)
+        with diagnose.reading(store, DEAD_LETTERS):
+            frame = store.scan(table).sort("topic", "partition", "offset").collect()
+    header = f"dead letters: {counted(frame.height, 'message')} (table {store.uri(DEAD_LETTERS)})"
     render.write(frame, args.format, args.output, header, args.rows)
     return 0
 
 
 def history(cfg: Config, args: argparse.Namespace) -> int:
-    store = tables(cfg)
-    names = [t for t in cfg.topics if store.exists(t)]
-    frame = reports.history(store, names)
-    render.write(frame, args.format, args.output, f"history: {frame.height} commits", args.rows)
+    store = tables(cfg, args)
+    frame, missing = reports.history(store, cfg.topics)
+    for topic in missing:
+        log.warning("table '%s' is not written yet at %s: no history", topic, store.uri(topic))
+    render.write(frame, args.format, args.output, f"history: {counted(frame.height, 'commit')}", args.rows)
     return 0
 
 
@@ -59,8 +115,10 @@ def watch_report(cfg: Config, args: argparse.Namespace) -> int:
     def draw(result: reports.Report) -> None:
         for problem in result.problems:
             print(f"left out: {problem}")
-        render.write(result.frame, "table", None, f"sales report: {result.frame.height} rows", args.rows)
+        header = f"sales report: {counted(result.frame.height, 'row')}"
+        render.write(result.frame, "table", None, header, args.rows)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        watch.watch(tables(cfg), cfg.query.tables, args.watch, draw)
+    stop = threading.Event()
+    with cli.stop_on_signals(stop, "leaving --watch"), contextlib.suppress(KeyboardInterrupt):
+        watch.watch(tables(cfg, args), cfg.query.tables, args.watch, draw, stop)
     return 0

@@ -1,7 +1,8 @@
 """query.py --watch: re-render the report whenever a table gets a new Delta version.
 
 Each check only reads the new entries of each table's Delta log (``update_incremental``); the
-tables' data is read again only when some version has changed.
+tables' data is read again only when some version has changed. A table that cannot be read is
+shown as such, and watching goes on: once it is readable again, the report comes back.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import TextIO
 
 from deltalake import DeltaTable
 
-from deltastream import report
-from deltastream.errors import PipelineError
+from deltastream import diagnose, report
+from deltastream.errors import PipelineError, TableMissing, TableUnreadable
+from deltastream.logs import counted
+from deltastream.render import moment
 from deltastream.tables import Tables
 
 CLEAR = "\x1b[2J\x1b[H"
@@ -30,19 +33,29 @@ class Status:
     version: int | None
     rows: int | None = None
     committed: datetime | None = None
+    #: Why the table cannot be read, when it cannot.
+    problem: str | None = None
 
     def __str__(self) -> str:
+        if self.problem is not None:
+            return f"{self.table}: cannot be read: {self.problem}"
         if self.version is None:
             return f"{self.table}: not written yet"
-        when = self.committed.astimezone().strftime("%H:%M:%S") if self.committed else "?"
-        return f"{self.table}: {self.rows:,} rows, version {self.version}, last commit {when}"
+        when = moment(self.committed) if self.committed else "?"
+        return f"{self.table}: {counted(self.rows or 0, 'row')}, version {self.version}, last commit {when}"
 
 
-def status(table: DeltaTable, name: str) -> Status:
-    actions = table.get_add_actions(flatten=True)
-    rows = sum(n or 0 for n in actions.column("num_records").to_pylist()) if actions.num_rows else 0
-    last = table.history(1)[0]["timestamp"]
+def status(tables: Tables, table: DeltaTable, name: str) -> Status:
+    with diagnose.reading(tables, name):
+        actions = table.get_add_actions(flatten=True)
+        rows = sum(n or 0 for n in actions.column("num_records").to_pylist()) if actions.num_rows else 0
+        last = table.history(1)[0]["timestamp"]
     return Status(name, table.version(), rows, datetime.fromtimestamp(last / 1000, timezone.utc))
+
+
+def problem(exc: PipelineError) -> str:
+    """What is wrong with a table, without the table's name and path the status line shows."""
+    return exc.problem if isinstance(exc, TableUnreadable) else str(exc)
 
 
 class Watcher:
@@ -52,18 +65,28 @@ class Watcher:
         self.store = tables
         self.topics = dict(topics)
         self.tables: dict[str, DeltaTable | None] = dict.fromkeys(self.topics.values())
-        self.seen: dict[str, int | None] | None = None
+        self.problems: dict[str, str] = {}
+        self.seen: dict[str, int | str | None] | None = None
 
-    def versions(self) -> dict[str, int | None]:
-        result: dict[str, int | None] = {}
-        for name, known in list(self.tables.items()):
-            table = known
+    def look(self, name: str) -> int | str | None:
+        """The version of table ``name``; ``None`` when not written yet; what is wrong with it
+        when it cannot be read (it is opened anew next time)."""
+        table = self.tables[name]
+        try:
             if table is None:
-                table = self.tables[name] = self.store.open(name)
+                table = self.tables[name] = diagnose.find_table(self.store, name)
             else:
-                table.update_incremental()
-            result[name] = None if table is None else table.version()
-        return result
+                with diagnose.reading(self.store, name):
+                    table.update_incremental()
+        except PipelineError as exc:
+            self.tables[name] = None
+            self.problems[name] = problem(exc)
+            return f"error: {exc}"
+        self.problems.pop(name, None)
+        return None if table is None else table.version()
+
+    def versions(self) -> dict[str, int | str | None]:
+        return {name: self.look(name) for name in list(self.tables)}
 
     def changed(self) -> bool:
         current = self.versions()
@@ -73,10 +96,23 @@ class Watcher:
         return True
 
     def statuses(self) -> list[Status]:
-        return [
-            status(table, name) if table is not None else Status(name, None)
-            for name, table in self.tables.items()
-        ]
+        result = []
+        for name, table in self.tables.items():
+            if name in self.problems:
+                result.append(Status(name, None, problem=self.problems[name]))
+            elif table is None:
+                result.append(Status(name, None))
+            else:
+                try:
+                    result.append(status(self.store, table, name))
+                except PipelineError as exc:
+                    result.append(Status(name, None, problem=problem(exc)))
+        return result
+
+
+def failure_line(exc: PipelineError) -> str:
+    """The line shown instead of the report when it cannot be built."""
+    return f"waiting: {exc}" if isinstance(exc, TableMissing) else f"error: {exc}"
 
 
 def watch(
@@ -87,19 +123,32 @@ def watch(
     stop: threading.Event | None = None,
     out: TextIO | None = None,
 ) -> None:
-    """Render at start and after every change, until ``stop`` is set (or Ctrl-C)."""
+    """Render at start and after every change, until ``stop`` is set (or Ctrl-C).
+
+    While the report cannot be built it is tried again at every check (a data file put back
+    changes no version), and drawn again when the outcome changes.
+    """
     out = out or sys.stdout
     stop = stop or threading.Event()
     watcher = Watcher(tables, topics)
     clear = out.isatty()
+    failure: str | None = None
     while not stop.is_set():
-        if watcher.changed():
+        changed = watcher.changed()
+        if changed or failure is not None:
             lines = [str(s) for s in watcher.statuses()]
-            out.write(CLEAR if clear else f"--- {datetime.now().strftime('%H:%M:%S')} ---\n")
-            out.write("\n".join(lines) + "\n")
+            result: report.Report | None = None
             try:
-                render(report.load(tables, topics))
+                result, now_failing = report.load(tables, topics), None
             except PipelineError as exc:
-                out.write(f"waiting: {exc}\n")
-            out.flush()
+                now_failing = failure_line(exc)
+            if changed or now_failing != failure:
+                out.write(CLEAR if clear else f"--- {moment(datetime.now(timezone.utc), 'seconds')} ---\n")
+                out.write("\n".join(lines) + "\n")
+                if result is not None:
+                    render(result)
+                else:
+                    out.write(f"{now_failing}\n")
+                out.flush()
+            failure = now_failing
         stop.wait(interval_s)

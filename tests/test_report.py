@@ -88,7 +88,7 @@ def test_rows_that_do_not_cast_are_left_out_and_counted(column: str, value: str,
     (problem,) = result.problems
     assert (problem.table, problem.reason, problem.count) == ("sale", reason, 1)
     assert problem.ids == [bad_sale["id"]]
-    with pytest.raises(DataError, match=f"sale: 1 rows {reason}"):
+    with pytest.raises(DataError, match=f"sale: 1 row {reason}"):
         report.check(result, strict=True)
     report.check(result, strict=False)
 
@@ -203,12 +203,17 @@ def test_bad_rows_warn_or_fail_with_strict(
     assert query.main(project.args("--format", "csv")) == 0
     captured = capsys.readouterr()
     assert captured.out.splitlines()[1:] == ["1,Tom D'Arcy,Research,Zoë O'Brien,2024-04-01,South,1200.50"]
-    assert "sale: 1 rows without a day/month/year date in 'date' (ids: 2)" in captured.err
-    assert "sale: 1 rows without an integer id in 'id' (ids: x)" in captured.err
-    assert "sale: 1 rows whose client is unknown (ids: 3)" in captured.err
+    assert "sale: 1 row without a day/month/year date in 'date' (ids: 2)" in captured.err
+    assert "sale: 1 row without an integer id in 'id' (ids: x)" in captured.err
+    assert "sale: 1 row whose client is unknown (ids: 3)" in captured.err
 
     assert query.main(project.args("--strict")) == 1
-    assert "query.py: error: " in capsys.readouterr().err
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("query.py: ")]
+    assert errors == [
+        "query.py: error: sale: 1 row without an integer id in 'id' (ids: x); "
+        "sale: 1 row without a day/month/year date in 'date' (ids: 2); "
+        "sale: 1 row whose client is unknown (ids: 3)"
+    ]
 
 
 def test_dead_letters_view(report_project: Project, capsys: pytest.CaptureFixture[str]) -> None:

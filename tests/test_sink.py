@@ -374,3 +374,18 @@ def test_hostile_ids_in_the_replace_predicate_reach_only_their_own_rows(tmp_path
     assert sorted(frame["id"].to_list()) == sorted(["plain", *HOSTILE_IDS])
     assert frame.filter(pl.col("id") == "plain")["c0"].to_list() == ["old0"]
     assert sorted(frame.filter(pl.col("id") != "plain")["c0"].to_list()) == ["new0"] * len(HOSTILE_IDS)
+
+
+def test_a_damaged_log_is_one_error_naming_the_table(tmp_path: Path) -> None:
+    from deltastream.positions import stored_offsets
+
+    sink = sink_at(tmp_path)
+    for offset in range(3):
+        sink.write("t", numbered("t", [offset], first_offset=offset), IDS)
+    last = sorted((tmp_path / "t" / "_delta_log").glob("*.json"))[-1]
+    last.write_text('{"commitInfo":')
+
+    with pytest.raises(SinkError) as info:
+        stored_offsets(Tables.at(tmp_path), IDS, "t", [0])
+    assert str(info.value).startswith(f"Delta table {tmp_path / 't'}: cannot read the table's offsets: ")
+    assert "\n" not in str(info.value)

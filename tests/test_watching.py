@@ -39,8 +39,8 @@ def test_as_of_returns_the_report_from_before_the_edit(
     assert capsys.readouterr().out == expected_csv("FinTech")
     assert query.main(project.args("--format", "csv", "--as-of", between.isoformat())) == 0
     assert capsys.readouterr().out == expected_csv("Finance")
-    naive_utc = between.replace(tzinfo=None).isoformat()  # no zone given: UTC
-    assert query.main(project.args("--format", "csv", "--as-of", naive_utc)) == 0
+    naive_local = between.astimezone().replace(tzinfo=None).isoformat()  # no offset given: local time
+    assert query.main(project.args("--format", "csv", "--as-of", naive_local)) == 0
     assert capsys.readouterr().out == expected_csv("Finance")
 
     assert query.main(project.args("--format", "csv", "--as-of", before_anything.isoformat())) == 0
@@ -83,11 +83,16 @@ def test_summary_totals_by_department_and_region(
     project = sales_project
 
     assert query.main(project.args("--summary", "--format", "csv")) == 0
-    out = capsys.readouterr().out
-    assert "Research,1,1200.50,1200.50" in out
-    assert "Finance,2,109.99,55.00" in out
-    assert "South-East,1,1200.50,1200.50" in out
-    assert "3,1310.49,2,3,2,2024-02-28,2024-11-09" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "part,department,region,sales,total,average,employees,clients,departments,first_sale,last_sale",
+        "by_department,Research,,1,1200.50,1200.50,,,,,",
+        "by_department,Finance,,2,109.99,55.00,,,,,",
+        "by_region,,South-East,1,1200.50,1200.50,,,,,",
+        "by_region,,West,1,99.99,99.99,,,,,",
+        "by_region,,North,1,10.00,10.00,,,,,",
+        "overall,,,3,1310.49,,2,3,2,2024-02-28,2024-11-09",
+    ]
 
 
 def test_watcher_reads_only_the_log_and_notices_new_versions(

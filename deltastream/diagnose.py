@@ -1,0 +1,295 @@
+"""Opening the tables the read side needs, and saying in one line what is wrong with one that
+cannot be read.
+
+:func:`find_table` and :func:`open_table` open a table; :func:`reading` turns what delta-rs and
+Polars raise while reading it into :class:`TableUnreadable`; :func:`check_files` looks for the data
+files a version needs before Polars reads them (it panics on some damaged files). For a local
+table, :func:`diagnose` looks at the files to say what is wrong (a data file missing or cut short,
+a log entry damaged or missing, a checkpoint missing) and how to recover.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from deltastream.errors import PipelineError, TableMissing, TableUnreadable, one_line
+from deltastream.logs import counted
+from deltastream.render import moment
+from deltastream.tables import Tables
+
+log = logging.getLogger(__name__)
+
+#: What delta-rs and Polars raise for a table they cannot read. Polars panics on some damaged
+#: files (a BaseException); :func:`check_files` catches most of those cases before it reads.
+READ_ERRORS: tuple[type[BaseException], ...] = (
+    DeltaError,
+    OSError,
+    pl.exceptions.PolarsError,
+    pl.exceptions.PanicException,
+)
+REBUILD = (
+    "rebuild it: move the folder away and run subscriber.py "
+    "(publisher.py first if the topic no longer holds every record)"
+)
+REWRITE = "move the folder away and run subscriber.py to write the table"
+READ_ACCESS = "let the user running query.py read the table's folder and files"
+COMMIT = re.compile(r"^(\d{20})\.json$")
+CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(\.\d{10}\.\d{10})?\.parquet$")
+
+
+def find_table(tables: Tables, topic: str) -> DeltaTable | None:
+    """Table ``topic`` at its latest version, or ``None`` when it has not been written yet.
+
+    Raises :class:`TableUnreadable` when something is there that cannot be read as a Delta table.
+    """
+    try:
+        table = tables.open(topic)
+    except READ_ERRORS as exc:
+        raise unreadable(tables, topic, exc) from exc
+    if table is None and tables.local:
+        found = absent(Path(tables.uri(topic)))
+        if found is not None:
+            raise TableUnreadable(topic, tables.uri(topic), *found)
+    return table
+
+
+def open_table(tables: Tables, topic: str) -> DeltaTable:
+    """Table ``topic`` at its latest version; :class:`TableMissing` when it is not written yet."""
+    table = find_table(tables, topic)
+    if table is None:
+        raise TableMissing(topic, tables.uri(topic))
+    return table
+
+
+@contextmanager
+def reading(tables: Tables, topic: str) -> Iterator[None]:
+    """What delta-rs and Polars raise while reading table ``topic`` becomes :class:`TableUnreadable`."""
+    try:
+        yield
+    except READ_ERRORS as exc:
+        raise unreadable(tables, topic, exc) from exc
+
+
+def unreadable(tables: Tables, topic: str, exc: BaseException) -> PipelineError:
+    """The error to show for ``exc``, raised while reading table ``topic``: what is wrong, found by
+    looking at the files of a local table, and how to recover."""
+    log.debug("reading table %s failed", topic, exc_info=exc)
+    path = tables.uri(topic)
+    found = diagnose(Path(path)) if tables.local else None
+    if found is None and isinstance(exc, TableNotFoundError):
+        return TableMissing(topic, path)
+    if found is None:
+        detail = one_line(exc)
+        if "not supported" in detail.lower() or "unsupported" in detail.lower():
+            found = (
+                f"it uses Delta features this reader does not support ({detail})",
+                "upgrade deltalake (requirements.txt), or " + REBUILD,
+            )
+        elif isinstance(exc, PermissionError) or "permission denied" in detail.lower():
+            found = (f"permission denied ({detail})", READ_ACCESS)
+        elif not tables.local:
+            found = (
+                f"cannot be read ({detail})",
+                "check that the store is reachable and [subscriber] storage_options; if the table "
+                "itself is damaged, " + REBUILD,
+            )
+        else:
+            found = (f"cannot be read ({detail})", REBUILD)
+    return TableUnreadable(topic, path, *found)
+
+
+def absent(path: Path) -> tuple[str, str] | None:
+    """Why local folder ``path`` is not a table: ``None`` when it is simply not there yet (no
+    folder, or an empty one), else (what is wrong, how to fix it)."""
+    try:
+        if not path.exists():
+            return None
+        if not path.is_dir():
+            return "is a file, not a Delta table folder", REWRITE
+        if not any(path.iterdir()):
+            return None
+        log_dir = path / "_delta_log"
+        if not log_dir.exists():
+            return "has no _delta_log folder: not a Delta table, or its first commit never completed", REWRITE
+        if not log_dir.is_dir():
+            return "_delta_log is a file, not a folder: not a Delta table", REWRITE
+        if not any(COMMIT.match(p.name) or CHECKPOINT.match(p.name) for p in log_dir.iterdir()):
+            return "its _delta_log holds no commit: the first commit never completed", REWRITE
+    except PermissionError as exc:
+        return permission(path, exc)
+    return diagnose(path)
+
+
+def permission(root: Path, exc: PermissionError) -> tuple[str, str]:
+    where = Path(exc.filename) if exc.filename else root
+    name = where.relative_to(root) if where.is_relative_to(root) and where != root else None
+    return (
+        f"permission denied reading {name}" if name else "permission denied",
+        READ_ACCESS,
+    )
+
+
+def diagnose(path: Path) -> tuple[str, str] | None:
+    """What is wrong with the Delta log of local table ``path`` (what, how to fix), or ``None``
+    when nothing found: no folder, a missing or damaged checkpoint, a gap, a damaged entry."""
+    log_dir = path / "_delta_log"
+    try:
+        if not path.is_dir() or not log_dir.is_dir():
+            return absent(path)
+        names = [p.name for p in log_dir.iterdir()]
+        commits = sorted(int(m.group(1)) for m in map(COMMIT.match, names) if m)
+        start = checkpoint(log_dir, set(commits))
+        if isinstance(start, tuple):
+            return start
+        later = [v for v in commits if v > start]
+        for before, after in zip([start, *later], later, strict=False):
+            if after != before + 1:
+                what = (
+                    f"log entry {before + 1} is"
+                    if after == before + 2
+                    else f"log entries {before + 1}-{after - 1} are"
+                )
+                if before < 0:
+                    return f"{what} missing, and no checkpoint stands in for them", REBUILD
+                return f"{what} missing (_delta_log jumps from version {before} to {after})", REBUILD
+        for version in commits:
+            entry = log_dir / f"{version:020d}.json"
+            if valid_json_lines(entry):
+                continue
+            name = f"_delta_log/{entry.name}"
+            if version == 0 and len(commits) == 1:
+                return (
+                    f"its only log entry, {name}, is damaged (not JSON): the first commit never completed",
+                    REWRITE,
+                )
+            if version == commits[-1] and version > max(start, 0):
+                return (
+                    f"the last log entry, {name}, is damaged (not JSON; cut short?)",
+                    f"move it away to go back to version {version - 1}; "
+                    "subscriber.py then writes its records again",
+                )
+            return f"log entry {name} is damaged (not JSON)", REBUILD
+    except PermissionError as exc:
+        return permission(path, exc)
+    return None
+
+
+def checkpoint(log_dir: Path, commits: set[int]) -> int | tuple[str, str]:
+    """The version of the checkpoint _last_checkpoint names (-1: none), or what is wrong with it."""
+    hint = log_dir / "_last_checkpoint"
+    try:
+        named = json.loads(hint.read_text(encoding="utf-8"))
+        version = int(named["version"])
+    except FileNotFoundError:
+        return -1
+    except (ValueError, KeyError, TypeError):
+        return -1  # delta-rs ignores a damaged hint and lists the log instead
+    parts = int(named.get("parts") or 0)
+    files = (
+        [f"{version:020d}.checkpoint.{i:010d}.{parts:010d}.parquet" for i in range(1, parts + 1)]
+        if parts
+        else [f"{version:020d}.checkpoint.parquet"]
+    )
+    entries = all(v in commits for v in range(version + 1))
+    instead = "the table is then read from its log entries"
+    for name in files:
+        if not (log_dir / name).exists():
+            fix = f"move _delta_log/_last_checkpoint away: {instead}" if entries else REBUILD
+            return f"the checkpoint _last_checkpoint names, _delta_log/{name}, is missing", fix
+        try:
+            pl.read_parquet_schema(log_dir / name)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            fix = f"move it and _delta_log/_last_checkpoint away: {instead}" if entries else REBUILD
+            return f"checkpoint _delta_log/{name} is damaged ({one_line(exc)})", fix
+    return version
+
+
+def valid_json_lines(entry: Path) -> bool:
+    try:
+        for line in entry.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def check_files(tables: Tables, topic: str, table: DeltaTable, as_of: datetime | None = None) -> None:
+    """Every data file the loaded version lists is there at the size the log says (local tables:
+    Polars panics on a file cut short, and names no table for a missing one)."""
+    if not tables.local:
+        return
+    with reading(tables, topic):
+        actions = table.get_add_actions(flatten=True)
+        paths = [str(p) for p in actions.column("path").to_pylist()] if actions.num_rows else []
+        sizes = actions.column("size_bytes").to_pylist() if actions.num_rows else []
+    root = Path(tables.uri(topic))
+    missing: list[str] = []
+    for path, location, size in zip(paths, tables.file_uris(table, paths), sizes, strict=True):
+        try:
+            actual = os.stat(location).st_size
+        except FileNotFoundError:
+            missing.append(path)
+            continue
+        except PermissionError as exc:
+            raise TableUnreadable(topic, str(root), *permission(root, exc)) from exc
+        if not os.access(location, os.R_OK):
+            error = PermissionError(13, "Permission denied", location)
+            raise TableUnreadable(topic, str(root), *permission(root, error))
+        if size is not None and actual != size:
+            raise TableUnreadable(
+                topic,
+                str(root),
+                f"data file {path} is {counted(actual, 'byte')}, the log says {size:,} "
+                "(cut short or overwritten)",
+                REBUILD,
+            )
+    if not missing:
+        return
+    which = f"data file {missing[0]} is" if len(missing) == 1 else f"{len(missing)} data files are"
+    first = "" if len(missing) == 1 else f" ({missing[0]} first)"
+    if as_of is not None and not set(missing) & latest_files(tables, topic):
+        raise TableUnreadable(
+            topic,
+            str(root),
+            f"{which} gone{first}: version {table.version()}, the table as of {moment(as_of)}, was vacuumed",
+            "time travel reaches back only as far as [subscriber] vacuum_retention_hours keeps old "
+            "files: choose a later time (query.py --history lists the commits)",
+        )
+    them = "it" if len(missing) == 1 else "them"
+    raise TableUnreadable(topic, str(root), f"{which} missing{first} (the log still lists {them})", REBUILD)
+
+
+def latest_files(tables: Tables, topic: str) -> set[str]:
+    table = open_table(tables, topic)
+    with reading(tables, topic):
+        actions = table.get_add_actions(flatten=True)
+        return {str(p) for p in actions.column("path").to_pylist()} if actions.num_rows else set()
+
+
+def oldest_version(tables: Tables, topic: str, table: DeltaTable) -> tuple[int, datetime]:
+    """The oldest version time travel can reach: (version, commit time). Version 0 while its log
+    entry is kept; after log clean-up, the first checkpoint from which the kept entries go on."""
+    with reading(tables, topic):
+        entries = {int(e["version"]): int(e["timestamp"]) for e in table.history()}
+    start = min(entries)
+    if start > 0 and tables.local:
+        log_dir = Path(tables.uri(topic)) / "_delta_log"
+        with contextlib.suppress(OSError):
+            found = (m for m in map(CHECKPOINT.match, os.listdir(log_dir)) if m)
+            start = min(
+                (v for v in (int(m.group(1)) for m in found) if v >= start and v in entries), default=start
+            )
+    return start, datetime.fromtimestamp(entries[start] / 1000, timezone.utc)
