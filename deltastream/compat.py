@@ -6,12 +6,13 @@ behind, its workaround can go. Nothing else in the package reaches into kafka-py
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import MemberState
 
@@ -22,6 +23,22 @@ log = logging.getLogger(__name__)
 #: every send. Retries keep each partition in order with one request in flight per connection, and
 #: a record sent twice is harmless to an upsert by id.
 PRODUCER_IDEMPOTENCE = False
+
+
+def close_producer_now(producer: KafkaProducer) -> None:
+    """Close a producer at once, failing the sends still in flight (after a second Ctrl-C).
+
+    kafka-python 3.0.12: ``close(timeout=0)`` raises from its flush before it forces the sender
+    closed, and the producer's ``__del__`` then tries again and prints a traceback at exit. So the
+    sender is forced closed first (it fails what it holds) and given a moment to do so.
+    """
+    sender = getattr(producer, "_sender", None)
+    with contextlib.suppress(Exception):
+        if sender is not None:
+            sender.force_close()
+            sender.join(1.0)
+    with contextlib.suppress(KafkaError, KeyboardInterrupt):
+        producer.close(timeout=0)
 
 
 def forbid_auto_create(consumer: KafkaConsumer) -> None:

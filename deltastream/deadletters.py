@@ -18,6 +18,7 @@ import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from deltastream import offsets
+from deltastream.logs import counted
 from deltastream.message import Message
 from deltastream.tables import DEAD_LETTERS, Tables
 
@@ -108,5 +109,6 @@ def append(
     for d in fresh[:LOGGED]:
         log.warning("%s[%d]@%d: dead letter: %s", d.topic, d.partition, d.offset, d.error)
     if len(fresh) > LOGGED:
-        log.warning("%s: %d more dead letters in %s", topic, len(fresh) - LOGGED, tables.uri(DEAD_LETTERS))
+        more = counted(len(fresh) - LOGGED, "more dead letter")
+        log.warning("%s: %s in %s", topic, more, tables.uri(DEAD_LETTERS))
     return len(fresh)

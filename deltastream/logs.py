@@ -2,17 +2,34 @@
 
 Records of the ``deltastream`` loggers go to stderr at the configured level; the report and the
 summaries go to stdout. The Kafka client's own records are shown only at DEBUG (it logs every
-reconnect attempt as an error; the project's messages say it once). Every line written, the Kafka
-client's included, passes through :func:`redact`: a secret from the config (a SASL password, an
-object-store key) is never shown, whatever the level.
+reconnect attempt as an error; the project's messages say it once).
+
+Secrets from the config (a SASL password, an object-store key) are never shown, whatever the
+level: every path by which text reaches stderr once the config is loaded masks them with ``***``
+(in the forms a library may print them: as written, as a Python string or bytes literal, as JSON
+or URL-encoded):
+
+- log records, the Kafka client's included, their tracebacks and the progress bar's redirected
+  lines (:class:`RedactingFormatter`);
+- warnings (routed through logging by :func:`setup`);
+- exceptions that end a thread, and errors Python can only report as "ignored"
+  (:func:`setup` installs masking hooks);
+- the script's closing error line and any unexpected traceback (``cli.guard``).
+
+Before the config is loaded nothing holds a secret; the config's own errors never echo a
+secret's value (see ``config.secret``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import threading
+import traceback
 from collections.abc import Iterable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
+from urllib.parse import quote, quote_plus
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 #: Log times carry their offset from UTC, so they compare with query.py's times in any zone.
@@ -20,12 +37,39 @@ DATE_FORMAT = "%H:%M:%S%z"
 MASK = "***"
 PROJECT_LOGGERS = ("deltastream",)
 CLIENT_LOGGERS = ("kafka",)
+#: Where ``warnings.warn`` goes once logging captures warnings.
+WARNINGS_LOGGER = "py.warnings"
+
+
+def forms(secret: str) -> set[str]:
+    """The ways ``secret`` may appear in text: as is, inside a str or bytes repr, JSON, URL-encoded."""
+    found = {
+        secret,
+        repr(secret)[1:-1],
+        repr(secret.encode())[2:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+    }
+    return {form for form in found if form}
+
+
+def masks(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Every form of every secret, longest first (so a longer form is masked whole)."""
+    return tuple(sorted({form for s in secrets if s for form in forms(s)}, key=len, reverse=True))
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of a secret replaced by ``***``."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, MASK)
+    """``text`` with every occurrence of a secret (in any of its :func:`forms`) replaced by ``***``."""
+    return mask(text, masks(secrets))
+
+
+def mask(text: str, masked: Sequence[str]) -> str:
+    """``text`` with each string of ``masked`` (from :func:`masks`) replaced by ``***``."""
+    for form in masked:
+        if form in text:
+            text = text.replace(form, MASK)
     return text
 
 
@@ -35,14 +79,16 @@ class RedactingFormatter(logging.Formatter):
     def __init__(self, secrets: Sequence[str]) -> None:
         super().__init__(FORMAT, datefmt=DATE_FORMAT)
         self.secrets = tuple(secrets)
+        self.masked = masks(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), self.secrets)
+        return mask(super().format(record), self.masked)
 
 
 def setup(level: int, secrets: Sequence[str] = (), stream: TextIO | None = None) -> None:
     """Send the project's records (and, at DEBUG, the Kafka client's) to ``stream`` (stderr),
-    with ``secrets`` masked."""
+    with ``secrets`` masked; route warnings through it too, and mask the secrets in the
+    tracebacks of threads and in errors Python reports as ignored."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(RedactingFormatter(secrets))
     for name in PROJECT_LOGGERS:
@@ -52,6 +98,9 @@ def setup(level: int, secrets: Sequence[str] = (), stream: TextIO | None = None)
             _attach(logging.getLogger(name), handler, logging.DEBUG)
         else:
             _attach(logging.getLogger(name), logging.NullHandler(), logging.CRITICAL)
+    logging.captureWarnings(True)
+    _attach(logging.getLogger(WARNINGS_LOGGER), handler, logging.WARNING)
+    protect_hooks(secrets, stream)
 
 
 def _attach(logger: logging.Logger, handler: logging.Handler, level: int) -> None:
@@ -60,6 +109,50 @@ def _attach(logger: logging.Logger, handler: logging.Handler, level: int) -> Non
     handler._deltastream = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(level)
+
+
+def console_loggers() -> list[logging.Logger]:
+    """The loggers :func:`setup` gave a console handler (for a progress bar to redirect)."""
+    names = (*PROJECT_LOGGERS, *CLIENT_LOGGERS, WARNINGS_LOGGER)
+    return [
+        logger
+        for logger in map(logging.getLogger, names)
+        if any(
+            getattr(h, "_deltastream", False) and isinstance(h, logging.StreamHandler)
+            for h in logger.handlers
+        )
+    ]
+
+
+def protect_hooks(secrets: Sequence[str], stream: TextIO | None = None) -> None:
+    """Mask ``secrets`` in what Python prints for an exception that ends a thread and for an
+    error it can only report as ignored (in a destructor or an atexit callback)."""
+    masked = masks(secrets)
+    if not masked:
+        return
+
+    def write(text: str) -> None:
+        out = stream or sys.stderr
+        if out is not None:
+            out.write(mask(text, masked))
+            out.flush()
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "a thread"
+        lines = traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)
+        write(f"Exception in thread {name}:\n{''.join(lines)}")
+
+    def unraisable_hook(unraisable: Any) -> None:
+        message = unraisable.err_msg or "Exception ignored in"
+        lines = traceback.format_exception(
+            unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback
+        )
+        write(f"{message}: {unraisable.object!r}\n{''.join(lines)}")
+
+    threading.excepthook = thread_hook
+    sys.unraisablehook = unraisable_hook
 
 
 def counted(n: int, singular: str, plural: str | None = None) -> str:

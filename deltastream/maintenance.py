@@ -17,6 +17,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
 from deltastream.errors import one_line
+from deltastream.logs import counted
 from deltastream.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -63,18 +64,18 @@ class Maintenance:
             return False
         except Exception as exc:  # maintenance is optional: whatever it hits, ingestion goes on
             log.warning(
-                "%s: compaction failed (%s); ingestion goes on, trying again in %d commits",
+                "%s: compaction failed (%s); ingestion goes on, trying again in %s",
                 name,
                 one_line(exc),
-                RETRY_AFTER,
+                counted(RETRY_AFTER, "commit"),
             )
             return False
         log.info(
-            "%s: compacted %s files into %s, vacuumed %d in %.0f ms",
+            "%s: compacted %s into %s, vacuumed %s in %.0f ms",
             name,
-            metrics.get("numFilesRemoved"),
-            metrics.get("numFilesAdded"),
-            len(removed),
+            counted(int(metrics.get("numFilesRemoved") or 0), "file"),
+            counted(int(metrics.get("numFilesAdded") or 0), "file"),
+            counted(len(removed), "file"),
             (time.monotonic() - started) * 1000,
         )
         return True

