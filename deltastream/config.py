@@ -357,6 +357,13 @@ def path(value: Any, base: Path) -> Path:
     return result if result.is_absolute() else base / result
 
 
+#: Default sizes data files aim at, in KB. An upsert rewrites every file holding an id it changes,
+#: so smaller files make upserts of a few ids cheaper; on an object store each file costs a request
+#: (measured on a local S3 server, 1M rows: 128 KB files made an upsert of the newest 10k ids take
+#: 3.4 s and a full scan 0.96 s; 1 MB files 1.0 s and 0.15 s).
+LOCAL_FILE_KB = 128
+OBJECT_STORE_FILE_KB = 1024
+
 #: Object stores delta-rs reaches by URI (the ones tested here: s3; the others come with it).
 OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "az", "abfs", "abfss", "adl", "azure")
 
@@ -432,9 +439,20 @@ class SubscriberConfig:
     max_batch_records: int = _key(integer(1, 10_000_000), 20_000)
     max_batch_latency_ms: int = _key(integer(1, 3_600_000), 100)
     compact_every: int = _key(integer(0, 1_000_000), 100)
-    file_target_kb: int = _key(integer(16, 4_000_000), 128)
+    file_target_kb: int | None = _key(integer(16, 4_000_000), None)
     vacuum_retention_hours: int = _key(integer(0, 100_000), 168)
     storage_options: Mapping[str, str] = _key(storage_options, factory=lambda: MappingProxyType({}))
+
+    @property
+    def on_object_store(self) -> bool:
+        return "://" in self.delta_path
+
+    @property
+    def file_target_bytes(self) -> int:
+        """The size data files aim at: ``file_target_kb``, or by default 128 KB on a local disk
+        and 1 MB on an object store, where each file costs a request (see the README)."""
+        kb = self.file_target_kb or (OBJECT_STORE_FILE_KB if self.on_object_store else LOCAL_FILE_KB)
+        return kb * 1024
 
 
 def role(value: Any, _base: Path) -> str:

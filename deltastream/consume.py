@@ -130,7 +130,7 @@ class Subscriber:
         self.stopping = stop or threading.Event()
         sub = cfg.subscriber
         self.tables = Tables.at(sub.delta_path, sub.storage_options)
-        target = sub.file_target_kb * 1024
+        target = sub.file_target_bytes
         self.sink = DeltaSink(
             self.tables,
             cfg.general.id_column,

@@ -46,10 +46,24 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
         yield running
 
 
+#: Scripts started by the test in progress; whatever still runs when it ends is killed.
+STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def no_script_left_running() -> Iterator[None]:
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
 def start_script(script: str, *args: str, quiet: bool = False) -> subprocess.Popen[str]:
     """Run one of the project's scripts as a user would, unbuffered, its output in pipes."""
     output = subprocess.DEVNULL if quiet else subprocess.PIPE
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, str(ROOT / script), *args],
         cwd=ROOT,
         stdout=output,
@@ -57,6 +71,8 @@ def start_script(script: str, *args: str, quiet: bool = False) -> subprocess.Pop
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    STARTED.append(process)
+    return process
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
+
+from deltastream import config
 
 from .conftest import ROOT
 
@@ -41,3 +45,22 @@ def test_minio_runs_beside_kafka_with_its_bucket_created_at_start() -> None:
     assert 'delta_path = "s3://delta/lake"' in header
     assert f'AWS_SECRET_ACCESS_KEY = "{minio["environment"]["MINIO_ROOT_PASSWORD"]}"' in header
     assert f'AWS_ACCESS_KEY_ID = "{minio["environment"]["MINIO_ROOT_USER"]}"' in header
+
+
+def test_the_commented_minio_settings_in_config_toml_load(tmp_path: Path) -> None:
+    """Uncommenting the object-storage lines of config.toml (and pointing delta_path at MinIO's
+    bucket) gives a valid config for the MinIO of docker-compose.yml."""
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    lines = text.split("# [subscriber.storage_options]", 1)[1].split("\n\n", 1)[0].splitlines()
+    options = "\n".join(line.removeprefix("# ") for line in lines if line.startswith("# AWS_"))
+    text = text.replace('delta_path = "delta"', 'delta_path = "s3://delta/lake"')
+    text = text.replace("\n[query]", f"\n[subscriber.storage_options]\n{options}\n\n[query]")
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    cfg = config.load(path)
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    minio = compose["services"]["minio"]["environment"]
+    assert cfg.subscriber.delta_path == "s3://delta/lake"
+    assert cfg.subscriber.storage_options["AWS_SECRET_ACCESS_KEY"] == minio["MINIO_ROOT_PASSWORD"]
+    assert cfg.subscriber.storage_options["AWS_ENDPOINT_URL"] == "http://localhost:9000"
+    assert cfg.secrets() == (minio["MINIO_ROOT_PASSWORD"],)

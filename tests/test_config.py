@@ -654,3 +654,16 @@ def test_secrets_are_listed_for_masking(tmp_path: Path) -> None:
     cfg = config.load(write(tmp_path, text))
     assert cfg.secrets() == ("pw1", "k2")
     assert "pw1" not in repr(cfg) and "pw1" not in str(cfg.kafka)
+
+
+def test_the_file_size_target_depends_on_where_the_tables_live(tmp_path: Path) -> None:
+    local = config.load(base(tmp_path))
+    assert local.subscriber.file_target_kb is None
+    assert local.subscriber.file_target_bytes == config.LOCAL_FILE_KB * 1024 == 128 * 1024
+    s3 = config.load(base(tmp_path), {("subscriber", "delta_path"): "s3://bucket/lake"})
+    assert s3.subscriber.on_object_store
+    assert s3.subscriber.file_target_bytes == config.OBJECT_STORE_FILE_KB * 1024 == 1024 * 1024
+    chosen = config.load(
+        base(tmp_path), {("subscriber", "file_target_kb"): 512, ("subscriber", "delta_path"): "s3://b/x"}
+    )
+    assert chosen.subscriber.file_target_bytes == 512 * 1024
