@@ -28,12 +28,12 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-#: Log times carry their offset from UTC, so they compare with query.py's times in any zone.
-DATE_FORMAT = "%H:%M:%S%z"
+
 MASK = "***"
 PROJECT_LOGGERS = ("deltastream",)
 CLIENT_LOGGERS = ("kafka",)
@@ -77,9 +77,13 @@ class RedactingFormatter(logging.Formatter):
     """Formats a record, traceback included, then masks the secrets in it."""
 
     def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__(FORMAT, datefmt=DATE_FORMAT)
+        super().__init__(FORMAT)
         self.secrets = tuple(secrets)
         self.masked = masks(secrets)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        """Local time with its UTC offset, to the millisecond: the form query.py shows and takes."""
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
 
     def format(self, record: logging.LogRecord) -> str:
         return mask(super().format(record), self.masked)
