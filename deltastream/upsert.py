@@ -2,11 +2,11 @@
 
 The input is a frame of string columns keyed by an id column, one row per id, with a boolean
 :data:`DELETED` column that marks the ids to delete, and the ``txn`` actions the commit must carry.
-Nothing here knows of Kafka. :func:`choose` decides how to write, from three facts:
+Nothing here knows of Kafka. :func:`choose` decides how to write:
 
 - no table yet: **create** it from the rows that are not deletions;
 - no deletions and none of the ids in the table: **append**, which is what the MERGE would do
-  without its join;
+  without its join, committed only on the version it checked;
 - a table of more than :data:`WIDE_COLUMNS` columns: **replace** the batch's ids, an overwrite
   whose predicate lists them (a MERGE's planning in delta-rs grows with the square of the
   column count: 9 s to update one record of a 2,000-column table, against 1.6 s this way);
@@ -114,8 +114,14 @@ def upsert(
     new_ids_only = not has_deletes and all_new(tables, table, rows[id_column], id_column)
     operation = choose(True, has_deletes, new_ids_only, len(rows.columns) - 1)
     if operation == "append":
+        # A blind append passes delta-rs's conflict check whatever was committed since ``table``
+        # was read, so an id appended meanwhile from another partition (a producer that does not
+        # key by id, another subscriber of the group) would be stored twice. No retries: any such
+        # commit fails this one with CommitFailedError, and the sink decides again on the new
+        # version. MERGE and replace read the table, and delta-rs checks them itself.
+        strict = CommitProperties(app_transactions=list(txns), max_commit_retries=0)
         write_deltalake(
-            table, rows.drop(DELETED), mode="append", schema_mode="merge", commit_properties=commit
+            table, rows.drop(DELETED), mode="append", schema_mode="merge", commit_properties=strict
         )
         return Upserted("append", table.version(), inserted=rows.height)
     if operation == "replace":

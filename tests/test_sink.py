@@ -18,7 +18,7 @@ from deltastream.errors import SinkError
 from deltastream.maintenance import Maintenance
 from deltastream.sink import DeltaSink
 from deltastream.tables import DEAD_LETTERS, Tables
-from deltastream.upsert import TableSettings, choose
+from deltastream.upsert import DELETED, TableSettings, choose, upsert
 
 from .fakes import FakeMessage, numbered, record
 
@@ -224,6 +224,35 @@ def test_appends_racing_for_the_same_offsets_commit_once(tmp_path: Path) -> None
     with pytest.raises(CommitFailedError):
         write_deltalake(second, frame, mode="append", commit_properties=commit)
     assert sorted(pl.read_delta(path)["id"].to_list()) == ["1", "2"]
+
+
+def test_an_append_fails_when_the_table_moved_since_it_checked_its_ids(tmp_path: Path) -> None:
+    """The same id from two partitions: their txn app ids differ, so only the append's own
+    check of the version keeps the second from storing the id again."""
+    tables = Tables.at(tmp_path)
+    write_deltalake(tables.uri("t"), pl.DataFrame({"id": ["1"], "v": ["a"]}))
+    first, second = tables.open("t"), tables.open("t")  # both read version 0
+    assert first is not None and second is not None
+    frame = pl.DataFrame({"id": ["2"], "v": ["b"], DELETED: [False]})
+    settings = TableSettings()
+    done = upsert(tables, "t", first, frame, "id", [Transaction("g-t-0", 5)], settings)
+    assert done.operation == "append"
+    with pytest.raises(CommitFailedError):
+        upsert(tables, "t", second, frame, "id", [Transaction("g-t-1", 9)], settings)
+    assert rows(tmp_path) == [("1", "a"), ("2", "b")]
+
+
+def test_two_writers_of_one_id_from_two_partitions_store_it_once(tmp_path: Path) -> None:
+    sinks = [sink_at(tmp_path) for _ in range(2)]
+    sinks[0].write("t", numbered("t", [0]), IDS)
+    for first in range(1, 200, 20):  # each round: new ids, in partition 0 and in partition 1 at once
+        ids = range(first, first + 20)
+        parts = [numbered("t", ids, partition=p, first_offset=first) for p in (0, 1)]
+        writes = [partial(sink.write, "t", part, IDS) for sink, part in zip(sinks, parts, strict=True)]
+        assert run_together(*writes) == []
+
+    stored = [r[0] for r in rows(tmp_path)]
+    assert len(stored) == len(set(stored)) == 201
 
 
 def test_a_commit_that_cannot_be_written_is_one_error_naming_table_and_offsets(tmp_path: Path) -> None:
