@@ -137,7 +137,12 @@ def consumer_settings(cfg: Config) -> dict[str, Any]:
 
 
 def consumer(
-    cfg: Config, *, patience_s: float | None, stop: threading.Event | None = None, **overrides: Any
+    cfg: Config,
+    *,
+    patience_s: float | None,
+    stop: threading.Event | None = None,
+    quiet: bool = False,
+    **overrides: Any,
 ) -> KafkaConsumer:
     """A consumer in the subscriber's group; offsets are managed by the caller, not auto-committed."""
 
@@ -146,7 +151,7 @@ def consumer(
         compat.forbid_auto_create(client)
         return client
 
-    return connect(cfg, build, "subscriber", patience_s=patience_s, stop=stop)
+    return connect(cfg, build, "subscriber", patience_s=patience_s, stop=stop, quiet=quiet)
 
 
 def admin(

@@ -88,11 +88,20 @@ def finish_join(consumer: KafkaConsumer, timeout_s: float) -> None:
     its JoinGroup answer and its SyncGroup: the group then never forms again on that broker (see
     :func:`group_stable`). A consumer that is closed mid-join (a session starting over just as the
     broker restarted) would do exactly that; polling until the join completes lets it leave a
-    formed group instead. Records polled here are dropped: the next session reads them again.
+    formed group instead. A join that does not complete in ``timeout_s`` is abandoned without
+    leaving the group (kafka-python 3.0.12 sends no LeaveGroup once the generation is reset), so
+    the member times out like a crashed one, and Tansu then names a new leader. Records polled
+    here are dropped: the next session reads them again.
     """
     deadline = time.monotonic() + timeout_s
     while consumer.group_metadata().state == MemberState.REBALANCING and time.monotonic() < deadline:
         consumer.poll(timeout_ms=100)
+    if consumer.group_metadata().state == MemberState.REBALANCING:
+        # Still joining: close without a LeaveGroup. Tansu then drops the member when its
+        # session times out, and with it its place as leader, which a LeaveGroup would not do.
+        coordinator: Any = getattr(consumer, "_coordinator", None)
+        if coordinator is not None:
+            coordinator.reset_generation()
 
 
 def end_offsets(
