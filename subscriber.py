@@ -10,7 +10,8 @@ examples:
   python subscriber.py --once          # catch up with every partition, write, exit
 
 exit status: 0 on a clean stop (Ctrl-C or SIGTERM included); 1 when the broker cannot be reached
-at start-up or a Delta commit fails; 2 for a bad config or bad flags; 130 after a second Ctrl-C.
+at start-up (or, with --once, goes away), a Delta commit fails or a batch cannot be read; 2 for a
+bad config or bad flags; 130 after a second Ctrl-C.
 """
 
 from __future__ import annotations

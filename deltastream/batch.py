@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from kafka import TopicPartition
 
 from deltastream.message import Message
+from deltastream.offsets import next_offset
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Batch:
     def next_offsets(self) -> dict[TopicPartition, int]:
         """Per partition, the offset after the last message held: where reading goes on."""
         return {
-            TopicPartition(topic, partition): messages[-1].offset + 1
+            TopicPartition(topic, partition): next_offset(messages[-1].offset)
             for topic, parts in self.by_topic.items()
             for partition, messages in parts.items()
             if messages

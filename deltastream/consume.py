@@ -3,7 +3,7 @@
 The loop runs in sessions. A session has its own consumer, a snapshot of the topics' ids and
 partition counts (the app ids its writes carry, :mod:`deltastream.offsets`) and positions read
 from Delta (:mod:`deltastream.positions`). Before each batch is handed to the writer, and every
-few seconds while idle, the loop asks the broker whether the topics are still the ones in the
+second in between, the loop asks the broker whether the topics are still the ones in the
 snapshot. A session ends when the run is stopped or caught up, or when the broker no longer holds
 what it was reading (topics with new ids, another partition count, a broker that went away):
 then the batch in hand is dropped, the write in flight finishes, and a new session starts from the
@@ -279,7 +279,10 @@ class Session:
             {t: s.topic_id for t, s in self.snapshot.items() if s.topic_id is not None},
         )
         try:
-            self.consumer = clients.consumer(cfg, patience_s=cfg.kafka.connect_timeout_s, stop=self.stopping)
+            # After the first session the subscriber's own warnings say what it waits for.
+            self.consumer = clients.consumer(
+                cfg, patience_s=cfg.kafka.connect_timeout_s, stop=self.stopping, quiet=not self.create_topics
+            )
         except BrokerUnavailable as exc:
             raise BrokerGone(str(exc)) from exc
         self.assignment.start(self.consumer, self.snapshot)
@@ -303,12 +306,14 @@ class Session:
                 # poll would spin for good.
                 raise KafkaReadError(exc) from exc
             moves = self.assignment.take()
-            if moves.revoked:
-                self.batch.drop(moves.revoked)
+            if moves.revoked or moves.assigned:
+                # Records of a partition revoked or assigned during the poll are left out too:
+                # a partition assigned again is read from where Delta says, not from where the
+                # consumer happened to fetch.
+                moved = moves.revoked | moves.assigned
+                records = {tp: batch for tp, batch in records.items() if tp not in moved}
+                self.batch.drop(moved)
             if moves.assigned:
-                # Read from where Delta says, not from where the consumer happened to fetch.
-                records = {tp: batch for tp, batch in records.items() if tp not in moves.assigned}
-                self.batch.drop(moves.assigned)
                 self._verify()
                 start = positions.seek(consumer, self.tables, self.ids, moves.assigned)
                 offsets.commit_group(consumer, start)
@@ -348,7 +353,7 @@ class Session:
         self._collect()
         self._verify()
         batch, self.batch = self.batch, Batch()
-        self.writer.submit(WriteJob(batch.by_topic, self.ids, batch.next_offsets(), batch.size))
+        self.writer.submit(WriteJob(batch.by_topic, self.ids, batch.next_offsets()))
 
     def _collect(self, ack: bool = True) -> None:
         """Wait for the write in flight (its error is raised here), log it, acknowledge it."""
@@ -393,10 +398,13 @@ class Session:
                 self.consumer = None
 
     def _poll_wait_ms(self, latency_s: float) -> int:
-        """Long polls while idle; short ones while a batch is open, to notice when data stops."""
+        """Long polls while idle; short ones while a batch is open, to notice when data stops; none
+        once the batch is due and the writer can take it."""
         if not self.batch.size:
             return int(max(latency_s, 0.05) * 1000)
         left_ms = int((latency_s - (time.monotonic() - self.batch.started)) * 1000)
+        if left_ms <= 0 and not self.writer.idle:
+            return QUIET_POLL_MS  # due, but the write in flight is not done: wait, do not spin
         return max(0, min(left_ms, QUIET_POLL_MS))
 
 
@@ -413,5 +421,6 @@ def subscribe(cfg: Config, once: bool = False) -> int:
     assignment = assignment_for(cfg, once)
     with cli.stop_on_signals(subscriber.stopping, "finishing the current batch, then stopping"):
         totals = subscriber.run(assignment)
-    log.info("%s: %s", "caught up" if once else "stopped", totals)
+    caught_up = once and not subscriber.stopping.is_set()
+    log.info("%s: %s", "caught up" if caught_up else "stopped", totals)
     return 0

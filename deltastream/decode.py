@@ -1,4 +1,4 @@
-"""Kafka messages to rows: one message, one row, the same whatever else is in its batch.
+"""Kafka messages to rows: one message, one row, stored the same whatever else is in its batch.
 
 A message's value must be a UTF-8 JSON object (strict JSON: no ``NaN``, no raw control character
 in a string). Each field becomes a column of text:

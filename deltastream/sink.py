@@ -8,6 +8,8 @@
 3. decodes them (:mod:`deltastream.decode`) and appends the dead letters first, with their own
    offsets (:mod:`deltastream.deadletters`);
 4. upserts the rows in one commit carrying the partitions' last offsets (:mod:`deltastream.upsert`).
+   A batch of dead letters only makes no commit to the data table: read again after a restart, it
+   is skipped by the dead-letter table's own offsets.
 
 A concurrent commit makes delta-rs raise ``CommitFailedError``: the attempt starts again at 1
 after a random pause that grows with each retry, so concurrent writers do not thrash. Any other
@@ -133,8 +135,6 @@ class DeltaSink:
             dead = deadletters.append(self.tables, self._current(DEAD_LETTERS), topic, decoded.dead, ids)
         txns = offsets.transactions(ids, topic, offsets.last_offsets(fresh))
         done = upsert(self.tables, topic, table, decoded.rows, self.id_column, txns, self.settings)
-        if table is None and done.operation is not None:
-            self._copies.pop(topic, None)  # created: open it next time
         return WriteResult(
             topic,
             records=len(messages),

@@ -26,7 +26,6 @@ class WriteJob:
     ids: AppIds
     #: Per partition, the offset after the last message: acknowledged to Kafka once written.
     next_offsets: Mapping[TopicPartition, int]
-    size: int
 
 
 @dataclass(frozen=True)
