@@ -469,7 +469,5 @@ def check(results: Sequence[TopicResult], signum: int | None = None) -> None:
     bad = [r for r in results if not r.ok]
     if bad:
         what = "; ".join(f"{r.topic}: {r.problems()}" for r in bad)
-        raise PublishIncomplete(
-            f"{counted(len(bad), 'topic')} not sent in full ({what}); "
-            f"the other rows were sent ({counted(sent, 'row')} in all)"
-        )
+        rest = f"the other rows were sent ({counted(sent, 'row')} in all)" if sent else "no row was sent"
+        raise PublishIncomplete(f"{counted(len(bad), 'topic')} not sent in full ({what}); {rest}")

@@ -12,7 +12,7 @@ import threading
 
 import polars as pl
 
-from deltastream import cli, diagnose, render, watch
+from deltastream import cli, deadletters, diagnose, render, watch
 from deltastream import report as reports
 from deltastream.config import Config
 from deltastream.errors import ConfigError
@@ -92,7 +92,7 @@ def write_summary(parts: dict[str, pl.DataFrame], args: argparse.Namespace) -> N
 def dead_letters(cfg: Config, args: argparse.Namespace) -> int:
     store = tables(cfg, args)
     table = diagnose.find_table(store, DEAD_LETTERS)
-    frame = pl.DataFrame()
+    frame = pl.DataFrame(schema=deadletters.SCHEMA)
     if table is not None:
         diagnose.check_files(store, DEAD_LETTERS, table)
         with diagnose.reading(store, DEAD_LETTERS):

@@ -143,7 +143,7 @@ def watch(
             except PipelineError as exc:
                 now_failing = failure_line(exc)
             if changed or now_failing != failure:
-                out.write(CLEAR if clear else f"--- {moment(datetime.now(timezone.utc), 'seconds')} ---\n")
+                out.write(CLEAR if clear else f"--- {moment(datetime.now(timezone.utc))} ---\n")
                 out.write("\n".join(lines) + "\n")
                 if result is not None:
                     render(result)

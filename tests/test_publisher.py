@@ -176,7 +176,7 @@ def test_a_csv_that_cannot_be_read_as_a_real_script(project_factory: Callable[..
     assert process.returncode == 1
     assert closing_line(err) == (
         f"publisher.py: error: 1 topic not sent in full ({project.topics['item']}: a directory, not a CSV "
-        "file); the other rows were sent (0 rows in all)"
+        "file); no row was sent"
     )
 
 
