@@ -14,6 +14,7 @@ end-to-end freshness (publish a row, see it in Delta) while subscriber.py runs. 
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import json
 import os
@@ -196,7 +197,7 @@ def merge_cost(delta: Path, sale_rows: int, changed: int = 10_000) -> list[Row]:
         }
 
     tables: list[tuple[DeltaSink, int]] = []
-    for size in sorted({changed, min(10 * changed, sale_rows)}):
+    for size in sorted({size for size in (changed, 10 * changed) if size < sale_rows}):
         sink = DeltaSink(Tables.at(delta.parent / f"merge-{size}"), "id")
         first = start - (size - changed) // 2
         for offset in range(0, size, changed):
@@ -297,7 +298,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2, help="rounds of client limit vs script")
     args = parser.parse_args()
 
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="deltastream-bench-"))
+    work = args.workdir
+    if work is None:
+        work = Path(tempfile.mkdtemp(prefix="deltastream-bench-"))
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
     raw, delta = work / "data", work / "delta"
     sizes = sampledata.Sizes(
         clients=max(100, args.sales // 100), employees=max(50, args.sales // 1000), sales=args.sales
@@ -329,7 +333,7 @@ def main() -> int:
         limit = min(limits, key=lambda r: r.seconds)
         rows.append(limit)
         rows.append(Row("publisher.py (whole process)", args.sales, min(publishes), limit=limit.rate))
-        log(str(rows[-2:]))
+        log("; ".join(f"{r.stage}: {r.rate:,.0f} records/s" for r in rows[-2:]))
 
         consumer_limits: list[Row] = []
         subscribes: list[tuple[float, int]] = []
@@ -352,7 +356,7 @@ def main() -> int:
                 note=f"peak RSS {max(r for _, r in subscribes) / 1024:.0f} MB, {files(delta / 'sale')} files",
             )
         )
-        log(str(rows[-2:]))
+        log("; ".join(f"{r.stage}: {r.rate:,.0f} records/s" for r in rows[-2:]))
 
         log("query.py ...")
         started = time.monotonic()

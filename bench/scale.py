@@ -113,7 +113,7 @@ def scale_out(work: Path, records: int, counts: Sequence[int], partitions: int =
         admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
         admin.create_topics([NewTopic("sale", partitions, 1)])
         admin.close()
-        log(f"publishing {records:,} sales to 12 partitions ...")
+        log(f"publishing {records:,} sales to {partitions} partitions ...")
         subprocess.run(
             [
                 sys.executable,
