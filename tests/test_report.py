@@ -219,7 +219,7 @@ def test_bad_rows_warn_or_fail_with_strict(
 def test_dead_letters_view(report_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     project = report_project
     assert query.main(project.args("--dead-letters", "--format", "csv")) == 0
-    assert capsys.readouterr().out.strip() == ""
+    assert capsys.readouterr().out == "topic,partition,offset,key,value,value_encoding,error,time\n"
 
 
 def test_query_script_runs_as_a_program() -> None:
