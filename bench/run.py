@@ -397,9 +397,8 @@ def print_table(rows: list[Row], extra: list[str]) -> None:
     print("|---|---:|---:|---:|---:|---|")
     for row in rows:
         ratio = f"{row.rate / row.limit:.2f}x" if row.limit else ""
-        print(
-            f"| {row.stage} | {row.records:,} | {row.seconds:.2f} | {row.rate:,.0f} | {ratio} | {row.note} |"
-        )
+        rate = f"{row.rate:,.0f}" if row.records > 1 else ""  # one record: a latency, not a rate
+        print(f"| {row.stage} | {row.records:,} | {row.seconds:.2f} | {rate} | {ratio} | {row.note} |")
     for line in extra:
         print(f"\n{line}")
 
