@@ -14,13 +14,11 @@ cycle ends when the department table holds the new name, or after --deadline sec
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,24 +32,14 @@ sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
 
+from deltastream.broker import HOST, free_port, port_open  # noqa: E402
+
 
 @dataclass(frozen=True)
 class Cycle:
     gap_s: float
     seconds: float
     exact: bool
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def answering(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-        return True
-    return False
 
 
 def start_broker(port: int) -> subprocess.Popen[bytes]:
@@ -62,7 +50,7 @@ def start_broker(port: int) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
-    while not answering(port):
+    while not port_open(HOST, port):
         if time.monotonic() > deadline or process.poll() is not None:
             raise SystemExit(f"the embedded broker did not start on port {port}")
         time.sleep(0.1)
@@ -76,7 +64,7 @@ def stop_broker(process: subprocess.Popen[bytes], port: int) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-    while answering(port):
+    while port_open(HOST, port):
         time.sleep(0.1)
 
 
@@ -86,9 +74,8 @@ def project(work: Path, port: int) -> Path:
         (work / name).symlink_to(ROOT / name)
     shutil.copytree(ROOT / "data", work / "data")
     config = (ROOT / "config.toml").read_text(encoding="utf-8")
-    servers = f'bootstrap_servers = "127.0.0.1:{port}"'
+    servers = f'bootstrap_servers = "{HOST}:{port}"'
     config = re.sub(r'^bootstrap_servers = ".*"$', servers, config, flags=re.M)
-    config = re.sub(r'^delta_path = ".*"$', 'delta_path = "delta"', config, flags=re.M)
     (work / "config.toml").write_text(config, encoding="utf-8")
     return work
 

@@ -89,7 +89,8 @@ def append(
     """
     by_partition = offsets.group(sorted(dead, key=lambda d: (d.partition, d.offset)))
     written = offsets.stored(table, ids, topic, by_partition)
-    fresh = [d for part in offsets.unwritten(by_partition, written).values() for d in part]
+    parts = offsets.unwritten(by_partition, written)
+    fresh = [d for part in parts.values() for d in part]
     if not fresh:
         return 0
     frame = pl.DataFrame(
@@ -97,7 +98,7 @@ def append(
         schema=SCHEMA,
         orient="row",
     )
-    last = offsets.last_offsets(offsets.group(fresh))
+    last = offsets.last_offsets(parts)
     commit = CommitProperties(app_transactions=offsets.transactions(ids, topic, last))
     write_deltalake(
         table if table is not None else tables.uri(DEAD_LETTERS),

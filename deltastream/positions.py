@@ -28,11 +28,11 @@ def by_topic(partitions: Iterable[TopicPartition]) -> dict[str, list[int]]:
 
 def stored_offsets(
     tables: Tables, ids: offsets.AppIds, topic: str, partitions: Iterable[int]
-) -> dict[int, int]:
-    """The last offset written per partition of ``topic`` under ``ids``, read from its table."""
+) -> tuple[bool, dict[int, int]]:
+    """Whether ``topic``'s table exists, and the last offset written per partition under ``ids``."""
     try:
         table = tables.open(topic)
-        return offsets.stored(table, ids, topic, partitions)
+        return table is not None, offsets.stored(table, ids, topic, partitions)
     except (DeltaError, OSError) as exc:
         raise SinkError(tables.uri(topic), f"cannot read the table's offsets: {exc}") from exc
 
@@ -43,13 +43,12 @@ def seek(
     """Move each partition to the offset after the one stored in Delta (or to 0); returns them."""
     result: dict[TopicPartition, int] = {}
     for topic, parts in by_topic(partitions).items():
-        stored = stored_offsets(tables, ids, topic, parts)
+        table_exists, stored = stored_offsets(tables, ids, topic, parts)
         starts = {p: offsets.next_offset(stored.get(p)) for p in parts}
         for partition, start in starts.items():
             tp = TopicPartition(topic, partition)
             consumer.seek(tp, start)
             result[tp] = start
-        table_exists = bool(stored) or tables.exists(topic)
         log.info("%s", starting_line(topic, starts, stored, table_exists, ids.topic_ids.get(topic)))
     return result
 

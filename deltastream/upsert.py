@@ -111,7 +111,14 @@ def upsert(
         )
         return Upserted("create", 0, inserted=kept.height)
     rows = align(table, rows)
-    new_ids_only = not has_deletes and all_new(tables, table, rows[id_column], id_column)
+    ids = rows[id_column]
+    existing: set[str] | None = None
+    if len(rows.columns) - 1 > WIDE_COLUMNS:
+        # A wide table is updated by replace, which counts the ids it holds: one scan for both.
+        existing = present_ids(tables, table, ids, id_column)
+        new_ids_only = not has_deletes and not existing
+    else:
+        new_ids_only = not has_deletes and all_new(tables, table, ids, id_column)
     operation = choose(True, has_deletes, new_ids_only, len(rows.columns) - 1)
     if operation == "append":
         # A blind append passes delta-rs's conflict check whatever was committed since ``table``
@@ -125,7 +132,8 @@ def upsert(
         )
         return Upserted("append", table.version(), inserted=rows.height)
     if operation == "replace":
-        return replace(tables, table, rows, id_column, commit)
+        assert existing is not None
+        return replace(table, rows, id_column, existing, commit)
     metrics = merge(table, rows, id_column, has_deletes, commit)
     return Upserted(
         "merge",
@@ -169,11 +177,11 @@ def literal(text: str) -> str:
 
 
 def replace(
-    tables: Tables, table: DeltaTable, rows: pl.DataFrame, id_column: str, commit: CommitProperties
+    table: DeltaTable, rows: pl.DataFrame, id_column: str, existing: set[str], commit: CommitProperties
 ) -> Upserted:
-    """Overwrite the rows of the batch's ids with the batch's versions, in one commit."""
+    """Overwrite the rows of the batch's ids with the batch's versions, in one commit;
+    ``existing``: the batch's ids the table holds."""
     ids = rows[id_column]
-    existing = present_ids(tables, table, ids, id_column)
     known = ids.is_in(list(existing))
     deleted = rows[DELETED]
     predicate = f"{quote(id_column)} IN ({', '.join(literal(i) for i in ids.to_list())})"
@@ -207,40 +215,32 @@ def candidate_files(table: DeltaTable, ids: pl.Series, id_column: str) -> list[s
     return [str(path) for path in files["path"].to_list()]
 
 
-def present_ids(tables: Tables, table: DeltaTable, ids: pl.Series, id_column: str) -> set[str]:
-    """Which of ``ids`` the table holds (reading only the id column of the candidate files)."""
+def matching_ids(tables: Tables, table: DeltaTable, ids: pl.Series, id_column: str) -> pl.LazyFrame | None:
+    """The table's rows whose id is one of ``ids``, as a scan of the id column of the files whose
+    id range (from the log's statistics) could hold one; ``None`` when no file could."""
     candidates = candidate_files(table, ids, id_column)
     if not candidates:
-        return set()
-    found = (
+        return None
+    return (
         pl.scan_parquet(tables.file_uris(table, candidates), storage_options=tables.options)
         .select(id_column)
         .filter(pl.col(id_column).is_in(ids.implode()))
-        .unique()
-        .collect()
     )
-    return {str(i) for i in found[id_column].to_list()}
+
+
+def present_ids(tables: Tables, table: DeltaTable, ids: pl.Series, id_column: str) -> set[str]:
+    """Which of ``ids`` the table holds."""
+    found = matching_ids(tables, table, ids, id_column)
+    if found is None:
+        return set()
+    return {str(i) for i in found.unique().collect()[id_column].to_list()}
 
 
 def all_new(tables: Tables, table: DeltaTable, ids: pl.Series, id_column: str) -> bool:
-    """True when none of ``ids`` is in the table.
-
-    Files whose id range (from the log's statistics) cannot hold any of them are skipped; the id
-    column of the others is read. A concurrent writer cannot add one of these ids between this
-    check and the commit: an id always comes from the same partition, whose offsets the commit
-    carries, and delta-rs fails a commit whose ``txn`` app id another commit updated.
-    """
-    candidates = candidate_files(table, ids, id_column)
-    if not candidates:
-        return True
-    found = (
-        pl.scan_parquet(tables.file_uris(table, candidates), storage_options=tables.options)
-        .select(id_column)
-        .filter(pl.col(id_column).is_in(ids.implode()))
-        .head(1)
-        .collect()
-    )
-    return found.height == 0
+    """True when none of ``ids`` is in the table (as of the version ``table`` is loaded at: the
+    append that follows commits only on that version)."""
+    found = matching_ids(tables, table, ids, id_column)
+    return found is None or found.head(1).collect().height == 0
 
 
 def align(table: DeltaTable, rows: pl.DataFrame) -> pl.DataFrame:

@@ -6,8 +6,6 @@ import argparse
 import contextlib
 import logging
 import os
-import signal
-import sys
 import threading
 
 import polars as pl
@@ -22,29 +20,17 @@ from deltastream.tables import DEAD_LETTERS, Tables
 log = logging.getLogger(__name__)
 
 
-#: The exit status when stdout was closed before everything was written (``query.py | head``).
-STDOUT_CLOSED = 128 + signal.SIGPIPE
-
-
 def run(cfg: Config, args: argparse.Namespace) -> int:
     """The view ``args`` asks for; --output is checked before any table is read."""
     if args.output is not None:
         render.check_output(args.output)
-    try:
-        if args.dead_letters:
-            return dead_letters(cfg, args)
-        if args.history:
-            return history(cfg, args)
-        if args.watch is not None:
-            return watch_report(cfg, args)
-        return report(cfg, args)
-    except BrokenPipeError:
-        # Only stdout is a pipe here (a file's errors are OutputError). Its buffer dropped what
-        # it could not write, so a flush at exit would not notice; point it at /dev/null so that
-        # nothing more is tried, and exit as a shell would report a process SIGPIPE ended.
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return STDOUT_CLOSED
+    if args.dead_letters:
+        return dead_letters(cfg, args)
+    if args.history:
+        return history(cfg, args)
+    if args.watch is not None:
+        return watch_report(cfg, args)
+    return report(cfg, args)
 
 
 def tables(cfg: Config, args: argparse.Namespace) -> Tables:
