@@ -27,7 +27,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from deltastream import cli
+from deltastream import cli, scripts, signals
 from deltastream.config import Config
 
 
@@ -41,14 +41,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body(cfg: Config) -> int:
-        from deltastream import publish
+        from deltastream.publish import producer, summary
 
-        cli.tune_gc()
+        scripts.tune_gc()
+        stopping = "stopping after the row in hand (Ctrl-C again: at once)"
         stop = threading.Event()
-        with cli.stop_on_signals(stop, "stopping after the row in hand (Ctrl-C again: at once)") as received:
-            results = publish.publish(cfg, stop)
-        publish.print_summary(results, secrets=cfg.secrets())
-        publish.check(results, received.signum)
+        with signals.stop_on_signals(stop, stopping) as received:
+            results = producer.publish(cfg, stop)
+        summary.print_summary(results, secrets=cfg.secrets())
+        summary.raise_for(results, received.signum)
         return 0
 
     extra = {
@@ -56,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("publisher", "raw_path"): args.raw_path,
         ("publisher", "rate"): args.rate,
     }
-    return cli.run("publisher.py", args, body, extra)
+    return scripts.run("publisher.py", args.config, cli.overrides(args, extra), body)
 
 
 if __name__ == "__main__":

@@ -41,10 +41,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from deltastream import cli, native
+from deltastream import cli, native, scripts
 from deltastream.config import Config
 
-#: Output formats (deltastream.render.FORMATS, repeated so that --help needs no third-party package).
+#: Output formats (deltastream.query.render.FORMATS, repeated so that --help needs no third-party package).
 FORMATS = ("table", "csv", "json", "ndjson", "parquet")
 
 
@@ -151,11 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(problem)
 
     def body(cfg: Config) -> int:
-        from deltastream import views
+        from deltastream.query import views
 
         return views.run(cfg, args)
 
-    return cli.run("query.py", args, body, {("subscriber", "delta_path"): args.delta_path})
+    extra = {("subscriber", "delta_path"): args.delta_path}
+    return scripts.run("query.py", args.config, cli.overrides(args, extra), body)
 
 
 if __name__ == "__main__":

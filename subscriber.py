@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from deltastream import cli, native
+from deltastream import cli, native, scripts
 from deltastream.config import Config
 
 
@@ -31,13 +31,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body(cfg: Config) -> int:
-        from deltastream.consume import subscribe
+        from deltastream.subscribe.loop import subscribe
 
-        cli.tune_gc()
+        scripts.tune_gc()
         return subscribe(cfg, once=args.once)
 
     extra = {("subscriber", "delta_path"): args.delta_path, ("subscriber", "group_id"): args.group_id}
-    return cli.run("subscriber.py", args, body, extra)
+    return scripts.run("subscriber.py", args.config, cli.overrides(args, extra), body)
 
 
 if __name__ == "__main__":

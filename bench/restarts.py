@@ -27,12 +27,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
+from deltastream.kafka.embedded import HOST, free_port, port_open
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import polars as pl  # noqa: E402
-
-from deltastream.broker import HOST, free_port, port_open  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -29,18 +29,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+from deltalake import DeltaTable
+from kafka import KafkaProducer
+
+from deltastream import config
+from deltastream.demo import sampledata
+from deltastream.kafka import clients
+from deltastream.kafka.embedded import EmbeddedBroker
+from deltastream.kafka.message import Record
+from deltastream.query import report
+from deltastream.subscribe import offsets
+from deltastream.subscribe.sink import DeltaSink
+from deltastream.tables import Tables
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import polars as pl  # noqa: E402
-from deltalake import DeltaTable  # noqa: E402
-from kafka import KafkaProducer  # noqa: E402
-
-from deltastream import clients, config, offsets, report, sampledata  # noqa: E402
-from deltastream.broker import EmbeddedBroker  # noqa: E402
-from deltastream.sink import DeltaSink  # noqa: E402
-from deltastream.tables import Tables  # noqa: E402
-from tests.fakes import FakeMessage  # noqa: E402
 
 SESSION_MS = 6000
 
@@ -140,7 +143,7 @@ def wide_update(work: Path, rows: int = 10_000, widths: tuple[int, ...] = (10, 2
 
         def batch(
             first: int, count: int, offset: int, tag: str, width: int = width
-        ) -> dict[int, list[FakeMessage]]:
+        ) -> dict[int, list[Record]]:
             values = [
                 json.dumps(
                     {"id": str(first + i), **{f"c{c}": f"{tag}{c}" for c in range(width - 1)}}
@@ -148,10 +151,7 @@ def wide_update(work: Path, rows: int = 10_000, widths: tuple[int, ...] = (10, 2
                 for i in range(count)
             ]
             return {
-                0: [
-                    FakeMessage(offset + i, v, str(first + i).encode(), 0, "wide")
-                    for i, v in enumerate(values)
-                ]
+                0: [Record(offset + i, v, str(first + i).encode(), 0, "wide") for i, v in enumerate(values)]
             }
 
         for start in range(0, rows, 1000):
@@ -182,10 +182,10 @@ def merge_cost(delta: Path, sale_rows: int, changed: int = 10_000) -> list[Row]:
     ids = offsets.AppIds.of("merge-bench")
     start = max(1, sale_rows // 2)
 
-    def messages(first_id: int, count: int, first_offset: int, region: str) -> dict[int, list[FakeMessage]]:
+    def messages(first_id: int, count: int, first_offset: int, region: str) -> dict[int, list[Record]]:
         return {
             7: [
-                FakeMessage(
+                Record(
                     first_offset + i,
                     json.dumps({"id": str(first_id + i), "region": region}).encode(),
                     str(first_id + i).encode(),

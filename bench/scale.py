@@ -33,20 +33,21 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+import polars as pl
+from deltalake import DeltaTable, write_deltalake
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+
+from deltastream.demo import sampledata
+from deltastream.kafka.embedded import EmbeddedBroker
+from deltastream.kafka.message import Record
+from deltastream.query import report
+from deltastream.subscribe import offsets
+from deltastream.subscribe.sink import DeltaSink
+from deltastream.subscribe.upsert import TableSettings
+from deltastream.tables import Tables
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import polars as pl  # noqa: E402
-from deltalake import DeltaTable, write_deltalake  # noqa: E402
-from kafka import KafkaAdminClient  # noqa: E402
-from kafka.admin import NewTopic  # noqa: E402
-
-from deltastream import offsets, report, sampledata  # noqa: E402
-from deltastream.broker import EmbeddedBroker  # noqa: E402
-from deltastream.sink import DeltaSink  # noqa: E402
-from deltastream.tables import Tables  # noqa: E402
-from deltastream.upsert import TableSettings  # noqa: E402
-from tests.fakes import FakeMessage  # noqa: E402
 
 CHANGED = 10_000
 
@@ -244,9 +245,7 @@ def upsert(tables: Tables, name: str, rows: int, pattern: str, target_kb: int) -
     else:
         ids = list(range(rows - changed + 1, rows + 1))
     messages = [
-        FakeMessage(
-            offset, json.dumps({"id": str(i), "region": "Changed"}).encode(), str(i).encode(), 0, name
-        )
+        Record(offset, json.dumps({"id": str(i), "region": "Changed"}).encode(), str(i).encode(), 0, name)
         for offset, i in enumerate(ids)
     ]
     sink = DeltaSink(tables, "id", TableSettings(file_target_bytes=target_kb * 1024))

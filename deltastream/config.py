@@ -16,7 +16,7 @@ import math
 import os
 import re
 import stat
-import sys
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +24,6 @@ from types import MappingProxyType
 from typing import Any
 
 from deltastream.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 REQUIRED: Any = dataclasses.MISSING
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")

@@ -27,8 +27,8 @@ from kafka import KafkaConsumer, TopicPartition
 import publisher
 import subscriber
 from deltastream import config, logs
-from deltastream.broker import EmbeddedBroker
-from deltastream.consume import Subscriber, assignment_for
+from deltastream.kafka.embedded import EmbeddedBroker
+from deltastream.subscribe.loop import Subscriber, assignment_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from deltastream.kafka.message import Record
 
-@dataclass(frozen=True)
-class FakeMessage:
-    """What the decoder and the sink read of a Kafka record (kafka-python's ConsumerRecord fits)."""
-
-    offset: int
-    value: bytes | None
-    key: bytes | None = b"k"
-    partition: int = 0
-    topic: str = "t"
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
+#: The fake message of the tests: a message built by hand.
+FakeMessage = Record
 
 
 def record(

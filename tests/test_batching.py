@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kafka import TopicPartition
 
-from deltastream.batch import Batch, should_flush
+from deltastream.subscribe.batch import Batch, should_flush
 
 from .fakes import FakeMessage
 

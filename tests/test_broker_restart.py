@@ -22,7 +22,7 @@ import pytest
 from deltalake.exceptions import TableNotFoundError
 
 import publisher
-from deltastream.broker import EmbeddedBroker, free_port
+from deltastream.kafka.embedded import EmbeddedBroker, free_port
 
 from .conftest import REPORT_ROLES, ROOT, Project, wait_until, write_sample
 

@@ -29,8 +29,9 @@ import pytest
 import publisher
 import query
 import subscriber
-from deltastream import broker, cli, demo, sampledata
-from deltastream.broker import free_port
+from deltastream import broker, scripts, signals
+from deltastream.demo import pipeline, sampledata
+from deltastream.kafka.embedded import free_port
 
 from .conftest import ROOT, Programs
 
@@ -41,7 +42,7 @@ COMMANDS = {
     "query.py": ["query.py"],
     "broker": ["-m", "deltastream.broker"],
     "demo": ["-m", "deltastream.demo"],
-    "sampledata": ["-m", "deltastream.sampledata"],
+    "sampledata": ["-m", "deltastream.demo.sampledata"],
 }
 PROGS = {
     "publisher.py": "publisher.py",
@@ -49,7 +50,7 @@ PROGS = {
     "query.py": "query.py",
     "broker": "python -m deltastream.broker",
     "demo": "python -m deltastream.demo",
-    "sampledata": "python -m deltastream.sampledata",
+    "sampledata": "python -m deltastream.demo.sampledata",
 }
 #: Every command's main(argv), for the runs in this process.
 MAINS: dict[str, Callable[[Sequence[str]], int]] = {
@@ -57,7 +58,7 @@ MAINS: dict[str, Callable[[Sequence[str]], int]] = {
     "subscriber.py": subscriber.main,
     "query.py": query.main,
     "broker": broker.main,
-    "demo": demo.main,
+    "demo": pipeline.main,
     "sampledata": sampledata.main,
 }
 
@@ -90,7 +91,7 @@ def run(
 @pytest.fixture
 def in_process(logging_restored: None) -> Iterator[None]:
     """Undo what a script's main() does to this process: its logging set-up (see
-    ``logging_restored``) and its tuning of the garbage collector (``cli.tune_gc``)."""
+    ``logging_restored``) and its tuning of the garbage collector (``scripts.tune_gc``)."""
     thresholds = gc.get_threshold()
     try:
         yield
@@ -279,15 +280,15 @@ CASES = {
         "sampledata",
         ["--out", "{root}/config.toml"],
         1,
-        "python -m deltastream.sampledata: error: --out {root}/config.toml: a file, not a directory; "
+        "python -m deltastream.demo.sampledata: error: --out {root}/config.toml: a file, not a directory; "
         "choose a directory",
     ),
     "sampledata-bad-flag": (
         "sampledata",
         ["--sales", "0"],
         2,
-        "python -m deltastream.sampledata: error: --sales must be at least 1; "
-        "see python -m deltastream.sampledata --help",
+        "python -m deltastream.demo.sampledata: error: --sales must be at least 1; "
+        "see python -m deltastream.demo.sampledata --help",
     ),
 }
 #: Cases that start a broker of their own: with the broker tests.
@@ -422,13 +423,13 @@ def test_log_level_15_works_on_the_command_line(
     assert logging.getLogger("deltastream").level == 15
 
 
-#: A program that prints far more than a pipe holds, under cli.guard.
+#: A program that prints far more than a pipe holds, under scripts.guard.
 TALKATIVE = (
-    "import sys; from deltastream import cli\n"
+    "import sys; from deltastream import scripts\n"
     "def body():\n"
     "    for _ in range(100_000): print('x' * 100)\n"
     "    return 0\n"
-    "sys.exit(cli.guard('prog', body))\n"
+    "sys.exit(scripts.guard('prog', body))\n"
 )
 
 
@@ -436,7 +437,7 @@ def test_a_closed_stdout_exits_141_quietly(programs: Programs) -> None:
     """``... | head``: the reader goes away; the script stops without a traceback (the reader
     closed its end as the run started)."""
     result = programs.result("closed-stdout", timeout=30)
-    assert result.returncode == cli.BROKEN_PIPE == 141
+    assert result.returncode == scripts.BROKEN_PIPE == 141
     assert result.stderr == ""
 
 
@@ -445,7 +446,7 @@ def test_a_second_ctrl_c_exits_130_at_once(capsys: pytest.CaptureFixture[str]) -
     stop = threading.Event()
 
     def body() -> int:
-        with cli.stop_on_signals(stop, "stopping") as received:
+        with signals.stop_on_signals(stop, "stopping") as received:
             os.kill(os.getpid(), signal.SIGINT)
             assert stop.wait(5) and received.signum == signal.SIGINT and received.exit_status == 130
             os.kill(os.getpid(), signal.SIGINT)
@@ -453,7 +454,7 @@ def test_a_second_ctrl_c_exits_130_at_once(capsys: pytest.CaptureFixture[str]) -
         return 0
 
     started = time.monotonic()
-    assert cli.guard("prog", body) == cli.INTERRUPTED == 130
+    assert scripts.guard("prog", body) == scripts.INTERRUPTED == 130
     assert time.monotonic() - started < 2
     # (An INFO line about the first Ctrl-C may come first, when logging is set up.)
     assert capsys.readouterr().err.splitlines()[-1] == "prog: interrupted"
@@ -465,7 +466,7 @@ def test_an_unexpected_error_shows_its_traceback_with_secrets_masked(
     def body() -> int:
         raise RuntimeError("boom with hunter2-secret inside")
 
-    assert cli.guard("prog", body, ["hunter2-secret"]) == 1
+    assert scripts.guard("prog", body, ["hunter2-secret"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):")
     assert err.splitlines()[-1] == (

@@ -9,8 +9,8 @@ import random
 import polars as pl
 import pytest
 
-from deltastream.decode import decode, name_problem
-from deltastream.upsert import DELETED
+from deltastream.subscribe.formats.json import decode, name_problem
+from deltastream.subscribe.upsert import DELETED
 
 from .fakes import FakeMessage
 
@@ -351,7 +351,7 @@ def test_a_dead_letter_keeps_the_raw_value() -> None:
 def test_the_publishers_messages_take_the_bulk_way() -> None:
     """publisher.py's compact objects of strings (and Python's default spacing) are read in bulk;
     everything the tests above send through the exact way still gives the same rows."""
-    from deltastream.decode import _bulk
+    from deltastream.subscribe.formats.json import _bulk
 
     compact = [
         msg(i, json.dumps({"id": str(i), "a": "x, y: z"}, separators=(",", ":")).encode()) for i in range(5)

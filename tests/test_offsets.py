@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
-from deltastream import offsets
+from deltastream.subscribe import offsets
 
 from .fakes import FakeMessage
 

@@ -19,7 +19,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 
 import publisher
-from deltastream.broker import EmbeddedBroker, free_port
+from deltastream.kafka.embedded import EmbeddedBroker, free_port
 
 from .conftest import Project, read_topic, start_script, wait_until
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -30,10 +30,10 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 import query
-from deltastream import report
-from deltastream.render import moment
+from deltastream.query import report
+from deltastream.query.render import moment
+from deltastream.query.watch import watch
 from deltastream.tables import DEAD_LETTERS, Tables
-from deltastream.watch import watch
 
 from .conftest import ROOT, Programs, wait_until, write_config
 
@@ -112,7 +112,7 @@ class Site:
 
     def committed(self, name: str, version: int) -> datetime:
         entry = next(e for e in DeltaTable(str(self.table(name))).history() if e["version"] == version)
-        return datetime.fromtimestamp(entry["timestamp"] / 1000, timezone.utc)
+        return datetime.fromtimestamp(entry["timestamp"] / 1000, UTC)
 
     def args(self, *extra: str) -> list[str]:
         return ["--config", str(self.config), *extra]
@@ -140,7 +140,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         time.sleep(0.02)  # apart by more than the file system's clock tick: see `fintech`
     dead = pl.DataFrame(
         {"topic": ["sale"], "partition": [0], "offset": [7], "value": ["not json"], "error": ["not JSON"]}
-    ).with_columns(time=pl.lit(datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)))
+    ).with_columns(time=pl.lit(datetime(2026, 11, 21, 9, 30, tzinfo=UTC)))
     write_deltalake(str(site.table(DEAD_LETTERS)), dead)
     before = files(site.root)
     yield site
@@ -281,7 +281,7 @@ def test_a_cut_short_last_log_entry_and_its_fix(site: Site, capsys: pytest.Captu
         f"_delta_log/{entry.name}, is damaged (not JSON; cut short?); move it away to go back to "
         "version 10; subscriber.py then writes its records again"
     )
-    for view in ([], ["--summary"], ["--history"], ["--as-of", moment(datetime.now(timezone.utc))]):
+    for view in ([], ["--summary"], ["--history"], ["--as-of", moment(datetime.now(UTC))]):
         outcome = run(capsys, site.args(*view))
         assert (outcome.code, outcome.error) == (1, expected), view
     entry.rename(site.root / entry.name)  # the fix the message gives
@@ -1072,7 +1072,7 @@ def test_a_time_without_an_offset_is_local_time(fintech: Site, capsys: pytest.Ca
     with local_zone("America/Los_Angeles"):
         outcome = run(capsys, site.args("--as-of", naive, "--format", "csv"))
         assert (outcome.code, departments(outcome.out)) == (0, {"FinTech", "Research"})
-        utc = datetime.fromisoformat(before).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        utc = datetime.fromisoformat(before).astimezone(UTC).isoformat().replace("+00:00", "Z")
         outcome = run(capsys, site.args("--as-of", utc, "--format", "csv"))
         assert (outcome.code, departments(outcome.out)) == (0, {"Finance", "Research"})
 
@@ -1112,7 +1112,7 @@ def test_a_time_copied_from_watch_works_as_as_of(
         outcome = run(capsys, site.args("--as-of", committed, "--format", "csv"))
         assert (outcome.code, departments(outcome.out)) == (0, {"FinTech", "Research"})
         just_before = datetime.fromisoformat(committed).timestamp() - 0.025
-        earlier = moment(datetime.fromtimestamp(just_before, timezone.utc))
+        earlier = moment(datetime.fromtimestamp(just_before, UTC))
         outcome = run(capsys, site.args("--as-of", earlier, "--format", "csv"))
         assert (outcome.code, departments(outcome.out)) == (0, {"Finance", "Research"})
 

@@ -22,7 +22,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 import publisher
 import subscriber
 from deltastream import config
-from deltastream.broker import EmbeddedBroker
+from deltastream.kafka.embedded import EmbeddedBroker
 from deltastream.tables import DEAD_LETTERS
 
 from .conftest import ROOT, Project, running_subscriber, start_script, wait_until
@@ -208,7 +208,7 @@ def test_broker_lost_mid_run_and_back_again(tmp_path: Path) -> None:
 def test_broker_unreachable_at_start_is_a_bounded_wait(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from deltastream.broker import free_port
+    from deltastream.kafka.embedded import free_port
 
     servers = f"127.0.0.1:{free_port()}"
     project = Project(tmp_path / "p", servers, ("item",))

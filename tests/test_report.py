@@ -15,8 +15,8 @@ import pytest
 from kafka import KafkaProducer
 
 import query
-from deltastream import report
 from deltastream.errors import DataError
+from deltastream.query import report
 
 from .conftest import ROOT, Project, expected_csv, run_pipeline, write_sample
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -19,9 +19,9 @@ import pytest
 import publisher
 import query
 import subscriber
-from deltastream import offsets
-from deltastream.maintenance import Maintenance
-from deltastream.sink import DeltaSink
+from deltastream.subscribe import offsets
+from deltastream.subscribe.maintenance import Maintenance
+from deltastream.subscribe.sink import DeltaSink
 from deltastream.tables import DEAD_LETTERS, Tables
 
 from .conftest import ROOT, Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
@@ -106,8 +106,8 @@ def test_the_three_scripts_end_to_end_on_s3(
     # S3 keeps an object's time to the second, and delta-rs finds a commit by time from it: time
     # travel on object storage tells apart commits a second or more apart.
     time.sleep(1.1)
-    between = datetime.now(timezone.utc)
-    wait_until(lambda: datetime.now(timezone.utc) > between + timedelta(seconds=1.1), 3)
+    between = datetime.now(UTC)
+    wait_until(lambda: datetime.now(UTC) > between + timedelta(seconds=1.1), 3)
     project.csv("department", ["id", "department"], [["1", "FinTech"], ["2", "Research"]])
     run_pipeline(project)
     capsys.readouterr()

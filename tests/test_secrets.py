@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from deltastream import logs
-from deltastream.broker import EmbeddedBroker, free_port
+from deltastream.kafka.embedded import EmbeddedBroker, free_port
 
 from .conftest import start_script
 
@@ -196,7 +196,7 @@ def test_warnings_thread_errors_and_the_progress_bar_are_masked(
     logs.setup(logging.DEBUG, [secret])
     with logging_redirect_tqdm(loggers=logs.console_loggers()):
         logging.getLogger("kafka.conn").debug("config %s", {"sasl_plain_password": secret})
-        logging.getLogger("deltastream.publish").info("row with %s", secret)
+        logging.getLogger("deltastream.publish.producer").info("row with %s", secret)
     warnings.warn(f"a library warns about {secret}", UserWarning, stacklevel=1)
 
     def fail() -> None:

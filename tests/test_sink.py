@@ -13,12 +13,12 @@ import pytest
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
-from deltastream import offsets
 from deltastream.errors import SinkError
-from deltastream.maintenance import Maintenance
-from deltastream.sink import DeltaSink
+from deltastream.subscribe import offsets
+from deltastream.subscribe.maintenance import Maintenance
+from deltastream.subscribe.sink import DeltaSink
+from deltastream.subscribe.upsert import DELETED, TableSettings, choose, upsert
 from deltastream.tables import DEAD_LETTERS, Tables
-from deltastream.upsert import DELETED, TableSettings, choose, upsert
 
 from .fakes import FakeMessage, numbered, record
 
@@ -406,7 +406,7 @@ def test_hostile_ids_in_the_replace_predicate_reach_only_their_own_rows(tmp_path
 
 
 def test_a_damaged_log_is_one_error_naming_the_table(tmp_path: Path) -> None:
-    from deltastream.positions import stored_offsets
+    from deltastream.subscribe.positions import stored_offsets
 
     sink = sink_at(tmp_path)
     for offset in range(3):

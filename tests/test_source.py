@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deltastream.errors import SourceError
-from deltastream.source import Rejected, Row, batched, inside_quotes, problem, read_rows
+from deltastream.publish.source import Rejected, Row, batched, inside_quotes, problem, read_rows
 
 
 def write(tmp_path: Path, data: bytes) -> Path:

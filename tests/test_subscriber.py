@@ -15,9 +15,10 @@ from kafka.admin import NewTopic
 
 import publisher
 import subscriber
-from deltastream import clients, offsets
+from deltastream.kafka import clients
+from deltastream.kafka.topics import TopicWatcher
+from deltastream.subscribe import offsets
 from deltastream.tables import DEAD_LETTERS
-from deltastream.topics import TopicWatcher
 
 from .conftest import Project, assigned, read_topic, running_subscriber, start_script, wait_until
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deltastream.topics import TopicChanges, TopicState, diff
+from deltastream.kafka.topics import TopicChanges, TopicState, diff
 
 
 def test_the_same_topics_make_no_change() -> None:
@@ -41,7 +41,7 @@ def test_a_restarted_broker_without_topics_loses_them_all() -> None:
 
 
 def test_the_starting_line_says_where_each_partition_is_read_from_and_why() -> None:
-    from deltastream.positions import starting_line
+    from deltastream.subscribe.positions import starting_line
 
     assert starting_line("t", {0: 0, 1: 0}, {}, False, None) == "t: reading p0 at 0, p1 at 0 (no table yet)"
     assert starting_line("t", {0: 5, 1: 8}, {0: 4, 1: 7}, True, "x") == (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deltastream.broker import EmbeddedBroker
+from deltastream.kafka.embedded import EmbeddedBroker
 
 from .conftest import ROOT, wait_until
 

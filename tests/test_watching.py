@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
@@ -15,9 +15,9 @@ import pytest
 import publisher
 import query
 import subscriber
-from deltastream import report
+from deltastream.query import report
+from deltastream.query.watch import Watcher, watch
 from deltastream.tables import Tables
-from deltastream.watch import Watcher, watch
 
 from .conftest import Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
 
@@ -26,11 +26,11 @@ def test_as_of_returns_the_report_from_before_the_edit(
     report_project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = report_project
-    before_anything = datetime.now(timezone.utc)
+    before_anything = datetime.now(UTC)
     write_sample(project)
     run_pipeline(project)
-    between = datetime.now(timezone.utc)
-    wait_until(lambda: datetime.now(timezone.utc) > between, 2)
+    between = datetime.now(UTC)
+    wait_until(lambda: datetime.now(UTC) > between, 2)
     project.csv("department", ["id", "department"], [["1", "FinTech"], ["2", "Research"]])
     run_pipeline(project)
     capsys.readouterr()

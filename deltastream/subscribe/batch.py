@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from kafka import TopicPartition
 
-from deltastream.message import Message
-from deltastream.offsets import next_offset
+from deltastream.kafka.message import Message
+from deltastream.subscribe.offsets import next_offset
 
 
 @dataclass

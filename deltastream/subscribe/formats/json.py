@@ -30,9 +30,9 @@ from typing import Any
 import polars as pl
 from polars.exceptions import PolarsError
 
-from deltastream.deadletters import DeadLetter
-from deltastream.message import Message
-from deltastream.upsert import DELETED
+from deltastream.kafka.message import Message
+from deltastream.subscribe.deadletters import DeadLetter
+from deltastream.subscribe.upsert import DELETED
 
 #: Characters a column name may not hold: those Delta (without column mapping) and Spark refuse,
 #: control characters, and halves of UTF-16 surrogate pairs, which no UTF-8 text can hold.

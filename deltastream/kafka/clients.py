@@ -17,9 +17,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
-from deltastream import compat
 from deltastream.config import Config
 from deltastream.errors import BrokerUnavailable, KafkaOperationError
+from deltastream.kafka import compat
 from deltastream.logs import counted
 
 log = logging.getLogger(__name__)

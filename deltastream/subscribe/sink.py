@@ -3,18 +3,18 @@
 :meth:`DeltaSink.write` makes attempts until one commits or finds nothing left to do. Each attempt:
 
 1. brings its copy of the table up to date and reads the stored offset of each partition under
-   the app ids the messages were read with (:mod:`deltastream.offsets`);
+   the app ids the messages were read with (:mod:`deltastream.subscribe.offsets`);
 2. keeps only the messages above it, so a batch already written is skipped, never applied twice;
-3. decodes them (:mod:`deltastream.decode`) and appends the dead letters first, with their own
-   offsets (:mod:`deltastream.deadletters`);
-4. upserts the rows in one commit carrying the partitions' last offsets (:mod:`deltastream.upsert`).
+3. decodes them (:mod:`deltastream.subscribe.formats.json`) and appends the dead letters first, with their own
+   offsets (:mod:`deltastream.subscribe.deadletters`);
+4. upserts the rows in one commit carrying the partitions' last offsets (:mod:`deltastream.subscribe.upsert`).
    A batch of dead letters only makes no commit to the data table: read again after a restart, it
    is skipped by the dead-letter table's own offsets.
 
 A concurrent commit makes delta-rs raise ``CommitFailedError``: the attempt starts again at 1
 after a random pause that grows with each retry, so concurrent writers do not thrash. Any other
 failure raises :class:`SinkError`. After a commit, maintenance gets its turn
-(:mod:`deltastream.maintenance`).
+(:mod:`deltastream.subscribe.maintenance`).
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError
 from polars.exceptions import PolarsError
 
-from deltastream import deadletters, offsets
-from deltastream.decode import decode
 from deltastream.errors import SinkError, one_line
-from deltastream.maintenance import Maintenance
-from deltastream.message import Message
+from deltastream.kafka.message import Message
+from deltastream.subscribe import deadletters, offsets
+from deltastream.subscribe.formats.json import decode
+from deltastream.subscribe.maintenance import Maintenance
+from deltastream.subscribe.upsert import Operation, TableSettings, upsert
 from deltastream.tables import DEAD_LETTERS, Tables
-from deltastream.upsert import Operation, TableSettings, upsert
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,15 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TextIO
 
 from deltalake import DeltaTable
 
-from deltastream import diagnose, report
 from deltastream.errors import PipelineError, TableMissing, TableUnreadable
 from deltastream.logs import counted
-from deltastream.render import moment
+from deltastream.query import diagnose, report
+from deltastream.query.render import moment
 from deltastream.tables import Tables
 
 CLEAR = "\x1b[2J\x1b[H"
@@ -50,7 +50,7 @@ def status(tables: Tables, table: DeltaTable, name: str) -> Status:
         actions = table.get_add_actions(flatten=True)
         rows = sum(n or 0 for n in actions.column("num_records").to_pylist()) if actions.num_rows else 0
         last = table.history(1)[0]["timestamp"]
-    return Status(name, table.version(), rows, datetime.fromtimestamp(last / 1000, timezone.utc))
+    return Status(name, table.version(), rows, datetime.fromtimestamp(last / 1000, UTC))
 
 
 def problem(exc: PipelineError) -> str:
@@ -143,7 +143,7 @@ def watch(
             except PipelineError as exc:
                 now_failing = failure_line(exc)
             if changed or now_failing != failure:
-                out.write(CLEAR if clear else f"--- {moment(datetime.now(timezone.utc))} ---\n")
+                out.write(CLEAR if clear else f"--- {moment(datetime.now(UTC))} ---\n")
                 out.write("\n".join(lines) + "\n")
                 if result is not None:
                     render(result)

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -26,7 +26,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from deltastream.errors import PipelineError, TableMissing, TableUnreadable, one_line
 from deltastream.logs import counted
-from deltastream.render import moment
+from deltastream.query.render import moment
 from deltastream.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -292,4 +292,4 @@ def oldest_version(tables: Tables, topic: str, table: DeltaTable) -> tuple[int, 
             start = min(
                 (v for v in (int(m.group(1)) for m in found) if v >= start and v in entries), default=start
             )
-    return start, datetime.fromtimestamp(entries[start] / 1000, timezone.utc)
+    return start, datetime.fromtimestamp(entries[start] / 1000, UTC)

@@ -10,11 +10,13 @@ import threading
 
 import polars as pl
 
-from deltastream import cli, deadletters, diagnose, render, watch
-from deltastream import report as reports
+from deltastream import signals
 from deltastream.config import Config
 from deltastream.errors import ConfigError
 from deltastream.logs import counted
+from deltastream.query import diagnose, render, watch
+from deltastream.query import report as reports
+from deltastream.subscribe import deadletters
 from deltastream.tables import DEAD_LETTERS, Tables
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,6 @@ def watch_report(cfg: Config, args: argparse.Namespace) -> int:
         render.write(result.frame, "table", None, header, args.rows)
 
     stop = threading.Event()
-    with cli.stop_on_signals(stop, "leaving --watch"), contextlib.suppress(KeyboardInterrupt):
+    with signals.stop_on_signals(stop, "leaving --watch"), contextlib.suppress(KeyboardInterrupt):
         watch.watch(tables(cfg, args), cfg.query.tables, args.watch, draw, stop)
     return 0

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from kafka import TopicPartition
 
-from deltastream.message import Message
-from deltastream.offsets import AppIds
-from deltastream.sink import DeltaSink, WriteResult
+from deltastream.kafka.message import Message
+from deltastream.subscribe.offsets import AppIds
+from deltastream.subscribe.sink import DeltaSink, WriteResult
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def group_stable(consumer: KafkaConsumer) -> bool:
     leaves between its JoinGroup answer and its SyncGroup (a subscriber starting over just as the
     broker restarted), Tansu goes on naming the departed member as leader, and every later member
     waits for an assignment that never comes. The subscriber notices such a stall through this
-    test (:meth:`deltastream.assignment.InGroup.stalled`) and joins again as a new member.
+    test (:meth:`deltastream.subscribe.assignment.InGroup.stalled`) and joins again as a new member.
     """
     return bool(consumer.group_metadata().state == MemberState.STABLE)
 

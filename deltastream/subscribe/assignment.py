@@ -21,8 +21,9 @@ from typing import Protocol
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
-from deltastream import compat, positions
-from deltastream.topics import Snapshot
+from deltastream.kafka import compat
+from deltastream.kafka.topics import Snapshot
+from deltastream.subscribe import positions
 
 #: How long listing the partitions' end offsets may take when a one-off run starts.
 END_OFFSETS_TIMEOUT_MS = 5000

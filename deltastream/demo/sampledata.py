@@ -1,7 +1,7 @@
 """Sample CSV files shaped like the article's, from a fixed seed.
 
-    python -m deltastream.sampledata --out data                  # the committed sample
-    python -m deltastream.sampledata --out /tmp/big --sales 1000000
+    python -m deltastream.demo.sampledata --out data                  # the committed sample
+    python -m deltastream.demo.sampledata --out /tmp/big --sales 1000000
 
 Every employee's department and every sale's employee and client exist. Dates are day/month/year
 without zero padding (1/4/2024); amounts have up to two decimals.
@@ -159,10 +159,10 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionH
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from deltastream import cli
+    from deltastream import cli, scripts
     from deltastream.errors import PipelineError
 
-    prog = "python -m deltastream.sampledata"
+    prog = "python -m deltastream.demo.sampledata"
     parser = cli.ArgumentParser(
         prog=prog,
         description=(__doc__ or "").strip().splitlines()[0],
@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(path)
         return 0
 
-    return cli.guard(prog, body)
+    return scripts.guard(prog, body)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deltastream import cli, config
-from deltastream.broker import EmbeddedBroker
+from deltastream import cli, config, scripts
 from deltastream.errors import PipelineError
+from deltastream.kafka.embedded import EmbeddedBroker
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROG = "python -m deltastream.demo"
 #: How long a step may take to finish after Ctrl-C (it got the signal too, from the terminal).
 STEP_STOP_S = 40.0
@@ -69,8 +69,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             step("report", "query.py", ["--config", args.config])
         return 0
 
-    return cli.guard(PROG, body)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return scripts.guard(PROG, body)

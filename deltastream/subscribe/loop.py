@@ -1,8 +1,8 @@
 """The subscriber's loop: poll Kafka into batches, hand them to the writer, acknowledge what Delta holds.
 
 The loop runs in sessions. A session has its own consumer, a snapshot of the topics' ids and
-partition counts (the app ids its writes carry, :mod:`deltastream.offsets`) and positions read
-from Delta (:mod:`deltastream.positions`). Before each batch is handed to the writer, and every
+partition counts (the app ids its writes carry, :mod:`deltastream.subscribe.offsets`) and positions read
+from Delta (:mod:`deltastream.subscribe.positions`). Before each batch is handed to the writer, and every
 second in between, the loop asks the broker whether the topics are still the ones in the
 snapshot. A session ends when the run is stopped or caught up, or when the broker no longer holds
 what it was reading (topics with new ids, another partition count, a broker that went away):
@@ -10,8 +10,8 @@ then the batch in hand is dropped, the write in flight finishes, and a new sessi
 offsets in Delta. So a record of a re-created topic is never stored under the old topic's offsets.
 
 Threads: the loop thread owns the consumer, the batch and the session; the writer thread owns the
-sink (:mod:`deltastream.writer`); kafka-python's IO thread only records rebalances
-(:mod:`deltastream.assignment`).
+sink (:mod:`deltastream.subscribe.writer`); kafka-python's IO thread only records rebalances
+(:mod:`deltastream.subscribe.assignment`).
 """
 
 from __future__ import annotations
@@ -25,18 +25,20 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
 
-from deltastream import cli, clients, compat, offsets, positions, topics
-from deltastream.assignment import AllPartitions, Assignment, InGroup
-from deltastream.batch import Batch, should_flush
+from deltastream import signals
 from deltastream.config import Config
 from deltastream.errors import BrokerUnavailable, KafkaReadError
+from deltastream.kafka import clients, compat, topics
+from deltastream.kafka.topics import BrokerGone, TopicChanges, TopicWatcher
 from deltastream.logs import counted
-from deltastream.maintenance import Maintenance
-from deltastream.sink import DeltaSink, WriteResult
+from deltastream.subscribe import offsets, positions
+from deltastream.subscribe.assignment import AllPartitions, Assignment, InGroup
+from deltastream.subscribe.batch import Batch, should_flush
+from deltastream.subscribe.maintenance import Maintenance
+from deltastream.subscribe.sink import DeltaSink, WriteResult
+from deltastream.subscribe.upsert import TableSettings
+from deltastream.subscribe.writer import WriteJob, Writer
 from deltastream.tables import Tables
-from deltastream.topics import BrokerGone, TopicChanges, TopicWatcher
-from deltastream.upsert import TableSettings
-from deltastream.writer import WriteJob, Writer
 
 log = logging.getLogger(__name__)
 
@@ -422,7 +424,7 @@ def subscribe(cfg: Config, once: bool = False) -> int:
     """subscriber.py's body: consume until stopped (or, with ``once``, caught up), then log totals."""
     subscriber = Subscriber(cfg)
     assignment = assignment_for(cfg, once)
-    with cli.stop_on_signals(subscriber.stopping, "finishing the current batch, then stopping"):
+    with signals.stop_on_signals(subscriber.stopping, "finishing the current batch, then stopping"):
         totals = subscriber.run(assignment)
     caught_up = once and not subscriber.stopping.is_set()
     log.info("%s: %s", "caught up" if caught_up else "stopped", totals)

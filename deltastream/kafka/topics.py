@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from deltastream.compat import known_topic_id
+from deltastream.kafka.compat import known_topic_id
 
 log = logging.getLogger(__name__)
 

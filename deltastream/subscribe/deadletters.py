@@ -12,14 +12,14 @@ import base64
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-from deltastream import offsets
+from deltastream.kafka.message import Message
 from deltastream.logs import counted
-from deltastream.message import Message
+from deltastream.subscribe import offsets
 from deltastream.tables import DEAD_LETTERS, Tables
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class DeadLetter:
             value,
             encoding,
             error,
-            datetime.now(timezone.utc),
+            datetime.now(UTC),
         )
 
 

@@ -7,7 +7,7 @@ integers: rows of one table whose ids differ only in how they are written (``7``
 are different keys in Kafka and Delta but one id here, so every one of them is left out and counted
 (the report never holds two rows for one id).
 
-Tables are read through :mod:`deltastream.diagnose`: a table that is there but cannot be read
+Tables are read through :mod:`deltastream.query.diagnose`: a table that is there but cannot be read
 (damaged, not a Delta table, not readable) raises :class:`TableUnreadable` saying what is wrong and
 how to recover; so does one without the columns the report needs (:func:`check_columns`).
 """
@@ -18,12 +18,14 @@ import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 from deltalake import DeltaTable
 
-from deltastream.diagnose import (
+from deltastream.errors import DataError, PipelineError, TableUnreadable, one_line
+from deltastream.logs import counted
+from deltastream.query.diagnose import (
     READ_ERRORS,
     check_files,
     find_table,
@@ -32,9 +34,7 @@ from deltastream.diagnose import (
     reading,
     unreadable,
 )
-from deltastream.errors import DataError, PipelineError, TableUnreadable, one_line
-from deltastream.logs import counted
-from deltastream.render import moment
+from deltastream.query.render import moment
 from deltastream.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -372,7 +372,7 @@ def history(tables: Tables, topics: Iterable[str]) -> tuple[pl.DataFrame, list[s
             record = {
                 "table": topic,
                 "version": entry["version"],
-                "time": datetime.fromtimestamp(entry["timestamp"] / 1000, timezone.utc),
+                "time": datetime.fromtimestamp(entry["timestamp"] / 1000, UTC),
                 "operation": entry.get("operation"),
             }
             for name, keys in HISTORY_METRICS.items():

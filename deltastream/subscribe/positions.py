@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from deltalake.exceptions import DeltaError
 from kafka import KafkaConsumer, TopicPartition
 
-from deltastream import compat, offsets
 from deltastream.errors import SinkError
+from deltastream.kafka import compat
+from deltastream.subscribe import offsets
 from deltastream.tables import Tables
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,76 @@
+"""Confirmation: the rows of a batch, each acknowledged by the broker or counted as failed."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
+
+from deltastream.logs import counted
+from deltastream.publish.results import TopicResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InFlight:
+    """A batch of rows on their way: the keys and the futures of their sends, confirmed together.
+
+    ``keys`` gets a row's key before its send, ``futures`` its future after: a row whose send a
+    second Ctrl-C cut short has a key and no future.
+    """
+
+    number: int
+    started: float
+    rows: int = 0
+    keys: list[str] = field(default_factory=list)
+    futures: list[FutureRecordMetadata] = field(default_factory=list)
+    settled: bool = False
+
+
+def wait_for(batch: InFlight, timeout_s: float) -> None:
+    """Wait until every send of ``batch`` is acknowledged or has failed."""
+    for future in batch.futures:
+        if not future.is_done:
+            with contextlib.suppress(KafkaError):
+                future.get(timeout=timeout_s)
+
+
+def settle(batch: InFlight, result: TopicResult, log_line: bool = True) -> None:
+    """Count the rows of ``batch``: acknowledged, failed, or not confirmed yet (given up on)."""
+    if batch.settled:
+        return
+    batch.settled = True
+    sent = unconfirmed = 0
+    for key, future in zip(batch.keys, batch.futures, strict=False):
+        if not future.is_done:
+            unconfirmed += 1
+        elif future.failed():
+            result.note_failure(key, future.exception)
+        else:
+            sent += 1
+    unconfirmed += len(batch.keys) - len(batch.futures)
+    result.sent += sent
+    result.unconfirmed += unconfirmed
+    result.failed += unconfirmed
+    if log_line and batch.futures:
+        failed = len(batch.futures) - sent - unconfirmed
+        log.info(
+            "%s: batch %d: %s sent in %.0f ms%s (%s so far)",
+            result.topic,
+            batch.number,
+            counted(sent, "row"),
+            (time.monotonic() - batch.started) * 1000,
+            f", {failed:,} failed" if failed else "",
+            f"{result.sent:,}",
+        )
+
+
+def confirm(batch: InFlight, result: TopicResult, timeout_s: float) -> None:
+    """Wait for every row of ``batch`` to be acknowledged or to fail; count it and log one line."""
+    wait_for(batch, timeout_s)
+    settle(batch, result)

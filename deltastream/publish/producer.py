@@ -1,0 +1,225 @@
+"""CSV rows to Kafka: one JSON object of strings per row, keyed by id.
+
+Rows are sent one by one as they are read. They are confirmed in batches: every ``batch_size``
+rows, and when paced by ``rate`` at least every second, the rows of a batch are each
+acknowledged by the broker or counted as failed, with one log line. Unpaced, a batch is confirmed
+while the next one is being sent, so the producer never sits idle; paced, it is confirmed at once.
+
+A stop (Ctrl-C or SIGTERM, through the ``stop`` event) ends reading before the next row; the rows
+already sent are still confirmed (Ctrl-C again gives up waiting), the topics not begun are left,
+and the summary says, per topic, what the broker confirmed and from which line nothing was read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+from tqdm import tqdm
+
+from deltastream.config import Config
+from deltastream.errors import KafkaOperationError, SourceError
+from deltastream.kafka import clients, compat
+from deltastream.publish.confirm import InFlight, confirm, settle
+from deltastream.publish.pacing import PACED_BATCH_S, Pacer
+from deltastream.publish.progress import progress
+from deltastream.publish.results import TopicResult
+from deltastream.publish.source import Row, csv_path, problem, read_rows
+
+log = logging.getLogger(__name__)
+
+#: Compact JSON with non-ASCII text kept as UTF-8; one encoder for every row.
+ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def publish_topic(
+    producer: KafkaProducer,
+    cfg: Config,
+    topic: str,
+    pacer: Pacer | None = None,
+    stop: threading.Event | None = None,
+) -> TopicResult:
+    """Send every row of ``raw_path/<topic>.csv`` to ``topic``; never raises for bad rows or files.
+
+    A second Ctrl-C (``KeyboardInterrupt``) stops waiting for confirmations: the rows not
+    confirmed yet are counted as failed and :attr:`TopicResult.unconfirmed`.
+    """
+    pacer = pacer or Pacer(0)
+    stop = stop or threading.Event()
+    path = csv_path(cfg.publisher.raw_path, topic)
+    result = TopicResult(topic, path)
+    if stop.is_set():
+        return result
+    result.started = True
+    started = time.monotonic()
+    reason = problem(path)
+    if reason is not None:
+        result.error = f"{path}: {reason}"
+        log.error("%s; topic %s not published", result.error, topic)
+        return result
+    timeout_s = cfg.publisher.delivery_timeout_ms / 1000 + 5
+    batches: list[InFlight] = []
+    try:
+        with progress(path, topic) as bar:
+            _send_rows(producer, cfg, result, pacer, stop, batches, bar, timeout_s)
+        if stop.is_set():
+            # Usually done in a few milliseconds; say so only when the broker keeps us waiting.
+            with contextlib.suppress(KafkaError):
+                producer.flush(timeout=min(1.0, timeout_s))
+        if stop.is_set() and any(not f.is_done for b in batches if not b.settled for f in b.futures):
+            log.warning(
+                "%s: waiting up to %.0f s for the broker to confirm the rows sent (Ctrl-C: stop waiting)",
+                topic,
+                timeout_s,
+            )
+        producer.flush(timeout=timeout_s)
+        for batch in batches:
+            confirm(batch, result, timeout_s)
+    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, count what is not confirmed
+        stop.set()
+        result.stopped = True
+        for batch in batches:
+            settle(batch, result, log_line=False)
+    except KafkaError as exc:  # flush timed out: the rows not acknowledged by now count as failed
+        log.error("%s: %s", topic, exc)
+        for batch in batches:
+            settle(batch, result)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _send_rows(
+    producer: KafkaProducer,
+    cfg: Config,
+    result: TopicResult,
+    pacer: Pacer,
+    stop: threading.Event,
+    batches: list[InFlight],
+    bar: tqdm[Any],
+    timeout_s: float,
+) -> None:
+    """Read and send rows until the file ends, a stop, or an error that ends the file."""
+    topic = result.topic
+    size = cfg.publisher.batch_size
+    rows = read_rows(result.path, cfg.general.id_column)
+    current = InFlight(1, time.monotonic())
+    batches.append(current)
+    try:
+        while True:
+            pacer.wait_turn(stop)
+            if stop.is_set():
+                result.stopped = True
+                break
+            item = next(rows, None)
+            if item is None:
+                break
+            value = ENCODER.encode(item.values).encode() if isinstance(item, Row) else b""
+            # Counted as read and as in hand together, so that a second Ctrl-C at any point
+            # leaves every row read either sent, rejected, failed or unconfirmed.
+            result.read += 1
+            result.last_line = item.last
+            current.rows += 1
+            if isinstance(item, Row):
+                current.keys.append(item.key)
+                send(producer, topic, item.key, value, current, result)
+            else:
+                result.note_rejected(item)
+            if current.rows >= size or (pacer.paced and time.monotonic() - current.started >= PACED_BATCH_S):
+                bar.update(current.rows)
+                # Paced, a batch is confirmed at once, so the log follows the rows as they go;
+                # unpaced, the previous one is, while this one is on its way.
+                previous = [b for b in batches if not b.settled and (pacer.paced or b is not current)]
+                for batch in previous:
+                    confirm(batch, result, timeout_s)
+                batches[:] = [b for b in batches if not b.settled]
+                current = InFlight(current.number + 1, time.monotonic())
+                batches.append(current)
+    except SourceError as exc:
+        result.error = str(exc)
+        if result.read:
+            log.error("%s; the rows before it are sent", exc)
+        else:
+            log.error("%s; topic %s not published", exc, topic)
+    finally:
+        rows.close()
+    bar.update(current.rows)
+
+
+def send(
+    producer: KafkaProducer, topic: str, key: str, value: bytes, batch: InFlight, result: TopicResult
+) -> None:
+    """Hand one row (its key already in ``batch.keys``) to the producer; a send refused at once
+    (too big, the buffer full for too long) counts as failed."""
+    try:
+        future = producer.send(topic, key=key.encode(), value=value)
+    except KafkaError as exc:
+        batch.keys.pop()
+        result.note_failure(key, exc)
+        return
+    batch.futures.append(future)
+
+
+def create_topics(cfg: Config, topics: Sequence[str], stop: threading.Event) -> dict[str, str]:
+    """Create the topics that do not exist yet; returns the ones that could not be, with why.
+
+    Raises :class:`clients.Interrupted` when a stop comes while waiting for a broker.
+    """
+    admin = clients.admin(cfg, patience_s=cfg.kafka.connect_timeout_s, stop=stop)
+    refused: dict[str, str] = {}
+    try:
+        for topic in topics:
+            try:
+                clients.ensure_topics(
+                    admin, [topic], cfg.publisher.partitions, cfg.publisher.replication_factor
+                )
+            except (KafkaOperationError, KafkaError) as exc:
+                refused[topic] = f"cannot create the topic ({exc})"
+                log.error("%s: %s; topic not published", topic, refused[topic])
+    finally:
+        admin.close()
+    return refused
+
+
+def publish(cfg: Config, stop: threading.Event | None = None) -> list[TopicResult]:
+    """Publish every configured topic's CSV file, one topic after the other.
+
+    A file that is missing or unreadable, a topic the broker will not create and a bad row each
+    spoil only their own topic (or row). ``stop`` ends the run before the next row.
+    """
+    stop = stop or threading.Event()
+    paths = {topic: csv_path(cfg.publisher.raw_path, topic) for topic in cfg.topics}
+    present = [topic for topic, path in paths.items() if problem(path) is None]
+    results: list[TopicResult] = []
+    try:
+        refused = create_topics(cfg, present, stop)
+        producer = clients.producer(cfg, stop=stop)
+    except (clients.Interrupted, KeyboardInterrupt):
+        return [TopicResult(topic, path) for topic, path in paths.items()]
+    pacer = Pacer(cfg.publisher.rate)
+    try:
+        for topic in cfg.topics:
+            if topic in refused and not stop.is_set():
+                results.append(TopicResult(topic, paths[topic], started=True, error=refused[topic]))
+            else:
+                results.append(publish_topic(producer, cfg, topic, pacer, stop))
+    finally:
+        _close(producer, hard=any(r.unconfirmed for r in results))
+    return results
+
+
+def _close(producer: KafkaProducer, hard: bool) -> None:
+    """Close the producer; after a second Ctrl-C without waiting for what is still in flight."""
+    if hard:
+        compat.close_producer_now(producer)
+        return
+    try:
+        producer.close()
+    except (KafkaError, KeyboardInterrupt):
+        compat.close_producer_now(producer)
