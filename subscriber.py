@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body(cfg: Config) -> int:
-        from deltastream.subscribe.loop import subscribe
+        from deltastream.subscribe.subscriber import subscribe
 
         scripts.tune_gc()
         return subscribe(cfg, once=args.once)

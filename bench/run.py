@@ -40,7 +40,9 @@ from deltastream.kafka.embedded import EmbeddedBroker
 from deltastream.kafka.message import Record
 from deltastream.query import report
 from deltastream.subscribe import offsets
+from deltastream.subscribe.formats.json import JsonFormat
 from deltastream.subscribe.sink import DeltaSink
+from deltastream.subscribe.writer import TopicWriter
 from deltastream.tables import Tables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,7 +141,7 @@ def wide_update(work: Path, rows: int = 10_000, widths: tuple[int, ...] = (10, 2
     ids = offsets.AppIds.of("wide-bench")
     result = []
     for width in widths:
-        sink = DeltaSink(Tables.at(work / f"wide-{width}"), "id")
+        sink = TopicWriter(DeltaSink(Tables.at(work / f"wide-{width}"), "id"), JsonFormat("id"))
 
         def batch(
             first: int, count: int, offset: int, tag: str, width: int = width
@@ -196,14 +198,14 @@ def merge_cost(delta: Path, sale_rows: int, changed: int = 10_000) -> list[Row]:
             ]
         }
 
-    tables: list[tuple[DeltaSink, int]] = []
+    tables: list[tuple[TopicWriter, int]] = []
     for size in sorted({size for size in (changed, 10 * changed) if size < sale_rows}):
-        sink = DeltaSink(Tables.at(delta.parent / f"merge-{size}"), "id")
+        sink = TopicWriter(DeltaSink(Tables.at(delta.parent / f"merge-{size}"), "id"), JsonFormat("id"))
         first = start - (size - changed) // 2
         for offset in range(0, size, changed):
             sink.write("sale", messages(first + offset, changed, offset, "Old"), ids)
         tables.append((sink, size))
-    tables.append((DeltaSink(Tables.at(delta), "id"), sale_rows))
+    tables.append((TopicWriter(DeltaSink(Tables.at(delta), "id"), JsonFormat("id")), sale_rows))
     rows = []
     for sink, size in tables:
         # A running subscriber has the table open and its readers warm: so does the measure.

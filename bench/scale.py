@@ -43,8 +43,10 @@ from deltastream.kafka.embedded import EmbeddedBroker
 from deltastream.kafka.message import Record
 from deltastream.query import report
 from deltastream.subscribe import offsets
+from deltastream.subscribe.formats.json import JsonFormat
 from deltastream.subscribe.sink import DeltaSink
 from deltastream.subscribe.upsert import TableSettings
+from deltastream.subscribe.writer import TopicWriter
 from deltastream.tables import Tables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,7 +250,9 @@ def upsert(tables: Tables, name: str, rows: int, pattern: str, target_kb: int) -
         Record(offset, json.dumps({"id": str(i), "region": "Changed"}).encode(), str(i).encode(), 0, name)
         for offset, i in enumerate(ids)
     ]
-    sink = DeltaSink(tables, "id", TableSettings(file_target_bytes=target_kb * 1024))
+    sink = TopicWriter(
+        DeltaSink(tables, "id", TableSettings(file_target_bytes=target_kb * 1024)), JsonFormat("id")
+    )
     result = sink.write(name, {0: messages}, offsets.AppIds.of(f"bench-{pattern}"))
     assert result is not None and result.updated == len(ids), result
     metrics = result.metrics

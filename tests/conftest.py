@@ -28,7 +28,7 @@ import publisher
 import subscriber
 from deltastream import config, logs
 from deltastream.kafka.embedded import EmbeddedBroker
-from deltastream.subscribe.loop import Subscriber, assignment_for
+from deltastream.subscribe.subscriber import Subscriber, assignment_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,8 +20,10 @@ import publisher
 import query
 import subscriber
 from deltastream.subscribe import offsets
+from deltastream.subscribe.formats.json import JsonFormat
 from deltastream.subscribe.maintenance import Maintenance
 from deltastream.subscribe.sink import DeltaSink
+from deltastream.subscribe.writer import TopicWriter
 from deltastream.tables import DEAD_LETTERS, Tables
 
 from .conftest import ROOT, Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
@@ -51,7 +53,10 @@ def read(tables: Tables, name: str = "t") -> pl.DataFrame:
 
 
 def test_the_sink_writes_replays_and_maintains_tables_on_s3(s3_tables: Tables) -> None:
-    sink = DeltaSink(s3_tables, "id", maintenance=Maintenance(s3_tables, every=3, retention_hours=0))
+    sink = TopicWriter(
+        DeltaSink(s3_tables, "id", maintenance=Maintenance(s3_tables, every=3, retention_hours=0)),
+        JsonFormat("id"),
+    )
     assert sink.write("t", numbered("t", range(1, 11), city="Lisbon"), IDS) is not None  # create
     assert (
         sink.write("t", numbered("t", range(11, 16), first_offset=10, city="Lisbon"), IDS) is not None

@@ -15,9 +15,12 @@ from deltalake.exceptions import CommitFailedError
 
 from deltastream.errors import SinkError
 from deltastream.subscribe import offsets
+from deltastream.subscribe.formats.json import JsonFormat
 from deltastream.subscribe.maintenance import Maintenance
+from deltastream.subscribe.rows import DELETED
 from deltastream.subscribe.sink import DeltaSink
-from deltastream.subscribe.upsert import DELETED, TableSettings, choose, upsert
+from deltastream.subscribe.upsert import TableSettings, choose, upsert
+from deltastream.subscribe.writer import TopicWriter
 from deltastream.tables import DEAD_LETTERS, Tables
 
 from .fakes import FakeMessage, numbered, record
@@ -25,8 +28,8 @@ from .fakes import FakeMessage, numbered, record
 IDS = offsets.AppIds.of("g", {"t": "topic-id"})
 
 
-def sink_at(root: Path, **kwargs: object) -> DeltaSink:
-    return DeltaSink(Tables.at(root), "id", **kwargs)  # type: ignore[arg-type]
+def sink_at(root: Path, **kwargs: object) -> TopicWriter:
+    return TopicWriter(DeltaSink(Tables.at(root), "id", **kwargs), JsonFormat("id"))  # type: ignore[arg-type]
 
 
 def rows(root: Path, name: str = "t") -> list[tuple[object, ...]]:
@@ -37,13 +40,12 @@ def history(root: Path, name: str = "t") -> list[str]:
     return [h["operation"] for h in reversed(DeltaTable(str(root / name)).history())]
 
 
-def test_choose_create_append_or_merge() -> None:
-    assert choose(table_exists=False, has_deletes=True, all_new=False) == "create"
-    assert choose(table_exists=True, has_deletes=False, all_new=True) == "append"
-    assert choose(table_exists=True, has_deletes=False, all_new=False) == "merge"
-    assert choose(table_exists=True, has_deletes=True, all_new=True) == "merge"
-    assert choose(table_exists=True, has_deletes=True, all_new=False, columns=129) == "replace"
-    assert choose(table_exists=True, has_deletes=False, all_new=True, columns=129) == "append"
+def test_choose_append_replace_or_merge() -> None:
+    assert choose(has_deletes=False, all_new=True, columns=10) == "append"
+    assert choose(has_deletes=False, all_new=False, columns=10) == "merge"
+    assert choose(has_deletes=True, all_new=True, columns=10) == "merge"
+    assert choose(has_deletes=True, all_new=False, columns=129) == "replace"
+    assert choose(has_deletes=False, all_new=True, columns=129) == "append"
 
 
 def test_first_write_creates_the_table_with_its_offsets_in_the_same_commit(tmp_path: Path) -> None:
@@ -272,7 +274,9 @@ def test_a_commit_that_cannot_be_written_is_one_error_naming_table_and_offsets(t
 
 def test_compaction_keeps_the_file_count_bounded(tmp_path: Path) -> None:
     tables = Tables.at(tmp_path)
-    sink = DeltaSink(tables, "id", maintenance=Maintenance(tables, every=5, retention_hours=0))
+    sink = TopicWriter(
+        DeltaSink(tables, "id", maintenance=Maintenance(tables, every=5, retention_hours=0)), JsonFormat("id")
+    )
     for i in range(12):
         assert sink.write("t", numbered("t", [1000 + i], first_offset=i), IDS) is not None
     table = DeltaTable(str(tmp_path / "t"))
@@ -287,7 +291,7 @@ def test_a_failed_compaction_is_a_warning_and_ingestion_goes_on(
 ) -> None:
     tables = Tables.at(tmp_path)
     maintenance = Maintenance(tables, every=2, retention_hours=0)
-    sink = DeltaSink(tables, "id", maintenance=maintenance)
+    sink = TopicWriter(DeltaSink(tables, "id", maintenance=maintenance), JsonFormat("id"))
     sink.write("t", numbered("t", [1]), IDS)
     parquet = next((tmp_path / "t").glob("*.parquet"))
     parquet.rename(parquet.with_suffix(".gone"))  # compaction cannot read this file any more

@@ -4,6 +4,7 @@ A :class:`Batch` keeps each partition's messages apart and in offset order. :fun
 is the whole flush policy: a batch is written when it is full or, once the writer is free, when
 its first message has waited ``max_batch_latency_ms`` or nothing more is arriving. So a trickle is
 written at once, and under load batches grow while the previous one is being written.
+:func:`poll_wait_ms` is its counterpart: how long the loop's next poll may wait.
 """
 
 from __future__ import annotations
@@ -73,3 +74,22 @@ def should_flush(
     if not writer_idle:
         return False
     return now - batch.started >= max_latency_s or not polled_records
+
+
+#: Poll timeout while a batch is open: how long "no new data" takes to notice.
+QUIET_POLL_MS = 10
+
+
+def poll_wait_ms(batch: Batch, *, max_latency_s: float, now: float, writer_idle: bool) -> int:
+    """How long the next poll may wait for records.
+
+    Long polls while no batch is open; short ones while one is, to notice when data stops; none
+    once the batch is due and the writer can take it (a due batch waiting for a busy writer polls
+    briefly rather than spin).
+    """
+    if not batch.size:
+        return int(max(max_latency_s, 0.05) * 1000)
+    left_ms = int((max_latency_s - (now - batch.started)) * 1000)
+    if left_ms <= 0 and not writer_idle:
+        return QUIET_POLL_MS
+    return max(0, min(left_ms, QUIET_POLL_MS))

@@ -22,9 +22,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from itertools import chain
 from typing import Any
 
 from deltalake import DeltaTable
@@ -32,10 +31,9 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from polars.exceptions import PolarsError
 
 from deltastream.errors import SinkError, one_line
-from deltastream.kafka.message import Message
 from deltastream.subscribe import deadletters, offsets
-from deltastream.subscribe.formats.json import decode
 from deltastream.subscribe.maintenance import Maintenance
+from deltastream.subscribe.rows import Decoded, deletes, latest
 from deltastream.subscribe.upsert import Operation, TableSettings, upsert
 from deltastream.tables import DEAD_LETTERS, Tables
 
@@ -91,17 +89,28 @@ class DeltaSink:
         self.max_attempts = max_attempts
         self._copies: dict[str, DeltaTable] = {}
 
+    def columns(self, topic: str) -> list[str]:
+        """The columns of ``topic``'s table as last read: none before it exists, nor when it
+        cannot be read (the write then says why, with the offsets it holds)."""
+        try:
+            table = self._current(topic)
+        except STORAGE_ERRORS:
+            self._copies.clear()
+            return []
+        return [f.name for f in table.schema().fields] if table is not None else []
+
     def write(
-        self, topic: str, parts: Mapping[int, Sequence[Message]], ids: offsets.AppIds
+        self, topic: str, decoded: Decoded, spans: Mapping[int, tuple[int, int]], ids: offsets.AppIds
     ) -> WriteResult | None:
-        """Upsert one topic's messages, by partition in offset order, read under ``ids``.
+        """Upsert one topic's rows, read under ``ids``; ``spans`` gives the first and last offset
+        read of each partition.
 
         Returns ``None`` when every message had been written before.
         """
         started = time.monotonic()
         for attempt in range(1, self.max_attempts + 1):
             try:
-                result = self._attempt(topic, parts, ids, attempt - 1)
+                result = self._attempt(topic, decoded, spans, ids, attempt - 1)
             except CommitFailedError as exc:
                 self._copies.clear()
                 log.info("%s: concurrent commit (attempt %d): %s; retrying", topic, attempt, one_line(exc))
@@ -109,9 +118,7 @@ class DeltaSink:
                 continue
             except STORAGE_ERRORS as exc:
                 self._copies.clear()
-                raise SinkError(
-                    self.tables.uri(topic), f"commit failed: {exc}", offsets.spans(parts)
-                ) from exc
+                raise SinkError(self.tables.uri(topic), f"commit failed: {exc}", dict(spans)) from exc
             if result is None:
                 return None
             if result.operation is not None and self.maintenance is not None:
@@ -120,30 +127,35 @@ class DeltaSink:
         raise SinkError(self.tables.uri(topic), f"gave up after {self.max_attempts} concurrent commits")
 
     def _attempt(
-        self, topic: str, parts: Mapping[int, Sequence[Message]], ids: offsets.AppIds, retries: int
+        self,
+        topic: str,
+        decoded: Decoded,
+        spans: Mapping[int, tuple[int, int]],
+        ids: offsets.AppIds,
+        retries: int,
     ) -> WriteResult | None:
         """Steps 1 to 4 of the module docstring, once."""
         table = self._current(topic)
-        fresh = offsets.unwritten(parts, offsets.stored(table, ids, topic, parts))
-        if not fresh:
+        written = offsets.stored(table, ids, topic, spans)
+        last = {p: hi for p, (_, hi) in spans.items() if hi > written.get(p, -1)}
+        if not last:
             return None
-        messages = list(chain.from_iterable(fresh.values()))
-        columns = [f.name for f in table.schema().fields] if table is not None else []
-        decoded = decode(messages, self.id_column, columns)
+        fresh = decoded.above(written)
+        rows = latest(fresh.rows, self.id_column)
         dead = 0
-        if decoded.dead:
-            dead = deadletters.append(self.tables, self._current(DEAD_LETTERS), topic, decoded.dead, ids)
-        txns = offsets.transactions(ids, topic, offsets.last_offsets(fresh))
-        done = upsert(self.tables, topic, table, decoded.rows, self.id_column, txns, self.settings)
+        if fresh.dead:
+            dead = deadletters.append(self.tables, self._current(DEAD_LETTERS), topic, fresh.dead, ids)
+        txns = offsets.transactions(ids, topic, last)
+        done = upsert(self.tables, topic, table, rows, self.id_column, txns, self.settings)
         return WriteResult(
             topic,
-            records=len(messages),
+            records=fresh.records,
             operation=done.operation,
             version=done.version,
             inserted=done.inserted,
             updated=done.updated,
             deleted=done.deleted,
-            tombstones=decoded.deletes,
+            tombstones=deletes(rows),
             dead=dead,
             retries=retries,
             metrics=done.metrics,

@@ -2,9 +2,9 @@
 
 The input is a frame of string columns keyed by an id column, one row per id, with a boolean
 :data:`DELETED` column that marks the ids to delete, and the ``txn`` actions the commit must carry.
-Nothing here knows of Kafka. :func:`choose` decides how to write:
+Nothing here knows of Kafka. A table that does not exist yet is **created** from the rows that
+are not deletions; for one that does, :func:`choose` decides how to write:
 
-- no table yet: **create** it from the rows that are not deletions;
 - no deletions and none of the ids in the table: **append**, which is what the MERGE would do
   without its join, committed only on the version it checked;
 - a table of more than :data:`WIDE_COLUMNS` columns: **replace** the batch's ids, an overwrite
@@ -27,12 +27,10 @@ from typing import Any, Literal
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
+from deltastream.subscribe.rows import DELETED
 from deltastream.tables import Tables, quote
 
 log = logging.getLogger(__name__)
-
-#: Marks the rows of a batch that delete their id; never stored in a table.
-DELETED = "__deleted"
 
 Operation = Literal["create", "append", "merge", "replace"]
 #: Beyond this many columns a table's updates are written by replace instead of MERGE: measured
@@ -70,10 +68,8 @@ class Upserted:
     metrics: Mapping[str, Any] = field(default_factory=dict)
 
 
-def choose(table_exists: bool, has_deletes: bool, all_new: bool, columns: int = 0) -> Operation:
-    """How to write a batch: see the module docstring."""
-    if not table_exists:
-        return "create"
+def choose(*, has_deletes: bool, all_new: bool, columns: int) -> Operation:
+    """How to write a batch into a table that exists: see the module docstring."""
     if not has_deletes and all_new:
         return "append"
     if columns > WIDE_COLUMNS:
@@ -95,31 +91,46 @@ def upsert(
         return Upserted(None, table.version() if table is not None else None)
     commit = CommitProperties(app_transactions=list(txns))
     rows = rows.sort(id_column)
-    has_deletes = bool(rows[DELETED].any())
     if table is None:
-        kept = rows.filter(~pl.col(DELETED)).drop(DELETED)
-        if kept.height == 0:
-            return Upserted(None, None)
-        write_deltalake(
-            tables.uri(name),
-            kept,
-            mode="append",
-            configuration=settings.configuration(),
-            target_file_size=settings.file_target_bytes,
-            commit_properties=commit,
-            storage_options=tables.options,
-        )
-        return Upserted("create", 0, inserted=kept.height)
-    rows = align(table, rows)
+        return create(tables, name, rows, commit, settings)
+    return update(tables, table, align(table, rows), id_column, txns)
+
+
+def create(
+    tables: Tables, name: str, rows: pl.DataFrame, commit: CommitProperties, settings: TableSettings
+) -> Upserted:
+    """The first commit of table ``name``: the rows that are not deletions."""
+    kept = rows.filter(~pl.col(DELETED)).drop(DELETED)
+    if kept.height == 0:
+        return Upserted(None, None)
+    write_deltalake(
+        tables.uri(name),
+        kept,
+        mode="append",
+        configuration=settings.configuration(),
+        target_file_size=settings.file_target_bytes,
+        commit_properties=commit,
+        storage_options=tables.options,
+    )
+    return Upserted("create", 0, inserted=kept.height)
+
+
+def update(
+    tables: Tables, table: DeltaTable, rows: pl.DataFrame, id_column: str, txns: Sequence[Transaction]
+) -> Upserted:
+    """Append, replace or MERGE ``rows`` (every column of the table) into ``table``."""
+    commit = CommitProperties(app_transactions=list(txns))
+    has_deletes = bool(rows[DELETED].any())
+    columns = len(rows.columns) - 1
     ids = rows[id_column]
     existing: set[str] | None = None
-    if len(rows.columns) - 1 > WIDE_COLUMNS:
+    if columns > WIDE_COLUMNS:
         # A wide table is updated by replace, which counts the ids it holds: one scan for both.
         existing = present_ids(tables, table, ids, id_column)
         new_ids_only = not has_deletes and not existing
     else:
         new_ids_only = not has_deletes and all_new(tables, table, ids, id_column)
-    operation = choose(True, has_deletes, new_ids_only, len(rows.columns) - 1)
+    operation = choose(has_deletes=has_deletes, all_new=new_ids_only, columns=columns)
     if operation == "append":
         # A blind append passes delta-rs's conflict check whatever was committed since ``table``
         # was read, so an id appended meanwhile from another partition (a producer that does not

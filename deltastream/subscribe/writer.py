@@ -1,20 +1,23 @@
 """The writer thread: one batch in flight, written to Delta while the loop polls the next one.
 
 The loop hands over a :class:`WriteJob`, an immutable value holding the messages, the app ids
-they were read under and the offsets to acknowledge; it collects the :class:`Written` outcome
+they were read under and the offsets to acknowledge. Each topic's messages are decoded by its
+format into rows, which the sink writes (:func:`write_topic`); it collects the :class:`Written` outcome
 (or the job's error) before handing over the next. The writer thread makes no Kafka calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 
 from kafka import TopicPartition
 
 from deltastream.kafka.message import Message
-from deltastream.subscribe.offsets import AppIds
+from deltastream.subscribe.formats import Format
+from deltastream.subscribe.offsets import AppIds, spans
 from deltastream.subscribe.sink import DeltaSink, WriteResult
 
 
@@ -39,8 +42,9 @@ class Written:
 class Writer:
     """Runs one :class:`WriteJob` at a time on a thread of its own."""
 
-    def __init__(self, sink: DeltaSink) -> None:
+    def __init__(self, sink: DeltaSink, formats: Callable[[str], Format]) -> None:
         self.sink = sink
+        self.formats = formats
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delta-writer")
         self._pending: Future[Written] | None = None
 
@@ -70,7 +74,29 @@ class Writer:
     def _write(self, job: WriteJob) -> Written:
         results = []
         for topic, parts in job.parts.items():
-            result = self.sink.write(topic, parts, job.ids)
+            result = write_topic(self.sink, self.formats(topic), topic, parts, job.ids)
             if result is not None:
                 results.append(result)
         return Written(job, results)
+
+
+def write_topic(
+    sink: DeltaSink, fmt: Format, topic: str, parts: Mapping[int, Sequence[Message]], ids: AppIds
+) -> WriteResult | None:
+    """One topic's messages, by partition in offset order, decoded by ``fmt`` into rows and
+    written by ``sink``; ``None`` when every message had been written before."""
+    messages = list(chain.from_iterable(parts.values()))
+    decoded = fmt.decode(messages, sink.columns(topic))
+    return sink.write(topic, decoded, spans(parts), ids)
+
+
+class TopicWriter:
+    """A sink fed with messages through one format, on the caller's thread: what the writer thread
+    does for each topic of a job, for callers that hold the messages themselves (the benchmark)."""
+
+    def __init__(self, sink: DeltaSink, fmt: Format) -> None:
+        self.sink = sink
+        self.format = fmt
+
+    def write(self, topic: str, parts: Mapping[int, Sequence[Message]], ids: AppIds) -> WriteResult | None:
+        return write_topic(self.sink, self.format, topic, parts, ids)

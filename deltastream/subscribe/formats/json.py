@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -32,7 +31,7 @@ from polars.exceptions import PolarsError
 
 from deltastream.kafka.message import Message
 from deltastream.subscribe.deadletters import DeadLetter
-from deltastream.subscribe.upsert import DELETED
+from deltastream.subscribe.rows import DELETED, OFFSET, PARTITION, SEQ, Decoded
 
 #: Characters a column name may not hold: those Delta (without column mapping) and Spark refuse,
 #: control characters, and halves of UTF-16 surrogate pairs, which no UTF-8 text can hold.
@@ -52,23 +51,7 @@ FLAT_STRINGS = rf"^{_SPACE}\{{{_SPACE}(?:{_FIELD}{_SPACE}(?:,{_SPACE}{_FIELD}{_S
 KIND = {str: "string", bool: "boolean", type(None): "null"}
 
 
-@dataclass
-class Decoded:
-    """The rows of a batch (one per id, the last version wins) and its dead letters."""
-
-    rows: pl.DataFrame
-    dead: list[DeadLetter] = field(default_factory=list)
-
-    @property
-    def upserts(self) -> int:
-        return int((~self.rows[DELETED]).sum()) if self.rows.height else 0
-
-    @property
-    def deletes(self) -> int:
-        return int(self.rows[DELETED].sum()) if self.rows.height else 0
-
-
-class Rejected(Exception):
+class NotARow(Exception):
     """Why one message cannot become a row."""
 
 
@@ -93,8 +76,9 @@ def decode(messages: Sequence[Message], id_column: str, columns: Iterable[str] =
 
     ``columns`` are the table's columns: a field whose name differs from one of them only in case
     (Delta column names ignore case) is refused, and so is one that differs only in case from a
-    field an earlier message of the batch brought. The result holds one row per id, the version
-    of the latest message, with a boolean :data:`DELETED` column true for tombstones.
+    field an earlier message of the batch brought. The result holds one row per message that
+    can be one, in the order of ``messages``, with a boolean :data:`DELETED` column true for
+    tombstones.
     """
     valued = [i for i, m in enumerate(messages) if m.value is not None]
     known = {c.lower(): c for c in columns}
@@ -111,13 +95,24 @@ def decode(messages: Sequence[Message], id_column: str, columns: Iterable[str] =
         tombstones = pl.DataFrame({id_column: deletes, DELETED: [True] * len(deletes)})
         frame = pl.concat([frame, tombstones], how="diagonal")
         seq = [*seq, *delete_seq]
-    rows = (
-        frame.with_columns(pl.Series("__seq", seq, dtype=pl.Int64))
-        .sort("__seq")
-        .unique(subset=[id_column], keep="last", maintain_order=True)
-        .drop("__seq")
+    order = pl.Series(SEQ, seq, dtype=pl.Int64)
+    rows = frame.with_columns(order).sort(SEQ).drop(SEQ)
+    ordered = sorted(seq)
+    positioned = rows.with_columns(
+        pl.Series(PARTITION, [messages[i].partition for i in ordered], dtype=pl.Int32),
+        pl.Series(OFFSET, [messages[i].offset for i in ordered], dtype=pl.Int64),
     )
-    return Decoded(rows, sorted(dead, key=lambda d: (d.partition, d.offset)))
+    return Decoded(positioned, sorted(dead, key=lambda d: (d.partition, d.offset)))
+
+
+class JsonFormat:
+    """The JSON format as a :class:`~deltastream.subscribe.formats.Format`."""
+
+    def __init__(self, id_column: str) -> None:
+        self.id_column = id_column
+
+    def decode(self, messages: Sequence[Message], columns: Iterable[str] = ()) -> Decoded:
+        return decode(messages, self.id_column, columns)
 
 
 def _empty(id_column: str) -> pl.DataFrame:
@@ -180,9 +175,9 @@ def _exact(
     seq: list[int] = []
     for i, message in indexed:
         try:
-            row = parse(message.value or b"", id_column)
+            row = parse_value(message.value or b"", id_column)
             _check_case(row, lowered)
-        except Rejected as exc:
+        except NotARow as exc:
             dead.append(DeadLetter.of(message, str(exc)))
             continue
         rows.append(row)
@@ -200,7 +195,7 @@ def _check_case(row: dict[str, str | None], lowered: dict[str, str]) -> None:
     for name in row:
         other = lowered.get(name.lower(), name)
         if other != name:
-            raise Rejected(f"field {name!r} differs only in case from the column {other!r}")
+            raise NotARow(f"field {name!r} differs only in case from the column {other!r}")
     for name in row:
         lowered.setdefault(name.lower(), name)
 
@@ -222,41 +217,41 @@ _DECODER = json.JSONDecoder(
 )
 
 
-def parse(raw: bytes, id_column: str) -> dict[str, str | None]:
-    """One message's value as a row of text; raises :class:`Rejected` with the reason."""
+def parse_value(raw: bytes, id_column: str) -> dict[str, str | None]:
+    """One message's value as a row of text; raises :class:`NotARow` with the reason."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Rejected(f"value is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise NotARow(f"value is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
         obj = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
-        raise Rejected(f"value is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise NotARow(f"value is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except ValueError as exc:
-        raise Rejected(f"value is not JSON ({exc})") from None
+        raise NotARow(f"value is not JSON ({exc})") from None
     if not isinstance(obj, _Object):
-        raise Rejected(f"value is a JSON {_kind(obj)}, expected an object")
+        raise NotARow(f"value is a JSON {_kind(obj)}, expected an object")
     row: dict[str, str | None] = {}
     lowered: dict[str, str] = {}
     ident: Any = None
     for name, value in obj:
         if problem := name_problem(name):
-            raise Rejected(problem)
+            raise NotARow(problem)
         if name in row:
-            raise Rejected(f"field {name!r} appears twice")
+            raise NotARow(f"field {name!r} appears twice")
         if (other := lowered.setdefault(name.lower(), name)) != name:
-            raise Rejected(
+            raise NotARow(
                 f"fields {other!r} and {name!r} differ only in case (Delta column names ignore case)"
             )
         row[name] = _field_text(name, value)
         if name == id_column:
             ident = value
     if id_column not in row:
-        raise Rejected(f"no {id_column!r} field")
+        raise NotARow(f"no {id_column!r} field")
     if not isinstance(ident, str):
-        raise Rejected(f"{id_column!r} is a JSON {_kind(ident)}; expected a string or a number")
+        raise NotARow(f"{id_column!r} is a JSON {_kind(ident)}; expected a string or a number")
     if not ident.strip():
-        raise Rejected(f"{id_column!r} is empty")
+        raise NotARow(f"{id_column!r} is empty")
     return row
 
 
@@ -280,9 +275,7 @@ def _field_text(name: str, value: Any) -> str | None:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise Rejected(
-                f"field {name!r} holds text that is not valid Unicode (a lone surrogate)"
-            ) from None
+            raise NotARow(f"field {name!r} holds text that is not valid Unicode (a lone surrogate)") from None
     return text
 
 

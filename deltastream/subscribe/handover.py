@@ -1,0 +1,108 @@
+"""Batches to the writer and their outcomes back: one write in flight, each logged, counted and
+acknowledged to Kafka once Delta holds it.
+
+The loop hands a batch over with :meth:`HandOver.submit` and collects the write in flight with
+:meth:`HandOver.collect`, which logs one line per topic written (:func:`commit_line`), adds it to
+the run's :class:`Totals` and commits the Kafka group offsets (only for lag tools: Delta holds the
+truth, :mod:`deltastream.subscribe.offsets`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer
+
+from deltastream.logs import counted
+from deltastream.subscribe import offsets, positions
+from deltastream.subscribe.batch import Batch
+from deltastream.subscribe.offsets import AppIds
+from deltastream.subscribe.sink import WriteResult
+from deltastream.subscribe.writer import WriteJob, Writer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Totals:
+    """What a run did, for the closing summary."""
+
+    records: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    dead: int = 0
+    commits: int = 0
+    retries: int = 0
+
+    def add(self, result: WriteResult) -> None:
+        self.records += result.records
+        self.inserted += result.inserted
+        self.updated += result.updated
+        self.deleted += result.deleted
+        self.dead += result.dead
+        self.retries += result.retries
+        self.commits += result.operation is not None
+
+    def __str__(self) -> str:
+        retries = (
+            f", {counted(self.retries, 'retry', 'retries')} after concurrent commits" if self.retries else ""
+        )
+        return (
+            f"{counted(self.records, 'record')} in {counted(self.commits, 'commit')} "
+            f"({self.inserted} inserted, {self.updated} updated, {self.deleted} deleted, "
+            f"{counted(self.dead, 'dead letter')}{retries})"
+        )
+
+
+def commit_line(result: WriteResult, lag: int | None) -> str:
+    """The one INFO line logged per write."""
+    parts = [counted(result.records, "record")]
+    if result.operation is None:
+        parts.append("nothing to commit")
+    else:
+        parts.append(f"{result.inserted} inserted, {result.updated} updated, {result.deleted} deleted")
+    if result.dead:
+        parts.append(counted(result.dead, "dead letter"))
+    line = f"{result.topic}: " + ", ".join(parts)
+    if result.operation is not None:
+        line += f" -> version {result.version} ({result.operation}) in {result.millis:.0f} ms"
+    if result.retries:
+        line += f" after {counted(result.retries, 'retry', 'retries')}"
+    return f"{line}, lag {'?' if lag is None else lag}"
+
+
+class HandOver:
+    """The loop's side of the writer thread."""
+
+    def __init__(self, writer: Writer, totals: Totals) -> None:
+        self.writer = writer
+        self.totals = totals
+
+    @property
+    def idle(self) -> bool:
+        """No write in flight, or the one in flight is done (not collected yet)."""
+        return self.writer.idle
+
+    @property
+    def done_uncollected(self) -> bool:
+        """A write finished and waits to be collected."""
+        return self.writer.busy and self.writer.idle
+
+    def submit(self, batch: Batch, ids: AppIds) -> None:
+        """Hand ``batch``, read under ``ids``, to the writer (collect the write in flight first)."""
+        self.writer.submit(WriteJob(batch.by_topic, ids, batch.next_offsets()))
+
+    def collect(self, consumer: KafkaConsumer | None, ack: bool = True) -> None:
+        """Wait for the write in flight (its error is raised here), log and count it, and, with
+        ``ack``, commit its offsets to the Kafka group."""
+        written = self.writer.collect()
+        if written is None:
+            return
+        lag = positions.lag(consumer) if consumer is not None else None
+        for result in written.results:
+            self.totals.add(result)
+            log.info("%s", commit_line(result, lag))
+        if ack and consumer is not None:
+            offsets.commit_group(consumer, written.job.next_offsets)

@@ -1,0 +1,61 @@
+"""Rows: what a format makes of a topic's messages, and what the sink takes.
+
+A :class:`Decoded` batch holds one row per message that could be one, in the order the messages
+were read, each with where it came from (:data:`PARTITION`, :data:`OFFSET`) and whether it deletes
+its id (:data:`DELETED`); and the messages that could not be rows, as dead letters. The sink keeps
+the rows above the offsets Delta holds, then the last row of each id (:func:`latest`), and
+writes them. Nothing here knows of a wire format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from deltastream.subscribe.deadletters import DeadLetter
+
+#: Marks the rows of a batch that delete their id; never stored in a table.
+DELETED = "__deleted"
+#: The partition and offset of the message a row came from; never stored in a table.
+PARTITION = "__partition"
+OFFSET = "__offset"
+#: A row's place in its batch, while a format puts its rows in order.
+SEQ = "__seq"
+#: Columns of a batch that are not the record's.
+POSITION = (PARTITION, OFFSET)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A topic's messages as rows (one per message, in order) and dead letters."""
+
+    rows: pl.DataFrame
+    dead: list[DeadLetter] = field(default_factory=list)
+
+    def above(self, written: Mapping[int, int]) -> Decoded:
+        """The rows and dead letters of messages above ``written`` (partition -> last offset
+        written): the ones still to write."""
+        if not written:
+            return self
+        last = pl.col(PARTITION).replace_strict(dict(written), default=-1, return_dtype=pl.Int64)
+        rows = self.rows.filter(pl.col(OFFSET) > last)
+        dead = [d for d in self.dead if d.offset > written.get(d.partition, -1)]
+        return Decoded(rows, dead)
+
+    @property
+    def records(self) -> int:
+        """The messages this batch holds: each became a row or a dead letter."""
+        return self.rows.height + len(self.dead)
+
+
+def latest(rows: pl.DataFrame, id_column: str) -> pl.DataFrame:
+    """One row per id, the last one read, without the position columns."""
+    present = [c for c in POSITION if c in rows.columns]
+    return rows.unique(subset=[id_column], keep="last", maintain_order=True).drop(present)
+
+
+def deletes(rows: pl.DataFrame) -> int:
+    """How many rows delete their id."""
+    return int(rows[DELETED].sum()) if rows.height else 0

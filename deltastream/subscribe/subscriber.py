@@ -1,0 +1,155 @@
+"""The subscriber: sessions of the loop, one after the other, until stopped or caught up.
+
+:class:`Subscriber` builds the sink and the writer thread once, then runs
+:class:`~deltastream.subscribe.loop.Session` after session: a session that must start over (its
+topics changed) is followed by a new one after a short pause; one whose broker went away is
+followed by waiting for the broker. :func:`subscribe` is subscriber.py's body.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from kafka import KafkaAdminClient
+
+from deltastream import signals
+from deltastream.config import Config
+from deltastream.errors import BrokerUnavailable
+from deltastream.kafka import clients
+from deltastream.subscribe.assignment import AllPartitions, Assignment, InGroup
+from deltastream.subscribe.formats import Format
+from deltastream.subscribe.formats.json import JsonFormat
+from deltastream.subscribe.handover import HandOver, Totals
+from deltastream.subscribe.loop import Outcome, Session
+from deltastream.subscribe.maintenance import Maintenance
+from deltastream.subscribe.sink import DeltaSink
+from deltastream.subscribe.upsert import TableSettings
+from deltastream.subscribe.writer import Writer
+from deltastream.tables import Tables
+
+log = logging.getLogger(__name__)
+
+#: How often a subscriber waiting for a lost broker says it still waits.
+STILL_WAITING_S = 60.0
+#: A pause before a session starts over, so that a broker in flux is not asked in a tight loop.
+RESTART_PAUSE_S = 0.5
+
+
+class Subscriber:
+    """Consumes the configured topics into their Delta tables, exactly once, until stopped."""
+
+    def __init__(self, cfg: Config, stop: threading.Event | None = None) -> None:
+        self.cfg = cfg
+        self.stopping = stop or threading.Event()
+        sub = cfg.subscriber
+        self.tables = Tables.at(sub.delta_path, sub.storage_options)
+        target = sub.file_target_bytes
+        self.sink = DeltaSink(
+            self.tables,
+            cfg.general.id_column,
+            TableSettings(file_target_bytes=target),
+            Maintenance(self.tables, sub.compact_every, sub.vacuum_retention_hours, target),
+        )
+        self.json = JsonFormat(cfg.general.id_column)
+        self.totals = Totals()
+        #: The session in progress, for tests and tools that look at a running subscriber.
+        self.session: Session | None = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def format_for(self, topic: str) -> Format:
+        """How ``topic``'s messages become rows."""
+        return self.json
+
+    def run(self, assignment: Assignment) -> Totals:
+        """Consume until stopped, or until ``assignment`` is finished."""
+        writer = Writer(self.sink, self.format_for)
+        handover = HandOver(writer, self.totals)
+        admin: KafkaAdminClient | None = None
+        try:
+            admin = self._admin(self.cfg.kafka.connect_timeout_s)
+            first = True
+            while admin is not None and not self.stopping.is_set():
+                self.session = Session(
+                    self.cfg,
+                    admin=admin,
+                    tables=self.tables,
+                    handover=handover,
+                    assignment=assignment,
+                    stopping=self.stopping,
+                    create_topics=first,
+                )
+                first = False
+                outcome = self.session.run()
+                self.session = None
+                if outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP):
+                    break
+                if outcome is Outcome.BROKER_GONE:
+                    admin.close()
+                    admin = self._wait_for_broker(assignment.waits_for_broker)
+                elif self.stopping.wait(RESTART_PAUSE_S):
+                    break
+        except clients.Interrupted:
+            pass
+        finally:
+            writer.close()
+            if admin is not None:
+                admin.close()
+        return self.totals
+
+    def _admin(self, patience_s: float | None, quiet: bool = False) -> KafkaAdminClient:
+        return clients.admin(
+            self.cfg,
+            patience_s=patience_s,
+            stop=self.stopping,
+            request_timeout_ms=clients.WATCH_TIMEOUT_MS,
+            quiet=quiet,
+        )
+
+    def _wait_for_broker(self, forever: bool) -> KafkaAdminClient | None:
+        """Wait for the broker to answer again; ``None`` when stopped first."""
+        servers = ",".join(self.cfg.general.bootstrap_servers)
+        started = time.monotonic()
+        patience = None if forever else self.cfg.kafka.connect_timeout_s
+        while not self.stopping.is_set():
+            try:
+                admin = self._admin(STILL_WAITING_S if patience is None else patience, quiet=True)
+            except clients.Interrupted:
+                return None
+            except BrokerUnavailable:
+                if not forever:
+                    raise
+                log.warning(
+                    "still waiting for the broker at %s (%.0f s so far; Ctrl-C stops)",
+                    servers,
+                    time.monotonic() - started,
+                )
+                continue
+            log.warning(
+                "the broker at %s is back after %.0f s; starting over from the offsets in Delta",
+                servers,
+                time.monotonic() - started,
+            )
+            return admin
+        return None
+
+
+def assignment_for(cfg: Config, once: bool) -> Assignment:
+    """``--once``: every partition, until caught up; otherwise the consumer group."""
+    if once:
+        return AllPartitions(cfg.topics, read_committed=cfg.kafka.isolation_level == "read_committed")
+    return InGroup(cfg.topics, join_timeout_s=max(10.0, 2 * cfg.kafka.session_timeout_ms / 1000))
+
+
+def subscribe(cfg: Config, once: bool = False) -> int:
+    """subscriber.py's body: consume until stopped (or, with ``once``, caught up), then log totals."""
+    subscriber = Subscriber(cfg)
+    assignment = assignment_for(cfg, once)
+    with signals.stop_on_signals(subscriber.stopping, "finishing the current batch, then stopping"):
+        totals = subscriber.run(assignment)
+    caught_up = once and not subscriber.stopping.is_set()
+    log.info("%s: %s", "caught up" if caught_up else "stopped", totals)
+    return 0
