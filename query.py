@@ -43,9 +43,7 @@ from pathlib import Path
 
 from deltastream import cli, native, scripts
 from deltastream.config import Config
-
-#: Output formats (deltastream.query.render.FORMATS, repeated so that --help needs no third-party package).
-FORMATS = ("table", "csv", "json", "ndjson", "parquet")
+from deltastream.query.formats import FORMATS
 
 
 def timestamp(text: str) -> datetime:

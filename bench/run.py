@@ -362,7 +362,7 @@ def main() -> int:
 
         log("query.py ...")
         started = time.monotonic()
-        built = report.load(Tables.at(delta), cfg.query.tables)
+        built = report.make(Tables.at(delta), cfg.query.tables)
         in_process = time.monotonic() - started
         seconds, _ = run(
             "query.py", cfg_path, "--format", "parquet", "--output", str(work / "report.parquet")

@@ -295,7 +295,7 @@ def query_cost(work: Path, rows: int) -> tuple[float, float, int]:
         write_deltalake(tables.uri(role), frame, mode="overwrite")
     roles = {"client": "client", "department": "department", "employee": "employee", "sale": "sale"}
     started = time.monotonic()
-    built = report.load(tables, roles)
+    built = report.make(tables, roles)
     in_process = time.monotonic() - started
     assert built.frame.height > 0
     cfg = work / "query.toml"

@@ -19,8 +19,20 @@ import polars as pl
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-#: The table that holds messages which could not become rows (one per delta_path).
-DEAD_LETTERS = "_dead_letters"
+#: The table that holds messages which could not become rows (one per delta_path), and its columns:
+#: where each message came from, its key, its raw value (as text or base64), why, and when.
+DEAD_LETTER_SCHEMA = pl.Schema(
+    {
+        "topic": pl.String(),
+        "partition": pl.Int32(),
+        "offset": pl.Int64(),
+        "key": pl.String(),
+        "value": pl.String(),
+        "value_encoding": pl.String(),
+        "error": pl.String(),
+        "time": pl.Datetime("us", "UTC"),
+    }
+)
 
 
 def quote(name: str) -> str:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from deltastream import config
+from deltastream import config, values
 from deltastream.errors import ConfigError
-from deltastream.tables import DEAD_LETTERS
+from deltastream.values import DEAD_LETTERS
 
 from .conftest import ROOT
 
@@ -73,10 +73,6 @@ def test_article_keys_load_with_defaults_for_the_rest(tmp_path: Path) -> None:
     assert cfg.publisher.partitions == 3
     assert cfg.subscriber.group_id == "delta-subscriber"
     assert cfg.publisher.raw_path == tmp_path / "data"
-
-
-def test_the_dead_letter_name_is_the_tables_one() -> None:
-    assert config.DEAD_LETTERS == DEAD_LETTERS
 
 
 # -- the file itself ------------------------------------------------------------------------
@@ -659,10 +655,10 @@ def test_secrets_are_listed_for_masking(tmp_path: Path) -> None:
 def test_the_file_size_target_depends_on_where_the_tables_live(tmp_path: Path) -> None:
     local = config.load(base(tmp_path))
     assert local.subscriber.file_target_kb is None
-    assert local.subscriber.file_target_bytes == config.LOCAL_FILE_KB * 1024 == 128 * 1024
+    assert local.subscriber.file_target_bytes == values.LOCAL_FILE_KB * 1024 == 128 * 1024
     s3 = config.load(base(tmp_path), {("subscriber", "delta_path"): "s3://bucket/lake"})
     assert s3.subscriber.on_object_store
-    assert s3.subscriber.file_target_bytes == config.OBJECT_STORE_FILE_KB * 1024 == 1024 * 1024
+    assert s3.subscriber.file_target_bytes == values.OBJECT_STORE_FILE_KB * 1024 == 1024 * 1024
     chosen = config.load(
         base(tmp_path), {("subscriber", "file_target_kb"): 512, ("subscriber", "delta_path"): "s3://b/x"}
     )

@@ -17,7 +17,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 import subscriber
-from deltastream.tables import DEAD_LETTERS
+from deltastream.values import DEAD_LETTERS
 
 from .conftest import Project
 

@@ -33,7 +33,8 @@ import query
 from deltastream.query import report
 from deltastream.query.render import moment
 from deltastream.query.watch import watch
-from deltastream.tables import DEAD_LETTERS, Tables
+from deltastream.tables import Tables
+from deltastream.values import DEAD_LETTERS
 
 from .conftest import ROOT, Programs, wait_until, write_config
 

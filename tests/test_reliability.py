@@ -23,7 +23,7 @@ import publisher
 import subscriber
 from deltastream import config
 from deltastream.kafka.embedded import EmbeddedBroker
-from deltastream.tables import DEAD_LETTERS
+from deltastream.values import DEAD_LETTERS
 
 from .conftest import ROOT, Project, running_subscriber, start_script, wait_until
 

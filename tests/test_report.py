@@ -89,8 +89,8 @@ def test_rows_that_do_not_cast_are_left_out_and_counted(column: str, value: str,
     assert (problem.table, problem.reason, problem.count) == ("sale", reason, 1)
     assert problem.ids == [bad_sale["id"]]
     with pytest.raises(DataError, match=f"sale: 1 row {reason}"):
-        report.check(result, strict=True)
-    report.check(result, strict=False)
+        report.raise_if_strict(result, strict=True)
+    report.raise_if_strict(result, strict=False)
 
 
 def test_sales_with_unknown_employee_or_client_are_dropped_and_counted() -> None:

@@ -24,7 +24,8 @@ from deltastream.subscribe.formats.json import JsonFormat
 from deltastream.subscribe.maintenance import Maintenance
 from deltastream.subscribe.sink import DeltaSink
 from deltastream.subscribe.writer import TopicWriter
-from deltastream.tables import DEAD_LETTERS, Tables
+from deltastream.tables import Tables
+from deltastream.values import DEAD_LETTERS
 
 from .conftest import ROOT, Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
 from .fakes import FakeMessage, numbered, record

@@ -21,7 +21,8 @@ from deltastream.subscribe.rows import DELETED
 from deltastream.subscribe.sink import DeltaSink
 from deltastream.subscribe.upsert import TableSettings, choose, upsert
 from deltastream.subscribe.writer import TopicWriter
-from deltastream.tables import DEAD_LETTERS, Tables
+from deltastream.tables import Tables
+from deltastream.values import DEAD_LETTERS
 
 from .fakes import FakeMessage, numbered, record
 

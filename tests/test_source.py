@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deltastream.errors import SourceError
-from deltastream.publish.source import Rejected, Row, batched, inside_quotes, problem, read_rows
+from deltastream.publish.source import Rejected, Row, inside_quotes, problem, read_rows
 
 
 def write(tmp_path: Path, data: bytes) -> Path:
@@ -224,11 +224,3 @@ def test_a_read_error_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as info:
         list(read_rows(path))
     assert str(info.value) == f"{path}: read error at line 1 (Input/output error)"
-
-
-def test_batched() -> None:
-    assert list(batched(iter(range(7)), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
-    assert list(batched(iter(range(6)), 3)) == [[0, 1, 2], [3, 4, 5]]
-    assert list(batched(iter([]), 3)) == []
-    with pytest.raises(ValueError, match="at least 1"):
-        list(batched(iter([1]), 0))

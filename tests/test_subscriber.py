@@ -18,7 +18,7 @@ import subscriber
 from deltastream.kafka import clients
 from deltastream.kafka.topics import TopicWatcher
 from deltastream.subscribe import offsets
-from deltastream.tables import DEAD_LETTERS
+from deltastream.values import DEAD_LETTERS
 
 from .conftest import Project, assigned, read_topic, running_subscriber, start_script, wait_until
 

@@ -16,14 +16,12 @@ import os
 import stat
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO
 
 from deltastream.errors import SourceError
 from deltastream.logs import counted
 
-T = TypeVar("T")
 #: Header text shown in a message at most.
 SHOWN_CHARS = 80
 BOMS_UTF16 = (b"\xff\xfe", b"\xfe\xff")
@@ -307,11 +305,3 @@ def _csv_problem(exc: csv.Error) -> str:
     if "field limit" in str(exc):
         return f"a field longer than {csv.field_size_limit():,} characters (csv.field_size_limit)"
     return f"not CSV ({exc})"
-
-
-def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
-    """Consecutive lists of ``size`` items; the last one may be shorter."""
-    if size < 1:
-        raise ValueError("size must be at least 1")
-    while batch := list(islice(items, size)):
-        yield batch

@@ -19,8 +19,8 @@ from typing import TextIO
 import polars as pl
 
 from deltastream.errors import OutputError, PipelineError, one_line
+from deltastream.query.formats import FORMATS
 
-FORMATS = ("table", "csv", "json", "ndjson", "parquet")
 #: Rows shown on the terminal in table format unless --rows says otherwise; a file gets them all.
 SCREEN_ROWS = 20
 

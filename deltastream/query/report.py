@@ -14,11 +14,10 @@ how to recover; so does one without the columns the report needs (:func:`check_c
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import polars as pl
 from deltalake import DeltaTable
@@ -28,7 +27,6 @@ from deltastream.logs import counted
 from deltastream.query.diagnose import (
     READ_ERRORS,
     check_files,
-    find_table,
     oldest_version,
     open_table,
     reading,
@@ -196,26 +194,25 @@ def build(frames: Mapping[str, pl.LazyFrame], versions: Mapping[str, int | None]
         frame.select(pl.len().alias("n"), pl.col("id").sort().head(5).cast(pl.String).implode().alias("ids"))
         for _, _, frame in orphans
     ]
-    results = pl.collect_all([join(valid), *bad, *duplicates, *orphan_counts])
-    n = len(TABLES)
-    report, bad_counts, duplicated, orphaned = (
-        results[0],
-        results[1 : 1 + n],
-        results[1 + n : 1 + 2 * n],
-        results[1 + 2 * n :],
-    )
+    queries: dict[tuple[str, str], pl.LazyFrame] = {("report", ""): join(valid)}
+    queries.update({("bad", t): frame for t, frame in zip(TABLES, bad, strict=True)})
+    queries.update({("duplicated", t): frame for t, frame in zip(TABLES, duplicates, strict=True)})
+    queries.update({("orphans", str(i)): frame for i, frame in enumerate(orphan_counts)})
+    results = dict(zip(queries, pl.collect_all(list(queries.values())), strict=True))
+    report = results["report", ""]
     problems: list[Problem] = []
-    for table, counts in zip(TABLES, bad_counts, strict=True):
+    for table in TABLES:
         order = list(CASTS[table])
+        counts = results["bad", table]
         for column, count, ids in sorted(counts.iter_rows(), key=lambda row: order.index(row[0])):
             expected = CASTS[table][column][1]
             problems.append(Problem(table, f"without {expected} in '{column}'", count, _raw_ids(ids)))
-    for table, counts in zip(TABLES, duplicated, strict=True):
-        count, ids = counts.row(0)
+    for table in TABLES:
+        count, ids = results["duplicated", table].row(0)
         if count:
             problems.append(Problem(table, "whose id is written more than once", count, _raw_ids(ids)))
-    for (table, reason, _), counts in zip(orphans, orphaned, strict=True):
-        count, ids = counts.row(0)
+    for i, (table, reason, _) in enumerate(orphans):
+        count, ids = results["orphans", str(i)].row(0)
         if count:
             problems.append(Problem(table, reason, count, _raw_ids(ids)))
     return Report(report, problems, dict(versions or {}))
@@ -276,7 +273,7 @@ def scan(
         return tables.scan(table), table.version(), None
 
 
-def load(tables: Tables, roles: Mapping[str, str], as_of: datetime | None = None) -> Report:
+def make(tables: Tables, roles: Mapping[str, str], as_of: datetime | None = None) -> Report:
     """Build the report from ``tables``; ``roles`` maps each role to its table's name."""
     frames: dict[str, pl.LazyFrame] = {}
     versions: dict[str, int | None] = {}
@@ -305,94 +302,7 @@ def culprit(
     return PipelineError(f"the tables under {tables.root} cannot be read together ({one_line(exc)})")
 
 
-def summary(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """Sales totals by department and by region, and overall counts, from a built report.
-
-    Keys: ``by_department``, ``by_region`` and ``overall`` (one row)."""
-    totals = [
-        pl.len().alias("sales"),
-        pl.col("sale").sum().alias("total"),
-        pl.col("sale").mean().round(2).cast(pl.Decimal(38, 2)).alias("average"),
-    ]
-    by_department = (
-        frame.group_by("department").agg(totals).sort("total", "department", descending=[True, False])
-    )
-    by_region = frame.group_by("region").agg(totals).sort("total", "region", descending=[True, False])
-    counts = frame.select(
-        pl.len().alias("sales"),
-        pl.col("sale").sum().alias("total"),
-        pl.col("employee_name").n_unique().alias("employees"),
-        pl.col("client_name").n_unique().alias("clients"),
-        pl.col("department").n_unique().alias("departments"),
-        pl.col("date").min().alias("first_sale"),
-        pl.col("date").max().alias("last_sale"),
-    )
-    return {"by_department": by_department, "by_region": by_region, "overall": counts}
-
-
-def summary_json(parts: Mapping[str, pl.DataFrame]) -> str:
-    """The summary as one JSON object: a list of rows per part, ``overall`` as one object."""
-    document = {name: json.loads(frame.write_json()) for name, frame in parts.items()}
-    document["overall"] = document["overall"][0]
-    return json.dumps(document, ensure_ascii=False) + "\n"
-
-
-def summary_table(parts: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
-    """The summary as one table: the part each row belongs to in column ``part``, then the group
-    (department, region), then the numbers; a column a part does not have is null there."""
-    combined = pl.concat(
-        [frame.select(pl.lit(name).alias("part"), pl.all()) for name, frame in parts.items()],
-        how="diagonal",
-    )
-    first = ["part", "department", "region"]
-    return combined.select(first + [c for c in combined.columns if c not in first])
-
-
-HISTORY_METRICS = {
-    "inserted": ("num_target_rows_inserted", "num_added_rows"),
-    "updated": ("num_target_rows_updated",),
-    "deleted": ("num_target_rows_deleted", "num_deleted_rows"),
-}
-
-
-def history(tables: Tables, topics: Iterable[str]) -> tuple[pl.DataFrame, list[str]]:
-    """Every commit of every table: version, time, operation and rows inserted/updated/deleted;
-    and the topics whose table is not written yet."""
-    records = []
-    missing: list[str] = []
-    for topic in topics:
-        table = find_table(tables, topic)
-        if table is None:
-            missing.append(topic)
-            continue
-        with reading(tables, topic):
-            entries = table.history()
-        for entry in entries:
-            metrics = entry.get("operationMetrics") or {}
-            record = {
-                "table": topic,
-                "version": entry["version"],
-                "time": datetime.fromtimestamp(entry["timestamp"] / 1000, UTC),
-                "operation": entry.get("operation"),
-            }
-            for name, keys in HISTORY_METRICS.items():
-                record[name] = next((int(metrics[k]) for k in keys if k in metrics), None)
-            records.append(record)
-    schema = pl.Schema(
-        {
-            "table": pl.String(),
-            "version": pl.Int64(),
-            "time": pl.Datetime("ms", "UTC"),
-            "operation": pl.String(),
-            "inserted": pl.Int64(),
-            "updated": pl.Int64(),
-            "deleted": pl.Int64(),
-        }
-    )
-    return pl.DataFrame(records, schema=schema, orient="row").sort("table", "version"), missing
-
-
-def check(report: Report, strict: bool) -> None:
+def raise_if_strict(report: Report, strict: bool) -> None:
     """With ``strict``, any row left out is an error."""
     if strict and report.problems:
         raise DataError("; ".join(str(p) for p in report.problems))

@@ -14,10 +14,10 @@ from deltastream import signals
 from deltastream.config import Config
 from deltastream.errors import ConfigError
 from deltastream.logs import counted
-from deltastream.query import diagnose, render, watch
+from deltastream.query import diagnose, history, render, summary, watch
 from deltastream.query import report as reports
-from deltastream.subscribe import deadletters
-from deltastream.tables import DEAD_LETTERS, Tables
+from deltastream.tables import DEAD_LETTER_SCHEMA, Tables
+from deltastream.values import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,12 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     if args.output is not None:
         render.check_output(args.output)
     if args.dead_letters:
-        return dead_letters(cfg, args)
+        return show_dead_letters(cfg, args)
     if args.history:
-        return history(cfg, args)
+        return show_history(cfg, args)
     if args.watch is not None:
-        return watch_report(cfg, args)
-    return report(cfg, args)
+        return show_watch(cfg, args)
+    return show_report(cfg, args)
 
 
 def tables(cfg: Config, args: argparse.Namespace) -> Tables:
@@ -46,15 +46,15 @@ def tables(cfg: Config, args: argparse.Namespace) -> Tables:
     return store
 
 
-def report(cfg: Config, args: argparse.Namespace) -> int:
-    result = reports.load(tables(cfg, args), cfg.query.tables, args.as_of)
+def show_report(cfg: Config, args: argparse.Namespace) -> int:
+    result = reports.make(tables(cfg, args), cfg.query.tables, args.as_of)
     for note in result.notes:
         log.warning("%s", note)
     for problem in result.problems:
         log.warning("left out of the report: %s", problem)
-    reports.check(result, args.strict)
+    reports.raise_if_strict(result, args.strict)
     if args.summary:
-        write_summary(reports.summary(result.frame), args)
+        write_summary(summary.summary(result.frame), args)
         return 0
     versions = ", ".join(f"{t} v{'-' if v is None else v}" for t, v in result.versions.items())
     when = f" as of {render.moment(args.as_of)}" if args.as_of else ""
@@ -72,15 +72,15 @@ def write_summary(parts: dict[str, pl.DataFrame], args: argparse.Namespace) -> N
         )
         render.write_text(text, args.output)
     elif args.format == "json":
-        render.write_text(reports.summary_json(parts), args.output)
+        render.write_text(summary.summary_json(parts), args.output)
     else:
-        render.write(reports.summary_table(parts), args.format, args.output)
+        render.write(summary.summary_table(parts), args.format, args.output)
 
 
-def dead_letters(cfg: Config, args: argparse.Namespace) -> int:
+def show_dead_letters(cfg: Config, args: argparse.Namespace) -> int:
     store = tables(cfg, args)
     table = diagnose.find_table(store, DEAD_LETTERS)
-    frame = pl.DataFrame(schema=deadletters.SCHEMA)
+    frame = pl.DataFrame(schema=DEAD_LETTER_SCHEMA)
     if table is not None:
         diagnose.check_files(store, DEAD_LETTERS, table)
         with diagnose.reading(store, DEAD_LETTERS):
@@ -90,16 +90,16 @@ def dead_letters(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def history(cfg: Config, args: argparse.Namespace) -> int:
+def show_history(cfg: Config, args: argparse.Namespace) -> int:
     store = tables(cfg, args)
-    frame, missing = reports.history(store, cfg.topics)
+    frame, missing = history.commits(store, cfg.topics)
     for topic in missing:
         log.warning("table '%s' is not written yet at %s: no history", topic, store.uri(topic))
     render.write(frame, args.format, args.output, f"history: {counted(frame.height, 'commit')}", args.rows)
     return 0
 
 
-def watch_report(cfg: Config, args: argparse.Namespace) -> int:
+def show_watch(cfg: Config, args: argparse.Namespace) -> int:
     def draw(result: reports.Report) -> None:
         for problem in result.problems:
             print(f"left out: {problem}")

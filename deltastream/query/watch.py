@@ -139,7 +139,7 @@ def watch(
             lines = [str(s) for s in watcher.statuses()]
             result: report.Report | None = None
             try:
-                result, now_failing = report.load(tables, topics), None
+                result, now_failing = report.make(tables, topics), None
             except PipelineError as exc:
                 now_failing = failure_line(exc)
             if changed or now_failing != failure:

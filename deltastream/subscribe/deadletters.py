@@ -20,22 +20,11 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltastream.kafka.message import Message
 from deltastream.logs import counted
 from deltastream.subscribe import offsets
-from deltastream.tables import DEAD_LETTERS, Tables
+from deltastream.tables import DEAD_LETTER_SCHEMA, Tables
+from deltastream.values import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
 
-SCHEMA = pl.Schema(
-    {
-        "topic": pl.String(),
-        "partition": pl.Int32(),
-        "offset": pl.Int64(),
-        "key": pl.String(),
-        "value": pl.String(),
-        "value_encoding": pl.String(),
-        "error": pl.String(),
-        "time": pl.Datetime("us", "UTC"),
-    }
-)
 #: Dead letters logged one by one per write; the rest are counted in one line.
 LOGGED = 5
 
@@ -95,7 +84,7 @@ def append(
         return 0
     frame = pl.DataFrame(
         [(d.topic, d.partition, d.offset, d.key, d.value, d.value_encoding, d.error, d.time) for d in fresh],
-        schema=SCHEMA,
+        schema=DEAD_LETTER_SCHEMA,
         orient="row",
     )
     last = offsets.last_offsets(parts)

@@ -35,7 +35,8 @@ from deltastream.subscribe import deadletters, offsets
 from deltastream.subscribe.maintenance import Maintenance
 from deltastream.subscribe.rows import Decoded, deletes, latest
 from deltastream.subscribe.upsert import Operation, TableSettings, upsert
-from deltastream.tables import DEAD_LETTERS, Tables
+from deltastream.tables import Tables
+from deltastream.values import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
 
