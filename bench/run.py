@@ -291,6 +291,72 @@ def files(path: Path) -> int:
     return len(DeltaTable(str(path)).file_uris())
 
 
+def publish_stage(args: argparse.Namespace, cfg: config.Config, cfg_path: Path, raw: Path) -> list[Row]:
+    """The producer alone against publisher.py, on the same rows, in alternating rounds."""
+    run("publisher.py", cfg_path, "--topics", "client,department,employee")
+    # Each round measures the raw client and then the script on the same rows; the best of the
+    # rounds is kept for each, so a slow moment of the machine does not decide a ratio.
+    limits: list[Row] = []
+    publishes: list[float] = []
+    for round_ in range(1, args.repeat + 1):
+        topic = "sale" if round_ == 1 else f"sale{round_}"
+        if round_ > 1:
+            shutil.copy(raw / "sale.csv", raw / f"{topic}.csv")
+        log(f"round {round_}: producer alone ...")
+        limits.append(producer_limit(cfg, raw / "sale.csv", f"bench-raw-{round_}"))
+        log(f"round {round_}: publisher.py ...")
+        publishes.append(run("publisher.py", cfg_path, "--topics", topic)[0])
+    limit = min(limits, key=lambda r: r.seconds)
+    rows = [limit, Row("publisher.py (whole process)", args.sales, min(publishes), limit=limit.rate)]
+    log("; ".join(f"{r.stage}: {r.rate:,.0f} records/s" for r in rows))
+    return rows
+
+
+def subscribe_stage(
+    args: argparse.Namespace, cfg: config.Config, cfg_path: Path, work: Path, total: int
+) -> list[Row]:
+    """A fresh consumer alone against subscriber.py --once, on the same records, alternating."""
+    delta = work / "delta"
+    consumer_limits: list[Row] = []
+    subscribes: list[tuple[float, int]] = []
+    for round_ in range(1, args.repeat + 1):
+        log(f"round {round_}: consumer alone ...")
+        consumer_limits.append(consumer_limit(cfg, "sale", args.sales))
+        log(f"round {round_}: subscriber.py --once ...")
+        target = delta if round_ == 1 else work / f"delta{round_}"
+        subscribes.append(run("subscriber.py", cfg_path, "--once", "--delta-path", str(target)))
+    climit = min(consumer_limits, key=lambda r: r.seconds)
+    seconds, _ = min(subscribes)
+    peak = max(r for _, r in subscribes) / 1024
+    note = f"peak RSS {peak:.0f} MB, {files(delta / 'sale')} files"
+    rows = [climit, Row("subscriber.py --once (whole process)", total, seconds, limit=climit.rate, note=note)]
+    log("; ".join(f"{r.stage}: {r.rate:,.0f} records/s" for r in rows))
+    return rows
+
+
+def query_stage(cfg: config.Config, cfg_path: Path, work: Path) -> list[Row]:
+    """The report in process, and query.py writing it as Parquet."""
+    log("query.py ...")
+    started = time.monotonic()
+    built = report.make(Tables.at(work / "delta"), cfg.query.tables)
+    in_process = time.monotonic() - started
+    seconds, _ = run("query.py", cfg_path, "--format", "parquet", "--output", str(work / "report.parquet"))
+    return [
+        Row("query.py report (in process)", built.frame.height, in_process),
+        Row("query.py --format parquet (whole process)", built.frame.height, seconds),
+    ]
+
+
+def freshness_line(latencies: list[float], args: argparse.Namespace, client_files: int) -> str:
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return (
+        f"freshness (send -> visible in Delta, {len(latencies)} rows at {args.fresh_rate:g}/s): "
+        f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms; "
+        f"client table files after {args.fresh_rows} small commits: {client_files}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--sales", type=int, default=1_000_000)
@@ -310,7 +376,6 @@ def main() -> int:
     )
     log(f"generating {args.sales:,} sales in {raw} ...")
     sampledata.generate(raw, sizes)
-    rows: list[Row] = []
     extra: list[str] = []
     with EmbeddedBroker() as broker:
         cfg_path = write_config(work / "config.toml", broker.bootstrap_servers, raw, delta)
@@ -319,76 +384,21 @@ def main() -> int:
         clients.ensure_topics(admin, ["bench-raw"], 3, 1)
         admin.close()
 
-        run("publisher.py", cfg_path, "--topics", "client,department,employee")
-        # Each round measures the raw client and then the script on the same rows; the best of
-        # the rounds is kept for each, so a slow moment of the machine does not decide a ratio.
-        limits: list[Row] = []
-        publishes: list[float] = []
-        for round_ in range(1, args.repeat + 1):
-            topic = "sale" if round_ == 1 else f"sale{round_}"
-            if round_ > 1:
-                shutil.copy(raw / "sale.csv", raw / f"{topic}.csv")
-            log(f"round {round_}: producer alone ...")
-            limits.append(producer_limit(cfg, raw / "sale.csv", f"bench-raw-{round_}"))
-            log(f"round {round_}: publisher.py ...")
-            publishes.append(run("publisher.py", cfg_path, "--topics", topic)[0])
-        limit = min(limits, key=lambda r: r.seconds)
-        rows.append(limit)
-        rows.append(Row("publisher.py (whole process)", args.sales, min(publishes), limit=limit.rate))
-        log("; ".join(f"{r.stage}: {r.rate:,.0f} records/s" for r in rows[-2:]))
-
-        consumer_limits: list[Row] = []
-        subscribes: list[tuple[float, int]] = []
-        for round_ in range(1, args.repeat + 1):
-            log(f"round {round_}: consumer alone ...")
-            consumer_limits.append(consumer_limit(cfg, "sale", args.sales))
-            log(f"round {round_}: subscriber.py --once ...")
-            target = delta if round_ == 1 else work / f"delta{round_}"
-            subscribes.append(run("subscriber.py", cfg_path, "--once", "--delta-path", str(target)))
-        climit = min(consumer_limits, key=lambda r: r.seconds)
-        seconds, _ = min(subscribes)
+        rows = publish_stage(args, cfg, cfg_path, raw)
         total = args.sales + sizes.clients + sizes.employees + len(sampledata.DEPARTMENTS)
-        rows.append(climit)
-        rows.append(
-            Row(
-                "subscriber.py --once (whole process)",
-                total,
-                seconds,
-                limit=climit.rate,
-                note=f"peak RSS {max(r for _, r in subscribes) / 1024:.0f} MB, {files(delta / 'sale')} files",
-            )
-        )
-        log("; ".join(f"{r.stage}: {r.rate:,.0f} records/s" for r in rows[-2:]))
-
-        log("query.py ...")
-        started = time.monotonic()
-        built = report.make(Tables.at(delta), cfg.query.tables)
-        in_process = time.monotonic() - started
-        seconds, _ = run(
-            "query.py", cfg_path, "--format", "parquet", "--output", str(work / "report.parquet")
-        )
-        rows.append(Row("query.py report (in process)", built.frame.height, in_process))
-        rows.append(Row("query.py --format parquet (whole process)", built.frame.height, seconds))
-
+        rows += subscribe_stage(args, cfg, cfg_path, work, total)
+        rows += query_stage(cfg, cfg_path, work)
         log("MERGE cost ...")
         rows.extend(merge_cost(delta, args.sales))
-
         log("wide records ...")
         rows.extend(wide_update(work, rows=min(10_000, max(1000, args.sales))))
-
         log("freshness ...")
         fresh_cfg = write_config(work / "fresh.toml", broker.bootstrap_servers, raw, delta)
         latencies = freshness(broker.bootstrap_servers, fresh_cfg, delta, args.fresh_rows, args.fresh_rate)
         client_files = files(delta / "client")
 
     if latencies:
-        p50 = statistics.median(latencies)
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        extra.append(
-            f"freshness (send -> visible in Delta, {len(latencies)} rows at {args.fresh_rate:g}/s): "
-            f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms; "
-            f"client table files after {args.fresh_rows} small commits: {client_files}"
-        )
+        extra.append(freshness_line(latencies, args, client_files))
     print_table(rows, extra)
     return 0
 

@@ -76,7 +76,8 @@ class ScaleRun:
     cpu_s: float
 
 
-def write_config(path: Path, bootstrap: str, raw: Path, delta: Path, group: str, partitions: int) -> Path:
+def write_config(path: Path, bootstrap: str, raw: Path, delta: Path, partitions: int) -> Path:
+    """A config for one run; its consumer group is named after the file."""
     path.write_text(
         f"""[general]
 logging_level = "INFO"
@@ -88,7 +89,7 @@ batch_size = 10000
 partitions = {partitions}
 [subscriber]
 delta_path = "{delta}"
-group_id = "{group}"
+group_id = "{path.stem}"
 """
     )
     return path
@@ -110,9 +111,7 @@ def scale_out(work: Path, records: int, counts: Sequence[int], partitions: int =
     )
     runs = []
     with EmbeddedBroker() as broker:
-        publish_cfg = write_config(
-            work / "publish.toml", broker.bootstrap_servers, raw, work, "p", partitions
-        )
+        publish_cfg = write_config(work / "publish.toml", broker.bootstrap_servers, raw, work, partitions)
         admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
         admin.create_topics([NewTopic("sale", partitions, 1)])
         admin.close()
@@ -136,7 +135,6 @@ def scale_out(work: Path, records: int, counts: Sequence[int], partitions: int =
                 broker.bootstrap_servers,
                 raw,
                 delta,
-                f"scale-{count}",
                 partitions,
             )
             logs = [work / f"scale-{count}-{n}.log" for n in range(count)]

@@ -191,32 +191,41 @@ SECTIONS: dict[str, type] = {
 Overrides = Mapping[tuple[str, str], Any]
 
 
-def _section(name: str, cls: type, raw: Any, overrides: Overrides, source: str, base: Path) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(source, f"[{name}]", "a table of keys", Shown(kind(raw)))
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in known:
-            raise ConfigError(source, f"[{name}] {key}", f"one of: {', '.join(known)}", None)
-    values: dict[str, Any] = {}
-    for key, spec in known.items():
-        from_flag = (name, key) in overrides
-        where, label = ("command line", flag(name, key)) if from_flag else (source, f"[{name}] {key}")
-        raw_value = overrides[(name, key)] if from_flag else raw.get(key, REQUIRED)
-        if raw_value is REQUIRED:
-            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-                raise ConfigError(where, label, "a value (the key is required)")
-            continue
-        convert = spec.metadata["convert"]
-        try:
-            values[key] = convert(raw_value, _cwd() if from_flag else base)
-        except Invalid as exc:
-            if getattr(convert, "hides_value", False):
-                shown: Any = Shown.kind(raw_value)
-            else:
-                shown = Shown.of(raw_value if exc.shown is REQUIRED else exc.shown)
-            raise ConfigError(where, label, str(exc), shown) from None
-    return cls(**values)
+@dataclass(frozen=True)
+class _Document:
+    """A parsed config file being validated: where it came from, and the flags over it."""
+
+    label: str
+    base: Path
+    overrides: Overrides
+
+    def section(self, name: str, cls: type, raw: Any) -> Any:
+        """Section ``[name]`` as a ``cls``: every key converted, the flags' values first."""
+        if not isinstance(raw, dict):
+            raise ConfigError(self.label, f"[{name}]", "a table of keys", Shown(kind(raw)))
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        for key in raw:
+            if key not in known:
+                raise ConfigError(self.label, f"[{name}] {key}", f"one of: {', '.join(known)}", None)
+        values: dict[str, Any] = {}
+        for key, spec in known.items():
+            from_flag = (name, key) in self.overrides
+            raw_value = self.overrides[(name, key)] if from_flag else raw.get(key, REQUIRED)
+            where, label = ("command line", flag(name, key)) if from_flag else (self.label, f"[{name}] {key}")
+            if raw_value is REQUIRED:
+                if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+                    raise ConfigError(where, label, "a value (the key is required)")
+                continue
+            convert = spec.metadata["convert"]
+            try:
+                values[key] = convert(raw_value, _cwd() if from_flag else self.base)
+            except Invalid as exc:
+                if getattr(convert, "hides_value", False):
+                    shown: Any = Shown.kind(raw_value)
+                else:
+                    shown = Shown.of(raw_value if exc.shown is REQUIRED else exc.shown)
+                raise ConfigError(where, label, str(exc), shown) from None
+        return cls(**values)
 
 
 def _cwd() -> Path:
@@ -270,10 +279,8 @@ def parse(raw: Mapping[str, Any], source: Path, overrides: Overrides | None = No
     for name in raw:
         if name not in SECTIONS:
             raise ConfigError(label, f"[{name}]", f"one of the sections {', '.join(SECTIONS)}")
-    base = source.parent
-    parts = {
-        name: _section(name, cls, raw.get(name, {}), overrides, label, base) for name, cls in SECTIONS.items()
-    }
+    document = _Document(label, source.parent, overrides)
+    parts = {name: document.section(name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
     _cross_checks(label, parts)
     return Config(source=source, **parts)
 

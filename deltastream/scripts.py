@@ -63,7 +63,7 @@ def run(
     return guard(prog, load_and_run, secrets)
 
 
-def guard(prog: str, body: Callable[[], int], secrets: Sequence[str] = ()) -> int:
+def guard(prog: str, body: Callable[[], int], secrets: Sequence[str] = ()) -> int:  # noqa: PLR0911 (one exit code per kind of error)
     """Run ``body``; errors become one line on stderr and an exit code.
 
     A :class:`PipelineError` prints ``<prog>: error: <message>`` and exits with its code; a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kafka import TopicPartition
 
-from deltastream.subscribe.batch import Batch, should_flush
+from deltastream.subscribe.batch import Batch, FlushPolicy
 
 from .fakes import FakeMessage
 
@@ -20,14 +20,8 @@ def batch_of(n: int, partition: int = 0) -> Batch:
 def flush(
     batch: Batch, *, after_s: float = 0.0, polled: bool = True, idle: bool = True, full: int = 10
 ) -> bool:
-    return should_flush(
-        batch,
-        max_records=full,
-        max_latency_s=0.1,
-        now=batch.started + after_s,
-        polled_records=polled,
-        writer_idle=idle,
-    )
+    policy = FlushPolicy(max_records=full, max_latency_s=0.1)
+    return policy.should_flush(batch, now=batch.started + after_s, polled_records=polled, writer_idle=idle)
 
 
 def test_an_empty_batch_is_never_flushed() -> None:
@@ -70,3 +64,13 @@ def test_batches_keep_partitions_apart_and_drop_revoked_ones() -> None:
     assert batch.size == 2
     assert 0 not in batch.by_topic["t"]
     assert [m.offset for m in batch.by_topic["t"][1]] == [7]
+
+
+def test_polls_wait_long_while_idle_briefly_while_a_batch_is_open_and_not_at_all_once_it_is_due() -> None:
+    policy = FlushPolicy(max_records=10, max_latency_s=0.1)
+    assert policy.poll_wait_ms(Batch(), now=0.0, writer_idle=True) == 100
+    open_batch = batch_of(1)
+    assert policy.poll_wait_ms(open_batch, now=open_batch.started, writer_idle=True) == 10
+    due = open_batch.started + 0.2
+    assert policy.poll_wait_ms(open_batch, now=due, writer_idle=True) == 0
+    assert policy.poll_wait_ms(open_batch, now=due, writer_idle=False) == 10  # waits, does not spin

@@ -19,7 +19,7 @@ from deltastream.subscribe.formats.json import JsonFormat
 from deltastream.subscribe.maintenance import Maintenance
 from deltastream.subscribe.rows import DELETED
 from deltastream.subscribe.sink import DeltaSink
-from deltastream.subscribe.upsert import TableSettings, choose, upsert
+from deltastream.subscribe.upsert import TableSettings, Upserter, choose
 from deltastream.subscribe.writer import TopicWriter
 from deltastream.tables import Tables
 from deltastream.values import DEAD_LETTERS
@@ -238,10 +238,10 @@ def test_an_append_fails_when_the_table_moved_since_it_checked_its_ids(tmp_path:
     assert first is not None and second is not None
     frame = pl.DataFrame({"id": ["2"], "v": ["b"], DELETED: [False]})
     settings = TableSettings()
-    done = upsert(tables, "t", first, frame, "id", [Transaction("g-t-0", 5)], settings)
+    done = Upserter(tables, "id", settings).upsert("t", first, frame, [Transaction("g-t-0", 5)])
     assert done.operation == "append"
     with pytest.raises(CommitFailedError):
-        upsert(tables, "t", second, frame, "id", [Transaction("g-t-1", 9)], settings)
+        Upserter(tables, "id", settings).upsert("t", second, frame, [Transaction("g-t-1", 9)])
     assert rows(tmp_path) == [("1", "a"), ("2", "b")]
 
 

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -36,22 +37,22 @@ class Interrupted(Exception):
     """A stop was asked for while waiting for a broker."""
 
 
-def connect(
-    cfg: Config,
-    build: Callable[[dict[str, Any]], T],
-    what: str,
-    *,
-    patience_s: float | None,
-    stop: threading.Event | None = None,
-    quiet: bool = False,
-) -> T:
-    """Build a client, trying until a broker answers.
+@dataclass(frozen=True)
+class Wait:
+    """How a client waits for a broker: ``patience_s`` bounds the wait (``None``: until stopped),
+    ``stop`` ends it, and each failed attempt is logged as a warning naming ``what`` unless
+    ``quiet`` (the caller then says what it waits for)."""
 
-    ``patience_s`` bounds the wait (``None``: wait until stopped). Each failed attempt is logged
-    as a warning unless ``quiet`` (the caller then says what it waits for).
-    """
+    what: str
+    patience_s: float | None
+    stop: threading.Event = field(default_factory=threading.Event)
+    quiet: bool = False
+
+
+def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
+    """Build a client, trying until a broker answers (see :class:`Wait`)."""
     servers = cfg.general.bootstrap_servers
-    stop = stop or threading.Event()
+    what, patience_s, stop, quiet = wait.what, wait.patience_s, wait.stop, wait.quiet
     started = time.monotonic()
     attempt = 0
     while True:
@@ -106,7 +107,7 @@ def producer(cfg: Config, stop: threading.Event | None = None) -> KafkaProducer:
             max_block_ms=pub.delivery_timeout_ms,
         )
 
-    return connect(cfg, build, "publisher", patience_s=cfg.kafka.connect_timeout_s, stop=stop)
+    return connect(cfg, build, Wait("publisher", cfg.kafka.connect_timeout_s, stop or threading.Event()))
 
 
 def consumer_settings(cfg: Config) -> dict[str, Any]:
@@ -151,7 +152,7 @@ def consumer(
         compat.forbid_auto_create(client)
         return client
 
-    return connect(cfg, build, "subscriber", patience_s=patience_s, stop=stop, quiet=quiet)
+    return connect(cfg, build, Wait("subscriber", patience_s, stop or threading.Event(), quiet))
 
 
 def admin(
@@ -168,7 +169,7 @@ def admin(
     def build(common: dict[str, Any]) -> KafkaAdminClient:
         return KafkaAdminClient(**common, request_timeout_ms=timeout_ms)
 
-    return connect(cfg, build, "admin", patience_s=patience_s, stop=stop, quiet=quiet)
+    return connect(cfg, build, Wait("admin", patience_s, stop or threading.Event(), quiet))
 
 
 def ensure_topics(

@@ -39,126 +39,127 @@ log = logging.getLogger(__name__)
 ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def publish_topic(
-    producer: KafkaProducer,
-    cfg: Config,
-    topic: str,
-    pacer: Pacer | None = None,
-    stop: threading.Event | None = None,
-) -> TopicResult:
-    """Send every row of ``raw_path/<topic>.csv`` to ``topic``; never raises for bad rows or files.
+class Sender:
+    """Sends topics' CSV rows through one producer, one topic at a time, paced by ``pacer``, until
+    each file ends or ``stop`` is set."""
 
-    A second Ctrl-C (``KeyboardInterrupt``) stops waiting for confirmations: the rows not
-    confirmed yet are counted as failed and :attr:`TopicResult.unconfirmed`.
-    """
-    pacer = pacer or Pacer(0)
-    stop = stop or threading.Event()
-    path = csv_path(cfg.publisher.raw_path, topic)
-    result = TopicResult(topic, path)
-    if stop.is_set():
-        return result
-    result.started = True
-    started = time.monotonic()
-    reason = problem(path)
-    if reason is not None:
-        result.error = f"{path}: {reason}"
-        log.error("%s; topic %s not published", result.error, topic)
-        return result
-    timeout_s = cfg.publisher.delivery_timeout_ms / 1000 + 5
-    batches: list[InFlight] = []
-    try:
-        with progress(path, topic) as bar:
-            _send_rows(producer, cfg, result, pacer, stop, batches, bar, timeout_s)
+    def __init__(
+        self,
+        producer: KafkaProducer,
+        cfg: Config,
+        pacer: Pacer | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.producer = producer
+        self.cfg = cfg
+        self.pacer = pacer or Pacer(0)
+        self.stop = stop or threading.Event()
+        #: How long confirmations are waited for.
+        self.timeout_s = cfg.publisher.delivery_timeout_ms / 1000 + 5
+
+    def publish_topic(self, topic: str) -> TopicResult:
+        """Send every row of ``raw_path/<topic>.csv`` to ``topic``; never raises for bad rows or files.
+
+        A second Ctrl-C (``KeyboardInterrupt``) stops waiting for confirmations: the rows not
+        confirmed yet are counted as failed and :attr:`TopicResult.unconfirmed`.
+        """
+        producer, stop, timeout_s = self.producer, self.stop, self.timeout_s
+        path = csv_path(self.cfg.publisher.raw_path, topic)
+        result = TopicResult(topic, path)
         if stop.is_set():
-            # Usually done in a few milliseconds; say so only when the broker keeps us waiting.
-            with contextlib.suppress(KafkaError):
-                producer.flush(timeout=min(1.0, timeout_s))
-        if stop.is_set() and any(not f.is_done for b in batches if not b.settled for f in b.futures):
-            log.warning(
-                "%s: waiting up to %.0f s for the broker to confirm the rows sent (Ctrl-C: stop waiting)",
-                topic,
-                timeout_s,
-            )
-        producer.flush(timeout=timeout_s)
-        for batch in batches:
-            confirm(batch, result, timeout_s)
-    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, count what is not confirmed
-        stop.set()
-        result.stopped = True
-        for batch in batches:
-            settle(batch, result, log_line=False)
-    except KafkaError as exc:  # flush timed out: the rows not acknowledged by now count as failed
-        log.error("%s: %s", topic, exc)
-        for batch in batches:
-            settle(batch, result)
-    result.seconds = time.monotonic() - started
-    return result
-
-
-def _send_rows(
-    producer: KafkaProducer,
-    cfg: Config,
-    result: TopicResult,
-    pacer: Pacer,
-    stop: threading.Event,
-    batches: list[InFlight],
-    bar: tqdm[Any],
-    timeout_s: float,
-) -> None:
-    """Read and send rows until the file ends, a stop, or an error that ends the file."""
-    topic = result.topic
-    size = cfg.publisher.batch_size
-    rows = read_rows(result.path, cfg.general.id_column)
-    current = InFlight(1, time.monotonic())
-    batches.append(current)
-    try:
-        while True:
-            pacer.wait_turn(stop)
+            return result
+        result.started = True
+        started = time.monotonic()
+        reason = problem(path)
+        if reason is not None:
+            result.error = f"{path}: {reason}"
+            log.error("%s; topic %s not published", result.error, topic)
+            return result
+        batches: list[InFlight] = []
+        try:
+            with progress(path, topic) as bar:
+                self._send_rows(result, batches, bar)
             if stop.is_set():
-                result.stopped = True
-                break
-            item = next(rows, None)
-            if item is None:
-                break
-            value = ENCODER.encode(item.values).encode() if isinstance(item, Row) else b""
-            # Counted as read and as in hand together, so that a second Ctrl-C at any point
-            # leaves every row read either sent, rejected, failed or unconfirmed.
-            result.read += 1
-            result.last_line = item.last
-            current.rows += 1
-            if isinstance(item, Row):
-                current.keys.append(item.key)
-                send(producer, topic, item.key, value, current, result)
+                # Usually done in a few milliseconds; say so only when the broker keeps us waiting.
+                with contextlib.suppress(KafkaError):
+                    producer.flush(timeout=min(1.0, timeout_s))
+            if stop.is_set() and any(not f.is_done for b in batches if not b.settled for f in b.futures):
+                log.warning(
+                    "%s: waiting up to %.0f s for the broker to confirm the rows sent (Ctrl-C: stop waiting)",
+                    topic,
+                    timeout_s,
+                )
+            producer.flush(timeout=timeout_s)
+            for batch in batches:
+                confirm(batch, result, timeout_s)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, count what is not confirmed
+            stop.set()
+            result.stopped = True
+            for batch in batches:
+                settle(batch, result, log_line=False)
+        except KafkaError as exc:  # flush timed out: the rows not acknowledged by now count as failed
+            log.error("%s: %s", topic, exc)
+            for batch in batches:
+                settle(batch, result)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _send_rows(self, result: TopicResult, batches: list[InFlight], bar: tqdm[Any]) -> None:
+        """Read and send rows until the file ends, a stop, or an error that ends the file."""
+        cfg, pacer, stop, timeout_s = self.cfg, self.pacer, self.stop, self.timeout_s
+        topic = result.topic
+        size = cfg.publisher.batch_size
+        rows = read_rows(result.path, cfg.general.id_column)
+        current = InFlight(1, time.monotonic())
+        batches.append(current)
+        try:
+            while True:
+                pacer.wait_turn(stop)
+                if stop.is_set():
+                    result.stopped = True
+                    break
+                item = next(rows, None)
+                if item is None:
+                    break
+                value = ENCODER.encode(item.values).encode() if isinstance(item, Row) else b""
+                # Counted as read and as in hand together, so that a second Ctrl-C at any point
+                # leaves every row read either sent, rejected, failed or unconfirmed.
+                result.read += 1
+                result.last_line = item.last
+                current.rows += 1
+                if isinstance(item, Row):
+                    current.keys.append(item.key)
+                    send(self.producer, item.key, value, current, result)
+                else:
+                    result.note_rejected(item)
+                if current.rows >= size or (
+                    pacer.paced and time.monotonic() - current.started >= PACED_BATCH_S
+                ):
+                    bar.update(current.rows)
+                    # Paced, a batch is confirmed at once, so the log follows the rows as they go;
+                    # unpaced, the previous one is, while this one is on its way.
+                    previous = [b for b in batches if not b.settled and (pacer.paced or b is not current)]
+                    for batch in previous:
+                        confirm(batch, result, timeout_s)
+                    batches[:] = [b for b in batches if not b.settled]
+                    current = InFlight(current.number + 1, time.monotonic())
+                    batches.append(current)
+        except SourceError as exc:
+            result.error = str(exc)
+            if result.read:
+                log.error("%s; the rows before it are sent", exc)
             else:
-                result.note_rejected(item)
-            if current.rows >= size or (pacer.paced and time.monotonic() - current.started >= PACED_BATCH_S):
-                bar.update(current.rows)
-                # Paced, a batch is confirmed at once, so the log follows the rows as they go;
-                # unpaced, the previous one is, while this one is on its way.
-                previous = [b for b in batches if not b.settled and (pacer.paced or b is not current)]
-                for batch in previous:
-                    confirm(batch, result, timeout_s)
-                batches[:] = [b for b in batches if not b.settled]
-                current = InFlight(current.number + 1, time.monotonic())
-                batches.append(current)
-    except SourceError as exc:
-        result.error = str(exc)
-        if result.read:
-            log.error("%s; the rows before it are sent", exc)
-        else:
-            log.error("%s; topic %s not published", exc, topic)
-    finally:
-        rows.close()
-    bar.update(current.rows)
+                log.error("%s; topic %s not published", exc, topic)
+        finally:
+            rows.close()
+        bar.update(current.rows)
 
 
-def send(
-    producer: KafkaProducer, topic: str, key: str, value: bytes, batch: InFlight, result: TopicResult
-) -> None:
-    """Hand one row (its key already in ``batch.keys``) to the producer; a send refused at once
-    (too big, the buffer full for too long) counts as failed."""
+def send(producer: KafkaProducer, key: str, value: bytes, batch: InFlight, result: TopicResult) -> None:
+    """Hand one row of ``result.topic`` (its key already in ``batch.keys``) to the producer; a send
+    refused at once (too big, the buffer full for too long) counts as failed."""
     try:
-        future = producer.send(topic, key=key.encode(), value=value)
+        future = producer.send(result.topic, key=key.encode(), value=value)
     except KafkaError as exc:
         batch.keys.pop()
         result.note_failure(key, exc)
@@ -202,13 +203,13 @@ def publish(cfg: Config, stop: threading.Event | None = None) -> list[TopicResul
         producer = clients.producer(cfg, stop=stop)
     except (clients.Interrupted, KeyboardInterrupt):
         return [TopicResult(topic, path) for topic, path in paths.items()]
-    pacer = Pacer(cfg.publisher.rate)
+    sender = Sender(producer, cfg, Pacer(cfg.publisher.rate), stop)
     try:
         for topic in cfg.topics:
             if topic in refused and not stop.is_set():
                 results.append(TopicResult(topic, paths[topic], started=True, error=refused[topic]))
             else:
-                results.append(publish_topic(producer, cfg, topic, pacer, stop))
+                results.append(sender.publish_topic(topic))
     finally:
         _close(producer, hard=any(r.unconfirmed for r in results))
     return results

@@ -110,7 +110,7 @@ def unreadable(tables: Tables, topic: str, exc: BaseException) -> PipelineError:
     return TableUnreadable(topic, path, *found)
 
 
-def absent(path: Path) -> tuple[str, str] | None:
+def absent(path: Path) -> tuple[str, str] | None:  # noqa: PLR0911 (one return per finding, in the order looked for)
     """Why local folder ``path`` is not a table: ``None`` when it is simply not there yet (no
     folder, or an empty one), else (what is wrong, how to fix it)."""
     try:
@@ -141,7 +141,7 @@ def permission(root: Path, exc: PermissionError) -> tuple[str, str]:
     )
 
 
-def diagnose(path: Path) -> tuple[str, str] | None:
+def diagnose(path: Path) -> tuple[str, str] | None:  # noqa: PLR0911 (one return per finding, in the order looked for)
     """What is wrong with the Delta log of local table ``path`` (what, how to fix), or ``None``
     when nothing found: no folder, a missing or damaged checkpoint, a gap, a damaged entry."""
     log_dir = path / "_delta_log"

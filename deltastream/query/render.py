@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
 
 import polars as pl
 
@@ -68,9 +67,8 @@ def write(
     output: Path | None = None,
     header: str | None = None,
     rows: int | None = None,
-    out: TextIO | None = None,
 ) -> None:
-    """Write ``frame`` in ``fmt`` to ``output`` (a file) or to ``out`` (stdout by default).
+    """Write ``frame`` in ``fmt`` to ``output`` (a file) or to stdout.
 
     ``rows``: rows shown in table format; ``None``: :data:`SCREEN_ROWS` on the terminal, all in a file.
     """
@@ -81,13 +79,13 @@ def write(
         return
     if rows is None and output is not None:
         rows = -1
-    write_text(text(frame, fmt, header, rows), output, out)
+    write_text(text(frame, fmt, header, rows), output)
 
 
-def write_text(content: str, output: Path | None = None, out: TextIO | None = None) -> None:
-    """``content`` to ``output`` (a file) or to ``out`` (stdout by default)."""
+def write_text(content: str, output: Path | None = None) -> None:
+    """``content`` to ``output`` (a file) or to stdout."""
     if output is None:
-        (out or sys.stdout).write(content)
+        sys.stdout.write(content)
         return
 
     def put(path: Path) -> None:

@@ -108,5 +108,5 @@ def show_watch(cfg: Config, args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     with signals.stop_on_signals(stop, "leaving --watch"), contextlib.suppress(KeyboardInterrupt):
-        watch.watch(tables(cfg, args), cfg.query.tables, args.watch, draw, stop)
+        watch.watch(watch.Watcher(tables(cfg, args), cfg.query.tables), args.watch, draw, stop)
     return 0

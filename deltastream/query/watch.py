@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TextIO
 
 from deltalake import DeltaTable
 
@@ -116,21 +115,18 @@ def failure_line(exc: PipelineError) -> str:
 
 
 def watch(
-    tables: Tables,
-    topics: Mapping[str, str],
+    watcher: Watcher,
     interval_s: float,
     render: Callable[[report.Report], None],
     stop: threading.Event | None = None,
-    out: TextIO | None = None,
 ) -> None:
     """Render at start and after every change, until ``stop`` is set (or Ctrl-C).
 
     While the report cannot be built it is tried again at every check (a data file put back
     changes no version), and drawn again when the outcome changes.
     """
-    out = out or sys.stdout
+    out = sys.stdout
     stop = stop or threading.Event()
-    watcher = Watcher(tables, topics)
     clear = out.isatty()
     failure: str | None = None
     while not stop.is_set():
@@ -139,7 +135,7 @@ def watch(
             lines = [str(s) for s in watcher.statuses()]
             result: report.Report | None = None
             try:
-                result, now_failing = report.make(tables, topics), None
+                result, now_failing = report.make(watcher.store, watcher.topics), None
             except PipelineError as exc:
                 now_failing = failure_line(exc)
             if changed or now_failing != failure:

@@ -1,10 +1,10 @@
 """The messages polled since the last write, and the decision to write them.
 
-A :class:`Batch` keeps each partition's messages apart and in offset order. :func:`should_flush`
+A :class:`Batch` keeps each partition's messages apart and in offset order. :class:`FlushPolicy`
 is the whole flush policy: a batch is written when it is full or, once the writer is free, when
 its first message has waited ``max_batch_latency_ms`` or nothing more is arriving. So a trickle is
 written at once, and under load batches grow while the previous one is being written.
-:func:`poll_wait_ms` is its counterpart: how long the loop's next poll may wait.
+Its :meth:`~FlushPolicy.poll_wait_ms` is the counterpart: how long the loop's next poll may wait.
 """
 
 from __future__ import annotations
@@ -52,44 +52,44 @@ class Batch:
         }
 
 
-def should_flush(
-    batch: Batch,
-    *,
-    max_records: int,
-    max_latency_s: float,
-    now: float,
-    polled_records: bool,
-    writer_idle: bool,
-) -> bool:
-    """Whether to hand ``batch`` to the writer now.
-
-    Full: always (the hand-over waits for the write in flight). Otherwise only when the writer is
-    free, and then when the batch has waited its latency, or the last poll brought nothing: more
-    waiting would only add latency.
-    """
-    if batch.size == 0:
-        return False
-    if batch.size >= max_records:
-        return True
-    if not writer_idle:
-        return False
-    return now - batch.started >= max_latency_s or not polled_records
-
-
 #: Poll timeout while a batch is open: how long "no new data" takes to notice.
 QUIET_POLL_MS = 10
 
 
-def poll_wait_ms(batch: Batch, *, max_latency_s: float, now: float, writer_idle: bool) -> int:
-    """How long the next poll may wait for records.
+@dataclass(frozen=True)
+class FlushPolicy:
+    """When a batch is written, and so how long each poll may wait."""
 
-    Long polls while no batch is open; short ones while one is, to notice when data stops; none
-    once the batch is due and the writer can take it (a due batch waiting for a busy writer polls
-    briefly rather than spin).
-    """
-    if not batch.size:
-        return int(max(max_latency_s, 0.05) * 1000)
-    left_ms = int((max_latency_s - (now - batch.started)) * 1000)
-    if left_ms <= 0 and not writer_idle:
-        return QUIET_POLL_MS
-    return max(0, min(left_ms, QUIET_POLL_MS))
+    #: A batch this big is written at once.
+    max_records: int
+    #: Once the writer is free, a batch whose first message has waited this long is written.
+    max_latency_s: float
+
+    def should_flush(self, batch: Batch, *, now: float, polled_records: bool, writer_idle: bool) -> bool:
+        """Whether to hand ``batch`` to the writer now.
+
+        Full: always (the hand-over waits for the write in flight). Otherwise only when the writer
+        is free, and then when the batch has waited its latency, or the last poll brought nothing:
+        more waiting would only add latency.
+        """
+        if batch.size == 0:
+            return False
+        if batch.size >= self.max_records:
+            return True
+        if not writer_idle:
+            return False
+        return now - batch.started >= self.max_latency_s or not polled_records
+
+    def poll_wait_ms(self, batch: Batch, *, now: float, writer_idle: bool) -> int:
+        """How long the next poll may wait for records.
+
+        Long polls while no batch is open; short ones while one is, to notice when data stops;
+        none once the batch is due and the writer can take it (a due batch waiting for a busy
+        writer polls briefly rather than spin).
+        """
+        if not batch.size:
+            return int(max(self.max_latency_s, 0.05) * 1000)
+        left_ms = int((self.max_latency_s - (now - batch.started)) * 1000)
+        if left_ms <= 0 and not writer_idle:
+            return QUIET_POLL_MS
+        return max(0, min(left_ms, QUIET_POLL_MS))

@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -32,7 +33,7 @@ from deltastream.kafka.topics import BrokerGone
 from deltastream.logs import counted
 from deltastream.subscribe import offsets, positions
 from deltastream.subscribe.assignment import Assignment
-from deltastream.subscribe.batch import Batch, poll_wait_ms, should_flush
+from deltastream.subscribe.batch import Batch, FlushPolicy
 from deltastream.subscribe.guard import StartOver, TopicGuard
 from deltastream.subscribe.handover import HandOver
 from deltastream.tables import Tables
@@ -60,25 +61,26 @@ class Outcome(enum.Enum):
         return self in (Outcome.STOPPED, Outcome.CAUGHT_UP, Outcome.UNREADABLE)
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What every session of one run shares."""
+
+    cfg: Config
+    tables: Tables
+    handover: HandOver
+    assignment: Assignment
+    stopping: threading.Event
+
+
 class Session:
     """One consumer's run, from positions read in Delta until it stops or must start over."""
 
-    def __init__(
-        self,
-        cfg: Config,
-        *,
-        admin: KafkaAdminClient,
-        tables: Tables,
-        handover: HandOver,
-        assignment: Assignment,
-        stopping: threading.Event,
-        create_topics: bool,
-    ) -> None:
-        self.cfg = cfg
-        self.tables = tables
-        self.handover = handover
-        self.assignment = assignment
-        self.stopping = stopping
+    def __init__(self, shared: Shared, admin: KafkaAdminClient, *, create_topics: bool) -> None:
+        self.cfg = cfg = shared.cfg
+        self.tables = shared.tables
+        self.handover = shared.handover
+        self.assignment = shared.assignment
+        self.stopping = shared.stopping
         self.create_topics = create_topics
         self.guard = TopicGuard(admin, cfg.topics, cfg.subscriber.group_id)
         self.batch = Batch()
@@ -96,11 +98,11 @@ class Session:
                 "the broker at %s is not answering (%s); %s, waiting for it (Ctrl-C stops)",
                 ",".join(self.cfg.general.bootstrap_servers),
                 exc,
-                self._dropping(),
+                dropping(self.batch),
             )
         except StartOver as exc:
             outcome = Outcome.STARTING_OVER
-            log.warning("%s; %s, starting over from the offsets in Delta", exc, self._dropping())
+            log.warning("%s; %s, starting over from the offsets in Delta", exc, dropping(self.batch))
         except KafkaReadError:
             outcome = Outcome.UNREADABLE
             raise
@@ -130,12 +132,11 @@ class Session:
         consumer = self.consumer
         assert consumer is not None
         sub = self.cfg.subscriber
-        latency_s = sub.max_batch_latency_ms / 1000
+        policy = FlushPolicy(sub.max_batch_records, sub.max_batch_latency_ms / 1000)
         while not self.stopping.is_set():
-            wait_ms = poll_wait_ms(
-                self.batch, max_latency_s=latency_s, now=time.monotonic(), writer_idle=self.handover.idle
-            )
-            records = self._moved(consumer, self._poll(consumer, wait_ms))
+            wait_ms = policy.poll_wait_ms(self.batch, now=time.monotonic(), writer_idle=self.handover.idle)
+            self.assignment.before_poll(consumer)
+            records = self._moved(consumer, poll(consumer, wait_ms, sub.max_batch_records))
             self.batch.add(records)
             self.empty_polls = 0 if records else self.empty_polls + 1
             now = time.monotonic()
@@ -143,13 +144,8 @@ class Session:
                 self.guard.verify()
                 if reason := self.assignment.stalled(consumer, now):
                     raise StartOver(reason)
-            if should_flush(
-                self.batch,
-                max_records=sub.max_batch_records,
-                max_latency_s=latency_s,
-                now=now,
-                polled_records=bool(records),
-                writer_idle=self.handover.idle,
+            if policy.should_flush(
+                self.batch, now=now, polled_records=bool(records), writer_idle=self.handover.idle
             ):
                 self._flush()
             elif self.handover.done_uncollected:
@@ -157,20 +153,6 @@ class Session:
             if self.batch.size == 0 and self.assignment.finished(consumer, self.empty_polls):
                 return Outcome.CAUGHT_UP
         return Outcome.STOPPED
-
-    def _poll(self, consumer: KafkaConsumer, wait_ms: int) -> Polled:
-        self.assignment.before_poll(consumer)
-        try:
-            polled: Polled = consumer.poll(
-                timeout_ms=wait_ms, max_records=self.cfg.subscriber.max_batch_records
-            )
-        except KafkaError as exc:
-            if exc.retriable:
-                raise BrokerGone(str(exc)) from exc
-            # A batch it cannot decode: kafka-python 3.0.12 raises this once, and its next poll
-            # would spin for good.
-            raise KafkaReadError(exc) from exc
-        return polled
 
     def _moved(self, consumer: KafkaConsumer, records: Polled) -> Polled:
         """Apply the partitions revoked and assigned since the last poll; the records of those
@@ -195,11 +177,6 @@ class Session:
         batch, self.batch = self.batch, Batch()
         self.handover.submit(batch, self.guard.ids)
 
-    def _dropping(self) -> str:
-        if not self.batch.size:
-            return "nothing in hand"
-        return f"dropping {counted(self.batch.size, 'record')} in hand (read again from Delta's offsets)"
-
     def _end(self, outcome: Outcome) -> None:
         """Finish the write in flight and, on a clean stop, the batch in hand; close the consumer."""
         try:
@@ -208,24 +185,45 @@ class Session:
                     try:
                         self._flush()
                     except (BrokerGone, StartOver) as exc:
-                        log.info("%s; %s", exc, self._dropping())
+                        log.info("%s; %s", exc, dropping(self.batch))
                 self.handover.collect(self.consumer, ack=outcome.clean)
         finally:
             self.batch = Batch()
-            self._close(outcome)
+            if self.consumer is not None:
+                close(self.consumer, outcome, self.cfg.kafka.session_timeout_ms / 1000, self.stopping)
+                self.consumer = None
 
-    def _close(self, outcome: Outcome) -> None:
-        if self.consumer is None:
-            return
-        try:
-            # A consumer that sent what it cannot read must not be polled again: it would spin
-            # for good (kafka-python 3.0.12).
-            if outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP, Outcome.STARTING_OVER):
-                # A join completes in about 3 s on the embedded broker: waiting for it lets the
-                # next session join at once.
-                join_s = self.cfg.kafka.session_timeout_ms / 1000
-                compat.finish_join(self.consumer, join_s, self.stopping)
-            self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
-        except KafkaError as exc:  # closing must not hide the run's own outcome
-            log.debug("consumer close: %s", exc)
-        self.consumer = None
+
+def close(consumer: KafkaConsumer, outcome: Outcome, join_s: float, stopping: threading.Event) -> None:
+    """Close a session's consumer; a join in progress is given ``join_s`` to complete first."""
+    try:
+        # A consumer that sent what it cannot read must not be polled again: it would spin for
+        # good (kafka-python 3.0.12).
+        if outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP, Outcome.STARTING_OVER):
+            # A join completes in about 3 s on the embedded broker: waiting for it lets the next
+            # session join at once.
+            compat.finish_join(consumer, join_s, stopping)
+        consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+    except KafkaError as exc:  # closing must not hide the run's own outcome
+        log.debug("consumer close: %s", exc)
+
+
+def poll(consumer: KafkaConsumer, wait_ms: int, most: int) -> Polled:
+    """Up to ``most`` records, waiting up to ``wait_ms``; a broker gone and records the client
+    cannot read are raised as such."""
+    try:
+        polled: Polled = consumer.poll(timeout_ms=wait_ms, max_records=most)
+    except KafkaError as exc:
+        if exc.retriable:
+            raise BrokerGone(str(exc)) from exc
+        # A batch it cannot decode: kafka-python 3.0.12 raises this once, and its next poll would
+        # spin for good.
+        raise KafkaReadError(exc) from exc
+    return polled
+
+
+def dropping(batch: Batch) -> str:
+    """What ending a session now does to the batch in hand, in a few words."""
+    if not batch.size:
+        return "nothing in hand"
+    return f"dropping {counted(batch.size, 'record')} in hand (read again from Delta's offsets)"

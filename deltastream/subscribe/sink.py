@@ -34,7 +34,7 @@ from deltastream.errors import SinkError, one_line
 from deltastream.subscribe import deadletters, offsets
 from deltastream.subscribe.maintenance import Maintenance
 from deltastream.subscribe.rows import Decoded, deletes, latest
-from deltastream.subscribe.upsert import Operation, TableSettings, upsert
+from deltastream.subscribe.upsert import Operation, TableSettings, Upserter
 from deltastream.tables import Tables
 from deltastream.values import DEAD_LETTERS
 
@@ -85,7 +85,7 @@ class DeltaSink:
     ) -> None:
         self.tables = tables
         self.id_column = id_column
-        self.settings = settings or TableSettings()
+        self.upserter = Upserter(tables, id_column, settings or TableSettings())
         self.maintenance = maintenance
         self.max_attempts = max_attempts
         self._copies: dict[str, DeltaTable] = {}
@@ -147,7 +147,7 @@ class DeltaSink:
         if fresh.dead:
             dead = deadletters.append(self.tables, self._current(DEAD_LETTERS), topic, fresh.dead, ids)
         txns = offsets.transactions(ids, topic, last)
-        done = upsert(self.tables, topic, table, rows, self.id_column, txns, self.settings)
+        done = self.upserter.upsert(topic, table, rows, txns)
         return WriteResult(
             topic,
             records=fresh.records,

@@ -22,7 +22,7 @@ from deltastream.subscribe.assignment import AllPartitions, Assignment, InGroup
 from deltastream.subscribe.formats import Format
 from deltastream.subscribe.formats.json import JsonFormat
 from deltastream.subscribe.handover import HandOver, Totals
-from deltastream.subscribe.loop import Outcome, Session
+from deltastream.subscribe.loop import Outcome, Session, Shared
 from deltastream.subscribe.maintenance import Maintenance
 from deltastream.subscribe.sink import DeltaSink
 from deltastream.subscribe.upsert import TableSettings
@@ -67,21 +67,13 @@ class Subscriber:
     def run(self, assignment: Assignment) -> Totals:
         """Consume until stopped, or until ``assignment`` is finished."""
         writer = Writer(self.sink, self.format_for)
-        handover = HandOver(writer, self.totals)
+        shared = Shared(self.cfg, self.tables, HandOver(writer, self.totals), assignment, self.stopping)
         admin: KafkaAdminClient | None = None
         try:
             admin = self._admin(self.cfg.kafka.connect_timeout_s)
             first = True
             while admin is not None and not self.stopping.is_set():
-                self.session = Session(
-                    self.cfg,
-                    admin=admin,
-                    tables=self.tables,
-                    handover=handover,
-                    assignment=assignment,
-                    stopping=self.stopping,
-                    create_topics=first,
-                )
+                self.session = Session(shared, admin, create_topics=first)
                 first = False
                 outcome = self.session.run()
                 self.session = None

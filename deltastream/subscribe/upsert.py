@@ -77,23 +77,27 @@ def choose(*, has_deletes: bool, all_new: bool, columns: int) -> Operation:
     return "merge"
 
 
-def upsert(
-    tables: Tables,
-    name: str,
-    table: DeltaTable | None,
-    rows: pl.DataFrame,
-    id_column: str,
-    txns: Sequence[Transaction],
-    settings: TableSettings,
-) -> Upserted:
-    """Write ``rows`` into table ``name`` (``table`` as last read, or ``None``) in one commit."""
-    if rows.height == 0:
-        return Upserted(None, table.version() if table is not None else None)
-    commit = CommitProperties(app_transactions=list(txns))
-    rows = rows.sort(id_column)
-    if table is None:
-        return create(tables, name, rows, commit, settings)
-    return update(tables, table, align(table, rows), id_column, txns)
+@dataclass(frozen=True)
+class Upserter:
+    """Writes batches of rows, keyed by ``id_column``, into the tables under ``tables``; a table it
+    creates gets ``settings``."""
+
+    tables: Tables
+    id_column: str
+    settings: TableSettings = field(default_factory=TableSettings)
+
+    def upsert(
+        self, name: str, table: DeltaTable | None, rows: pl.DataFrame, txns: Sequence[Transaction]
+    ) -> Upserted:
+        """Write ``rows`` into table ``name`` (``table`` as last read, or ``None``) in one commit."""
+        if rows.height == 0:
+            return Upserted(None, table.version() if table is not None else None)
+        rows = rows.sort(self.id_column)
+        if table is None:
+            return create(
+                self.tables, name, rows, CommitProperties(app_transactions=list(txns)), self.settings
+            )
+        return update(self.tables, table, align(table, rows), self.id_column, txns)
 
 
 def create(

@@ -119,7 +119,9 @@ def _empty(id_column: str) -> pl.DataFrame:
     return pl.DataFrame({id_column: []}, schema={id_column: pl.String})
 
 
-def _bulk(messages: Sequence[Message], id_column: str, known: dict[str, str]) -> pl.DataFrame | None:
+def _bulk(  # noqa: PLR0911 (each early return is one reason the bulk parse cannot be proven exact)
+    messages: Sequence[Message], id_column: str, known: dict[str, str]
+) -> pl.DataFrame | None:
     """All values parsed at once, or ``None`` when the batch must be read the exact way."""
     if not messages:
         return _empty(id_column)
