@@ -32,7 +32,7 @@ from deltalake import DeltaTable, write_deltalake
 import query
 from deltastream.query import report
 from deltastream.query.render import moment
-from deltastream.query.watch import watch
+from deltastream.query.watch import Watcher, watch
 from deltastream.tables import Tables
 from deltastream.values import DEAD_LETTERS
 
@@ -641,7 +641,9 @@ def test_watch_shows_a_damaged_log_and_comes_back_when_it_is_fixed(site: Site) -
     renders: list[report.Report] = []
     roles = dict(zip(ROLES, ROLES, strict=True))
     thread = threading.Thread(
-        target=watch, args=(Tables.at(site.delta), roles, 0.05, renders.append, stop), kwargs={"out": screen}
+        target=watch,
+        args=(Watcher(Tables.at(site.delta), roles), 0.05, renders.append, stop),
+        kwargs={"out": screen},
     )
     thread.start()
     try:
@@ -676,7 +678,9 @@ def test_watch_shows_a_missing_data_file_and_comes_back_when_it_is_put_back(site
     renders: list[report.Report] = []
     roles = dict(zip(ROLES, ROLES, strict=True))
     thread = threading.Thread(
-        target=watch, args=(Tables.at(site.delta), roles, 0.05, renders.append, stop), kwargs={"out": screen}
+        target=watch,
+        args=(Watcher(Tables.at(site.delta), roles), 0.05, renders.append, stop),
+        kwargs={"out": screen},
     )
     thread.start()
     try:
@@ -1090,7 +1094,7 @@ def test_a_time_copied_from_watch_works_as_as_of(
     with local_zone(zone):
         thread = threading.Thread(
             target=watch,
-            args=(Tables.at(site.delta), roles, 0.05, renders.append, stop),
+            args=(Watcher(Tables.at(site.delta), roles), 0.05, renders.append, stop),
             kwargs={"out": screen},
         )
         thread.start()

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TextIO
 
 from deltalake import DeltaTable
 
@@ -119,13 +120,14 @@ def watch(
     interval_s: float,
     render: Callable[[report.Report], None],
     stop: threading.Event | None = None,
+    out: TextIO | None = None,
 ) -> None:
     """Render at start and after every change, until ``stop`` is set (or Ctrl-C).
 
     While the report cannot be built it is tried again at every check (a data file put back
     changes no version), and drawn again when the outcome changes.
     """
-    out = sys.stdout
+    out = out or sys.stdout
     stop = stop or threading.Event()
     clear = out.isatty()
     failure: str | None = None
