@@ -34,8 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the broker fixture, or starts a broker of its own, needs a broker."""
     for item in items:
-        if "broker" in getattr(item, "fixturenames", ()):
+        code = getattr(getattr(item, "function", None), "__code__", None)
+        starts_one = code is not None and "EmbeddedBroker" in code.co_names
+        if "broker" in getattr(item, "fixturenames", ()) or starts_one:
             item.add_marker(pytest.mark.broker)
 
 

@@ -31,8 +31,9 @@ from deltastream.tables import Tables
 
 log = logging.getLogger(__name__)
 
-#: How often a subscriber waiting for a lost broker says it still waits.
-STILL_WAITING_S = 60.0
+#: A subscriber waiting for a lost broker says it still waits every connect_timeout_s, but not
+#: more often than this.
+STILL_WAITING_MIN_S = 10.0
 #: A pause before a session starts over, so that a broker in flux is not asked in a tight loop.
 RESTART_PAUSE_S = 0.5
 
@@ -108,7 +109,8 @@ class Subscriber:
         patience = None if forever else self.cfg.kafka.connect_timeout_s
         while not self.stopping.is_set():
             try:
-                admin = self._admin(STILL_WAITING_S if patience is None else patience, quiet=True)
+                reminder = max(STILL_WAITING_MIN_S, self.cfg.kafka.connect_timeout_s)
+                admin = self._admin(reminder if patience is None else patience, quiet=True)
             except clients.Interrupted:
                 return None
             except BrokerUnavailable:

@@ -21,7 +21,7 @@ from kafka.admin import NewTopic
 import publisher
 from deltastream.kafka.embedded import EmbeddedBroker, free_port
 
-from .conftest import Project, read_topic, start_script, wait_until
+from ..conftest import Project, read_topic, start_script, wait_until
 
 TRICKY = [
     ["1", "Zoë", "O'Brien", "likes, commas"],

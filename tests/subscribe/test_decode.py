@@ -15,7 +15,7 @@ from deltastream.subscribe.formats.json import decode as decode_all
 from deltastream.subscribe.formats.json import name_problem
 from deltastream.subscribe.rows import DELETED, Decoded, deletes, latest
 
-from .fakes import FakeMessage
+from ..fakes import FakeMessage
 
 
 def decode(messages: Sequence[Message], id_column: str, columns: Iterable[str] = ()) -> Decoded:

@@ -36,7 +36,7 @@ from deltastream.query.watch import Watcher, watch
 from deltastream.tables import Tables
 from deltastream.values import DEAD_LETTERS
 
-from .conftest import ROOT, Programs, wait_until, write_config
+from ..conftest import ROOT, Programs, wait_until, write_config
 
 ROLES = ("client", "department", "employee", "sale")
 REBUILD = (

@@ -27,9 +27,9 @@ from deltastream.subscribe.writer import TopicWriter
 from deltastream.tables import Tables
 from deltastream.values import DEAD_LETTERS
 
-from .conftest import ROOT, Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
-from .fakes import FakeMessage, numbered, record
-from .s3server import S3Server
+from ..conftest import ROOT, Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
+from ..fakes import FakeMessage, numbered, record
+from ..s3server import S3Server
 from .test_reliability import produce
 
 IDS = offsets.AppIds.of("g", {"t": "topic-id"})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "deltastream"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 #: The modules that are commands (python -m ...): they may parse arguments with cli.

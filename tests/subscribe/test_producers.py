@@ -19,7 +19,7 @@ from kafka.admin import NewTopic
 import subscriber
 from deltastream.values import DEAD_LETTERS
 
-from .conftest import Project
+from ..conftest import Project
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 Message = tuple[str | bytes | None, str | bytes | None]

@@ -9,6 +9,7 @@ never prints a traceback.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from deltalake.exceptions import TableNotFoundError
 import publisher
 from deltastream.kafka.embedded import EmbeddedBroker, free_port
 
-from .conftest import REPORT_ROLES, ROOT, Project, wait_until, write_sample
+from ..conftest import REPORT_ROLES, ROOT, Project, wait_until, write_sample
 
 pytestmark = pytest.mark.broker
 
@@ -139,7 +140,8 @@ def test_a_short_outage_then_topics_published_again_one_by_one(project: Project,
             publish(project, "department")
             wait_until(lambda: table_rows(project, "department") == csv_rows(project, "department"), FRESH_S)
             assert_clean(running)
-            time.sleep(20)  # the other topics come back later
+            # The other topics come back later: once the subscriber waits for them.
+            wait_until(lambda: "to be created on the broker" in running.log, FRESH_S)
             more_sales(project)
             publish(project, "client", "employee", "sale")
             wait_until(lambda: exact(project), FRESH_S)
@@ -149,12 +151,14 @@ def test_a_short_outage_then_topics_published_again_one_by_one(project: Project,
     assert "Traceback" not in running.log
 
 
-def test_an_outage_of_45_seconds(project: Project, tmp_path: Path) -> None:
+def test_an_outage_of_over_40_seconds(project: Project, tmp_path: Path) -> None:
+    """Longer than a client's default reconnect backoff: the subscriber says every
+    connect_timeout_s (10 s here) that it still waits, and notices the broker's return at once."""
     port = int(project.bootstrap.rpartition(":")[2])
     with subscriber_running(project, tmp_path) as running:
         load_everything_then_stop_the_broker(project, port)
         wait_until(lambda: "is not answering" in running.log, 15)
-        time.sleep(45)
+        wait_until(lambda: running.log.count("still waiting for the broker") >= 4, 60)
         assert_clean(running)
         with EmbeddedBroker(port=port):
             wait_until(lambda: "is back after" in running.log, 15)
@@ -165,7 +169,9 @@ def test_an_outage_of_45_seconds(project: Project, tmp_path: Path) -> None:
             assert_clean(running)
         assert running.stop() == 0, running.log
     log = running.log
-    assert log.count("WARNING") >= 2
+    assert log.count("WARNING") >= 6
+    waited = [int(s) for s in re.findall(r"still waiting for the broker at \S+ \((\d+) s so far", log)]
+    assert len(waited) >= 4 and waited[3] >= 40, waited
     assert "Traceback" not in log
 
 

@@ -8,7 +8,7 @@ import yaml
 
 from deltastream import config
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 
 def test_compose_file_has_the_essentials() -> None:

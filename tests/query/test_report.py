@@ -18,7 +18,7 @@ import query
 from deltastream.errors import DataError
 from deltastream.query import report
 
-from .conftest import ROOT, Project, expected_csv, run_pipeline, write_sample
+from ..conftest import ROOT, Project, expected_csv, run_pipeline, write_sample
 
 
 def frames(**tables: list[dict[str, str]]) -> dict[str, pl.LazyFrame]:

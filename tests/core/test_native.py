@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 PANIC = (
     b"\nthread 'tokio-rt-worker' (31991) panicked at /src/object_store/buffered.rs:369:41:\n"

@@ -20,7 +20,7 @@ from deltastream.kafka.topics import TopicWatcher
 from deltastream.subscribe import offsets
 from deltastream.values import DEAD_LETTERS
 
-from .conftest import Project, assigned, read_topic, running_subscriber, start_script, wait_until
+from ..conftest import Project, assigned, read_topic, running_subscriber, start_script, wait_until
 
 HEADER = ["id", "name", "city"]
 

@@ -19,7 +19,7 @@ from deltastream.query import report
 from deltastream.query.watch import Watcher, watch
 from deltastream.tables import Tables
 
-from .conftest import Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
+from ..conftest import Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
 
 
 def test_as_of_returns_the_report_from_before_the_edit(

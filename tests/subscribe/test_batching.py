@@ -6,7 +6,7 @@ from kafka import TopicPartition
 
 from deltastream.subscribe.batch import Batch, FlushPolicy
 
-from .fakes import FakeMessage
+from ..fakes import FakeMessage
 
 
 def batch_of(n: int, partition: int = 0) -> Batch:

@@ -11,6 +11,7 @@ signals, and a closed stdout. Those runs are started together as the module begi
 
 from __future__ import annotations
 
+import ast
 import gc
 import logging
 import os
@@ -33,7 +34,7 @@ from deltastream import broker, scripts, signals
 from deltastream.demo import pipeline, sampledata
 from deltastream.kafka.embedded import free_port
 
-from .conftest import ROOT, Programs
+from ..conftest import ROOT, Programs
 
 #: Every command a user runs, as its argv after the interpreter.
 COMMANDS = {
@@ -154,23 +155,23 @@ def test_every_command_has_help_with_its_exit_codes(
     assert exit_codes(result.stdout) >= {0, 2}
 
 
-#: Where each exit code each --help promises is tested (this file unless named).
+#: Where each exit code each --help promises is tested: a test of this file, or tests/<file>::<test>.
 TESTED = {
     "publisher.py": {
-        0: "test_publisher.py::test_every_row_of_a_tricky_csv_arrives_once_keyed_by_id",
+        0: "scripts/test_publisher.py::test_every_row_of_a_tricky_csv_arrives_once_keyed_by_id",
         1: "test_an_exit_status_without_a_broker[publisher.py-unreachable]",
         2: "test_an_exit_status_without_a_broker[publisher.py-bad-config]",
-        130: "test_publisher.py::test_a_signal_mid_publish_says_what_the_broker_confirmed[SIGINT]",
-        143: "test_publisher.py::test_a_signal_mid_publish_says_what_the_broker_confirmed[SIGTERM]",
+        130: "scripts/test_publisher.py::test_a_signal_mid_publish_says_what_the_broker_confirmed[SIGINT]",
+        143: "scripts/test_publisher.py::test_a_signal_mid_publish_says_what_the_broker_confirmed[SIGTERM]",
     },
     "subscriber.py": {
-        0: "test_subscriber.py (SIGTERM) and test_broker_restart.py (Ctrl-C)",
+        0: "subscribe/test_subscriber.py::test_sigterm_stops_cleanly_with_exit_0",
         1: "test_an_exit_status_without_a_broker[subscriber.py-unreachable]",
         2: "test_an_exit_status_without_a_broker[subscriber.py-bad-config]",
         130: "test_a_second_ctrl_c_exits_130_at_once",
     },
     "query.py": {
-        0: "test_query_cli.py",
+        0: "scripts/test_query_cli.py::test_exit_status_is_what_help_says",
         1: "test_an_exit_status_without_a_broker[query.py-missing-table]",
         2: "test_an_exit_status_without_a_broker[query.py-bad-config]",
         130: "test_a_second_ctrl_c_exits_130_at_once",
@@ -200,6 +201,28 @@ def test_every_exit_code_in_help_is_tested(
     in_process: None, capfd: pytest.CaptureFixture[str], command: str
 ) -> None:
     assert exit_codes(call(capfd, command, "--help").stdout) == set(TESTED[command])
+    for where in TESTED[command].values():
+        assert test_exists(where), f"{where} names no test"
+
+
+def test_exists(where: str) -> bool:
+    """Whether ``where`` (``[file::]test[params]``, the file relative to tests/) names a test
+    function that is there, with those parameters among its ids when it is parametrized."""
+    file, _, name = where.rpartition("::")
+    path = ROOT / "tests" / file if file else Path(__file__)
+    function, _, params = name.partition("[")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function]
+    if not found:
+        return False
+    if not params:
+        return True
+    words = params.rstrip("]").split("-")
+    source = ast.get_source_segment(path.read_text(encoding="utf-8"), found[0]) or ""
+    decorators = "".join(ast.unparse(d) for d in found[0].decorator_list)
+    return all(
+        word in decorators or word in source or word in path.read_text(encoding="utf-8") for word in words
+    )
 
 
 # -- exit codes -------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from deltastream.subscribe.writer import TopicWriter
 from deltastream.tables import Tables
 from deltastream.values import DEAD_LETTERS
 
-from .fakes import FakeMessage, numbered, record
+from ..fakes import FakeMessage, numbered, record
 
 IDS = offsets.AppIds.of("g", {"t": "topic-id"})
 

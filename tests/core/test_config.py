@@ -15,7 +15,7 @@ from deltastream import config, values
 from deltastream.errors import ConfigError
 from deltastream.values import DEAD_LETTERS
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 BASE = """
 [general]

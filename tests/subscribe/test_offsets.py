@@ -10,7 +10,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 from deltastream.subscribe import offsets
 
-from .fakes import FakeMessage
+from ..fakes import FakeMessage
 
 
 def test_the_app_id_format_is_fixed() -> None:

@@ -22,7 +22,7 @@ import pytest
 from deltastream import logs
 from deltastream.kafka.embedded import EmbeddedBroker, free_port
 
-from .conftest import start_script
+from ..conftest import start_script
 
 SCRIPTS = {
     "publisher.py": ("publisher.py",),

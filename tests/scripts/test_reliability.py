@@ -25,7 +25,7 @@ from deltastream import config
 from deltastream.kafka.embedded import EmbeddedBroker
 from deltastream.values import DEAD_LETTERS
 
-from .conftest import ROOT, Project, running_subscriber, start_script, wait_until
+from ..conftest import ROOT, Project, running_subscriber, start_script, wait_until
 
 
 def produce(bootstrap: str, topic: str, messages: Sequence[tuple[bytes | None, bytes | None]]) -> None:

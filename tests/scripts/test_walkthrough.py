@@ -14,7 +14,7 @@ import pytest
 
 from deltastream.kafka.embedded import EmbeddedBroker
 
-from .conftest import ROOT, wait_until
+from ..conftest import ROOT, wait_until
 
 
 def walkthrough_blocks() -> list[str]:
