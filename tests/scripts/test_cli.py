@@ -202,10 +202,10 @@ def test_every_exit_code_in_help_is_tested(
 ) -> None:
     assert exit_codes(call(capfd, command, "--help").stdout) == set(TESTED[command])
     for where in TESTED[command].values():
-        assert test_exists(where), f"{where} names no test"
+        assert names_a_test(where), f"{where} names no test"
 
 
-def test_exists(where: str) -> bool:
+def names_a_test(where: str) -> bool:
     """Whether ``where`` (``[file::]test[params]``, the file relative to tests/) names a test
     function that is there, with those parameters among its ids when it is parametrized."""
     file, _, name = where.rpartition("::")
