@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from deltastream.errors import ConfigError
+from deltastream.schema import TopicSchema, read_topics
 from deltastream.values import (
     LOCAL_FILE_KB,
     OBJECT_STORE_FILE_KB,
@@ -167,10 +168,16 @@ class Config:
     subscriber: SubscriberConfig
     query: QueryConfig
     source: Path
+    #: ``[topic.<name>]``: per topic, its declared columns (none: every value is text).
+    topic: Mapping[str, TopicSchema] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def topics(self) -> tuple[str, ...]:
         return self.general.topics
+
+    def schema(self, topic: str) -> TopicSchema:
+        """What config.toml declares for ``topic`` (nothing: every value is text)."""
+        return self.topic.get(topic, TopicSchema())
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value in the config, for masking in logs and messages."""
@@ -277,12 +284,13 @@ def parse(raw: Mapping[str, Any], source: Path, overrides: Overrides | None = No
     overrides = overrides or {}
     label = str(source)
     for name in raw:
-        if name not in SECTIONS:
-            raise ConfigError(label, f"[{name}]", f"one of the sections {', '.join(SECTIONS)}")
+        if name not in SECTIONS and name != "topic":
+            raise ConfigError(label, f"[{name}]", f"one of the sections {', '.join(SECTIONS)}, topic")
     document = _Document(label, source.parent, overrides)
     parts = {name: document.section(name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
     _cross_checks(label, parts)
-    return Config(source=source, **parts)
+    topic = read_topics(raw.get("topic", {}), label, parts["general"].id_column)
+    return Config(source=source, topic=MappingProxyType(topic), **parts)
 
 
 def load(source: Path | str, overrides: Overrides | None = None) -> Config:

@@ -32,6 +32,7 @@ class Totals:
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    unchanged: int = 0
     dead: int = 0
     commits: int = 0
     retries: int = 0
@@ -41,6 +42,7 @@ class Totals:
         self.inserted += result.inserted
         self.updated += result.updated
         self.deleted += result.deleted
+        self.unchanged += result.unchanged
         self.dead += result.dead
         self.retries += result.retries
         self.commits += result.operation is not None
@@ -52,7 +54,7 @@ class Totals:
         return (
             f"{counted(self.records, 'record')} in {counted(self.commits, 'commit')} "
             f"({self.inserted} inserted, {self.updated} updated, {self.deleted} deleted, "
-            f"{counted(self.dead, 'dead letter')}{retries})"
+            f"{self.unchanged} unchanged, {counted(self.dead, 'dead letter')}{retries})"
         )
 
 
@@ -62,12 +64,14 @@ def commit_line(result: WriteResult, lag: int | None) -> str:
     if result.operation is None:
         parts.append("nothing to commit")
     else:
-        parts.append(f"{result.inserted} inserted, {result.updated} updated, {result.deleted} deleted")
+        changed = f"{result.inserted} inserted, {result.updated} updated, {result.deleted} deleted"
+        parts.append(changed + (f", {result.unchanged} unchanged" if result.unchanged else ""))
     if result.dead:
         parts.append(counted(result.dead, "dead letter"))
     line = f"{result.topic}: " + ", ".join(parts)
     if result.operation is not None:
-        line += f" -> version {result.version} ({result.operation}) in {result.millis:.0f} ms"
+        how = "offsets only" if result.operation == "offsets" else result.operation
+        line += f" -> version {result.version} ({how}) in {result.millis:.0f} ms"
     if result.retries:
         line += f" after {counted(result.retries, 'retry', 'retries')}"
     return f"{line}, lag {'?' if lag is None else lag}"

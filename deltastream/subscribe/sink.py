@@ -60,6 +60,8 @@ class WriteResult:
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    #: Records identical to the rows stored: not written.
+    unchanged: int = 0
     tombstones: int = 0
     dead: int = 0
     retries: int = 0
@@ -156,6 +158,7 @@ class DeltaSink:
             inserted=done.inserted,
             updated=done.updated,
             deleted=done.deleted,
+            unchanged=done.unchanged,
             tombstones=deletes(rows),
             dead=dead,
             retries=retries,

@@ -21,6 +21,7 @@ from deltastream.kafka import clients
 from deltastream.subscribe.assignment import AllPartitions, Assignment, InGroup
 from deltastream.subscribe.formats import Format
 from deltastream.subscribe.formats.json import JsonFormat
+from deltastream.subscribe.formats.typed import Declared
 from deltastream.subscribe.handover import HandOver, Totals
 from deltastream.subscribe.loop import Outcome, Session, Shared
 from deltastream.subscribe.maintenance import Maintenance
@@ -53,7 +54,10 @@ class Subscriber:
             TableSettings(file_target_bytes=target),
             Maintenance(self.tables, sub.compact_every, sub.vacuum_retention_hours, target),
         )
-        self.json = JsonFormat(cfg.general.id_column)
+        self.formats = {
+            topic: JsonFormat(cfg.general.id_column, Declared(topic, cfg.schema(topic)))
+            for topic in cfg.topics
+        }
         self.totals = Totals()
         #: The session in progress, for tests and tools that look at a running subscriber.
         self.session: Session | None = None
@@ -63,7 +67,7 @@ class Subscriber:
 
     def format_for(self, topic: str) -> Format:
         """How ``topic``'s messages become rows."""
-        return self.json
+        return self.formats[topic]
 
     def run(self, assignment: Assignment) -> Totals:
         """Consume until stopped, or until ``assignment`` is finished."""

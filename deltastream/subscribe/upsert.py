@@ -22,17 +22,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
+from deltastream.subscribe.changes import Changes, compare, table_schema
 from deltastream.subscribe.rows import DELETED
 from deltastream.tables import Tables, quote
 
 log = logging.getLogger(__name__)
 
-Operation = Literal["create", "append", "merge", "replace"]
+Operation = Literal["create", "append", "merge", "replace", "offsets"]
 #: Beyond this many columns a table's updates are written by replace instead of MERGE: measured
 #: on delta-rs 1.6.6, the two cost about the same at 128 columns for a batch of 5,000 ids, and
 #: replace wins at 256 columns for any batch; below, MERGE wins for big batches.
@@ -65,6 +67,8 @@ class Upserted:
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    #: Records identical to the rows stored: not written, not counted as updates.
+    unchanged: int = 0
     metrics: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -122,19 +126,21 @@ def create(
 def update(
     tables: Tables, table: DeltaTable, rows: pl.DataFrame, id_column: str, txns: Sequence[Transaction]
 ) -> Upserted:
-    """Append, replace or MERGE ``rows`` (every column of the table) into ``table``."""
+    """Write what ``rows`` (every column of the table) change in ``table``: nothing but the
+    offsets when they change nothing; else append, replace or MERGE."""
+    changes = compare(tables, table, rows, id_column)
+    if changes.empty:
+        table.create_write_transaction(
+            [],
+            mode="append",
+            schema=table.schema(),
+            commit_properties=CommitProperties(app_transactions=list(txns)),
+        )
+        return Upserted("offsets", table.version(), unchanged=changes.unchanged)
     commit = CommitProperties(app_transactions=list(txns))
-    has_deletes = bool(rows[DELETED].any())
-    columns = len(rows.columns) - 1
-    ids = rows[id_column]
-    existing: set[str] | None = None
-    if columns > WIDE_COLUMNS:
-        # A wide table is updated by replace, which counts the ids it holds: one scan for both.
-        existing = present_ids(tables, table, ids, id_column)
-        new_ids_only = not has_deletes and not existing
-    else:
-        new_ids_only = not has_deletes and all_new(tables, table, ids, id_column)
-    operation = choose(has_deletes=has_deletes, all_new=new_ids_only, columns=columns)
+    operation = choose(
+        has_deletes=changes.deleted > 0, all_new=changes.inserts_only, columns=len(rows.columns) - 1
+    )
     if operation == "append":
         # A blind append passes delta-rs's conflict check whatever was committed since ``table``
         # was read, so an id appended meanwhile from another partition (a producer that does not
@@ -143,20 +149,27 @@ def update(
         # version. MERGE and replace read the table, and delta-rs checks them itself.
         strict = CommitProperties(app_transactions=list(txns), max_commit_retries=0)
         write_deltalake(
-            table, rows.drop(DELETED), mode="append", schema_mode="merge", commit_properties=strict
+            table, changes.rows.drop(DELETED), mode="append", schema_mode="merge", commit_properties=strict
         )
-        return Upserted("append", table.version(), inserted=rows.height)
+        return upserted("append", table, changes)
     if operation == "replace":
-        assert existing is not None
-        return replace(table, rows, id_column, existing, commit)
-    metrics = merge(table, rows, id_column, has_deletes, commit)
+        replace(table, changes.rows, id_column, commit)
+        return upserted("replace", table, changes)
+    metrics = merge(table, changes.rows, id_column, changes.deleted > 0, commit)
+    return upserted("merge", table, changes, metrics)
+
+
+def upserted(
+    operation: Operation, table: DeltaTable, changes: Changes, metrics: Mapping[str, Any] | None = None
+) -> Upserted:
     return Upserted(
-        "merge",
+        operation,
         table.version(),
-        inserted=int(metrics.get("num_target_rows_inserted", 0)),
-        updated=int(metrics.get("num_target_rows_updated", 0)),
-        deleted=int(metrics.get("num_target_rows_deleted", 0)),
-        metrics=metrics,
+        inserted=changes.inserted,
+        updated=changes.updated,
+        deleted=changes.deleted,
+        unchanged=changes.unchanged,
+        metrics=metrics or {},
     )
 
 
@@ -186,20 +199,17 @@ def merge(
     )
 
 
-def literal(text: str) -> str:
-    """``text`` as a SQL string literal: single quotes, each quote in it doubled."""
-    return "'" + text.replace("'", "''") + "'"
+def literal(value: object) -> str:
+    """``value`` as a SQL literal: a number as written; anything else a string literal (single
+    quotes, each quote in it doubled), which DataFusion casts to the column's type."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
-def replace(
-    table: DeltaTable, rows: pl.DataFrame, id_column: str, existing: set[str], commit: CommitProperties
-) -> Upserted:
-    """Overwrite the rows of the batch's ids with the batch's versions, in one commit;
-    ``existing``: the batch's ids the table holds."""
-    ids = rows[id_column]
-    known = ids.is_in(list(existing))
-    deleted = rows[DELETED]
-    predicate = f"{quote(id_column)} IN ({', '.join(literal(i) for i in ids.to_list())})"
+def replace(table: DeltaTable, rows: pl.DataFrame, id_column: str, commit: CommitProperties) -> None:
+    """Overwrite the rows of the batch's ids with the batch's versions, in one commit."""
+    predicate = f"{quote(id_column)} IN ({', '.join(literal(i) for i in rows[id_column].to_list())})"
     write_deltalake(
         table,
         rows.filter(~pl.col(DELETED)).drop(DELETED),
@@ -208,64 +218,17 @@ def replace(
         schema_mode="merge",
         commit_properties=commit,
     )
-    return Upserted(
-        "replace",
-        table.version(),
-        inserted=int((~known & ~deleted).sum()),
-        updated=int((known & ~deleted).sum()),
-        deleted=int((known & deleted).sum()),
-    )
-
-
-def candidate_files(table: DeltaTable, ids: pl.Series, id_column: str) -> list[str]:
-    """Paths of the data files whose id range (from the log's statistics) could hold one of ``ids``."""
-    files = pl.DataFrame(table.get_add_actions(flatten=True))
-    if files.height == 0:
-        return []
-    low, high = f"min.{id_column}", f"max.{id_column}"
-    if low in files.columns and high in files.columns:
-        in_range = pl.col(low).is_null() | pl.col(high).is_null()
-        in_range |= (pl.col(low) <= ids.max()) & (pl.col(high) >= ids.min())
-        files = files.filter(in_range)
-    return [str(path) for path in files["path"].to_list()]
-
-
-def matching_ids(tables: Tables, table: DeltaTable, ids: pl.Series, id_column: str) -> pl.LazyFrame | None:
-    """The table's rows whose id is one of ``ids``, as a scan of the id column of the files whose
-    id range (from the log's statistics) could hold one; ``None`` when no file could."""
-    candidates = candidate_files(table, ids, id_column)
-    if not candidates:
-        return None
-    return (
-        pl.scan_parquet(tables.file_uris(table, candidates), storage_options=tables.options)
-        .select(id_column)
-        .filter(pl.col(id_column).is_in(ids.implode()))
-    )
-
-
-def present_ids(tables: Tables, table: DeltaTable, ids: pl.Series, id_column: str) -> set[str]:
-    """Which of ``ids`` the table holds."""
-    found = matching_ids(tables, table, ids, id_column)
-    if found is None:
-        return set()
-    return {str(i) for i in found.unique().collect()[id_column].to_list()}
-
-
-def all_new(tables: Tables, table: DeltaTable, ids: pl.Series, id_column: str) -> bool:
-    """True when none of ``ids`` is in the table (as of the version ``table`` is loaded at: the
-    append that follows commits only on that version)."""
-    found = matching_ids(tables, table, ids, id_column)
-    return found is None or found.head(1).collect().height == 0
 
 
 def align(table: DeltaTable, rows: pl.DataFrame) -> pl.DataFrame:
-    """Give the batch every column of the table: a field a record lacks becomes null.
+    """Give the batch every column of the table, in the table's types: a field a record lacks
+    becomes null.
 
     A message is the whole record (Kafka's convention for keyed topics), so an update replaces
     every column; a field seen for the first time adds a column to the table.
     """
-    present = set(rows.columns)
-    missing = [f.name for f in table.schema().fields if f.name not in present]
-    if not missing:
-        return rows
-    return rows.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
+    schema = table_schema(table)
+    return rows.with_columns(
+        pl.col(name).cast(schema[name]) if name in rows.columns else pl.lit(None, schema[name]).alias(name)
+        for name in schema
+    )

@@ -141,7 +141,7 @@ def _dangling(path: Path) -> None:
         (lambda p: p.write_text("[[general]]\n"), "[general]: expected a table of keys, got a list"),
         (
             lambda p: p.write_text("[extras]\n"),
-            "[extras]: expected one of the sections general, kafka, publisher, subscriber, query",
+            "[extras]: expected one of the sections general, kafka, publisher, subscriber, query, topic",
         ),
         (
             lambda p: p.write_text(MINIMAL.replace('topics = ["a"]', 'topics = ["a"]\n[general.more]')),

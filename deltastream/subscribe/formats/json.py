@@ -31,6 +31,7 @@ from polars.exceptions import PolarsError
 
 from deltastream.kafka.message import Message
 from deltastream.subscribe.deadletters import DeadLetter
+from deltastream.subscribe.formats.typed import Declared
 from deltastream.subscribe.rows import DELETED, OFFSET, PARTITION, SEQ, Decoded
 
 #: Characters a column name may not hold: those Delta (without column mapping) and Spark refuse,
@@ -106,13 +107,18 @@ def decode(messages: Sequence[Message], id_column: str, columns: Iterable[str] =
 
 
 class JsonFormat:
-    """The JSON format as a :class:`~deltastream.subscribe.formats.Format`."""
+    """The JSON format as a :class:`~deltastream.subscribe.formats.Format`: text rows, typed as the
+    topic declares (:mod:`deltastream.subscribe.formats.typed`) when it declares columns."""
 
-    def __init__(self, id_column: str) -> None:
+    def __init__(self, id_column: str, declared: Declared | None = None) -> None:
         self.id_column = id_column
+        self.declared = declared
 
     def decode(self, messages: Sequence[Message], columns: Iterable[str] = ()) -> Decoded:
-        return decode(messages, self.id_column, columns)
+        decoded = decode(messages, self.id_column, columns)
+        if self.declared is None or not self.declared.schema.declared:
+            return decoded
+        return self.declared.apply(decoded, {(m.partition, m.offset): m for m in messages})
 
 
 def _empty(id_column: str) -> pl.DataFrame:
