@@ -107,22 +107,16 @@ def default_cache() -> Path:
     return Path(home) / "deltastream" / "kafka"
 
 
-def java_major(java: str) -> int | None:
-    """The major version of a ``java`` (17 for "17.0.15"), or ``None`` when it does not say."""
-    proc = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60, check=False)
-    found = re.search(r'version "(\d+)(?:\.(\d+))?', proc.stderr + proc.stdout)
-    if found is None:
-        return None
-    major = int(found.group(1))
-    return int(found.group(2) or 0) if major == 1 else major  # "1.8.0" is Java 8
-
-
 def check_java() -> str:
-    """The ``java`` to run Kafka with: on PATH and at least :data:`JAVA_MIN`."""
+    """The ``java`` to run Kafka with: on PATH and at least :data:`JAVA_MIN` ("1.8.0" is 8)."""
     java = require("java")
-    major = java_major(java)
-    if major is not None and major < JAVA_MIN:
-        raise KafkaSetupError(f"{java} is Java {major}; Apache Kafka {KAFKA_VERSION} needs {INSTALL['java']}")
+    proc = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60, check=False)
+    found = re.search(r'version "(?:1\.)?(\d+)', proc.stderr + proc.stdout)
+    if found is not None and int(found.group(1)) < JAVA_MIN:
+        version = found.group(1)
+        raise KafkaSetupError(
+            f"{java} is Java {version}; Apache Kafka {KAFKA_VERSION} needs {INSTALL['java']}"
+        )
     return java
 
 
@@ -278,9 +272,6 @@ class ApacheKafka:
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
 
-    def formatted(self) -> bool:
-        return (self.data_dir / "kraft" / "meta.properties").is_file()
-
     def start(self, timeout_s: float = 120.0) -> ApacheKafka:
         """Format ``data_dir`` if new, start the broker, and return once it answers requests."""
         if port_open(self.host, self.port):
@@ -291,7 +282,7 @@ class ApacheKafka:
         java = check_java()
         command = [java, *JVM_OPTS, *self._logging(), "-cp", resolve_classpath()]
         config = self._write_config()
-        if not self.formatted():
+        if not (self.data_dir / "kraft" / "meta.properties").is_file():
             self._format(command, config)
         output = self.output
         if output is None:

@@ -119,7 +119,7 @@ def test_watch_renders_again_after_a_change(report_project: Project) -> None:
     stop = threading.Event()
     thread = threading.Thread(
         target=watch,
-        args=(Tables.at(project.delta), project.config.query.tables, 0.05, renders.append, stop),
+        args=(Watcher(Tables.at(project.delta), project.config.query.tables), 0.05, renders.append, stop),
         kwargs={"out": open(os.devnull, "w")},  # noqa: SIM115
         daemon=True,
     )
