@@ -4,11 +4,6 @@
 ``~/.cache/deltastream/kafka``, or ``$DELTASTREAM_KAFKA_CACHE``), and the resolved classpath is kept
 there beside it, so a start runs Maven again only when the pom changed or a jar went missing. The
 broker's data (its topics, messages, group offsets and users) stays in ``data_dir`` between starts.
-
-    broker = ApacheKafka(Path("kafka-data"), port=9092)
-    broker.start()      # formats data_dir the first time, then returns once the broker answers
-    broker.stop()       # a clean shutdown (SIGTERM), a kill after a timeout
-
 Needs ``java`` (17 or newer) and, until the classpath is cached, ``mvn``.
 """
 
@@ -26,7 +21,7 @@ import struct
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -53,7 +48,7 @@ JVM_OPTS = (
     "-Xss512k",
     "-XX:ReservedCodeCacheSize=48m",
     "-Djava.awt.headless=true",
-    # log4j's own shutdown hook would end logging before Kafka's hook has finished its shutdown.
+    # log4j's own shutdown hook would end logging before Kafka's hook has shut the broker down.
     "-Dlog4j2.shutdownHookEnabled=false",
 )
 INSTALL = {
@@ -76,8 +71,6 @@ appender.console.filter.level.level = {console_level}
 rootLogger.level = info
 rootLogger.appenderRef.file.ref = file
 rootLogger.appenderRef.console.ref = console
-logger.state.name = state.change.logger
-logger.state.level = warn
 # Each of these prints its whole configuration, ~300 lines, several times at start-up.
 logger.config.name = kafka.server.KafkaConfig
 logger.config.level = warn
@@ -233,13 +226,47 @@ def server_properties(
     }
 
 
+def prepare(
+    data_dir: Path, port: int, sasl: SaslListener | None, properties: Mapping[str, str], console: bool
+) -> list[str]:
+    """Write the broker's config into ``data_dir``, format it if new; the command that runs it.
+
+    ``console`` sends the broker's warnings and errors to its stdout too (its log is
+    ``logs/server.log`` either way).
+    """
+    java = check_java()
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log4j = data_dir / "log4j2.properties"
+    pattern = "[%d] %p %m (%c)%n"
+    level = "WARN" if console else "OFF"
+    log4j.write_text(LOG4J2.format(log_file=logs / "server.log", console_level=level, pattern=pattern))
+    command = [java, *JVM_OPTS, f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={logs}"]
+    command += ["-cp", resolve_classpath()]
+    props = server_properties(data_dir, HOST, port, free_port(HOST), sasl) | dict(properties)
+    config = data_dir / "server.properties"
+    config.write_text("".join(f"{k}={v.replace(chr(92), chr(92) * 2)}\n" for k, v in props.items()))
+    if not (data_dir / "kraft" / "meta.properties").is_file():
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        args = ["format", "-t", cluster, "-c", str(config)]
+        for name, password in (sasl.users if sasl else {}).items():
+            args += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
+        proc = subprocess.run(
+            [*command, "kafka.tools.StorageTool", *args], capture_output=True, timeout=300, check=False
+        )
+        if proc.returncode != 0:
+            detail = last_error(logs / "server.log") or proc.stderr.decode(errors="replace").strip()[-300:]
+            raise KafkaSetupError(f"cannot format {data_dir} for Apache Kafka: {detail}")
+    return [*command, "kafka.Kafka", str(config)]
+
+
 class ApacheKafka:
     """One Apache Kafka node on a loopback port (a free one unless given), its data kept in
     ``data_dir``.
 
     ``properties`` have the last word on server.properties (the tests allow shorter group
     sessions with ``group.min.session.timeout.ms``). The broker's log is ``logs/server.log`` in
-    ``data_dir``; ``output`` (a file or descriptor) also gets its warnings and errors, and the JVM's
+    ``data_dir``; ``output`` (a file or descriptor) gets its warnings and errors too, and the JVM's
     own output, which otherwise goes to ``logs/stdout.log``.
     """
 
@@ -279,19 +306,15 @@ class ApacheKafka:
                 f"port {self.port} on {self.host} is already in use (a broker already running?); "
                 "stop what listens there or choose another port with --port"
             )
-        java = check_java()
-        command = [java, *JVM_OPTS, *self._logging(), "-cp", resolve_classpath()]
-        config = self._write_config()
-        if not (self.data_dir / "kraft" / "meta.properties").is_file():
-            self._format(command, config)
+        command = prepare(self.data_dir, self.port, self.sasl, self.properties, self.output is not None)
         output = self.output
         if output is None:
             output = (self.log_file.parent / "stdout.log").open("ab")
         try:
-            # A session of its own: Ctrl-C in the terminal reaches this process, which stops the
-            # broker cleanly, instead of both at once.
+            # A session of its own: Ctrl-C in a terminal reaches only this process, which then
+            # stops the broker cleanly.
             self.process = subprocess.Popen(
-                [*command, "kafka.Kafka", str(config)],
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -308,35 +331,6 @@ class ApacheKafka:
         log.debug("Apache Kafka pid %d ready on %s", self.pid, self.bootstrap_servers)
         return self
 
-    def _logging(self) -> list[str]:
-        config = self.data_dir / "log4j2.properties"
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        level = "OFF" if self.output is None else "WARN"
-        text = LOG4J2.format(log_file=self.log_file, console_level=level, pattern="[%d] %p %m (%c)%n")
-        config.write_text(text, encoding="utf-8")
-        return [f"-Dlog4j2.configurationFile={config}", f"-Dkafka.logs.dir={self.log_file.parent}"]
-
-    def _write_config(self) -> Path:
-        props = server_properties(self.data_dir, self.host, self.port, free_port(self.host), self.sasl)
-        props |= self.properties
-        path = self.data_dir / "server.properties"
-        path.write_text("".join(f"{k}={v.replace(chr(92), chr(92) * 2)}\n" for k, v in props.items()))
-        return path
-
-    def _format(self, command: Sequence[str], config: Path) -> None:
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
-        args = ["format", "-t", cluster, "-c", str(config)]
-        for name, password in (self.sasl.users if self.sasl else {}).items():
-            args += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
-        proc = subprocess.run(
-            [*command, "kafka.tools.StorageTool", *args], capture_output=True, timeout=300, check=False
-        )
-        if proc.returncode != 0:
-            raise KafkaSetupError(
-                f"cannot format {self.data_dir} for Apache Kafka (exit status {proc.returncode}): "
-                f"{last_error(self.log_file) or proc.stderr.decode(errors='replace').strip()[-300:]}"
-            )
-
     def _wait_ready(self, timeout_s: float) -> None:
         assert self.process is not None
         deadline = time.monotonic() + timeout_s
@@ -351,26 +345,19 @@ class ApacheKafka:
             time.sleep(0.1)
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
-        """Stop the broker cleanly (a kill after ``timeout_s``); its exit status, or ``None``
-        when it was not running. A clean shutdown on SIGTERM exits with 143."""
+        """Stop the broker cleanly, or kill it after ``timeout_s`` (0: at once, as a crash would);
+        its exit status (143 after a clean shutdown), ``None`` when it was not running."""
         process, self.process = self.process, None
         if process is None:
             return None
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGTERM if timeout_s > 0 else signal.SIGKILL)
             try:
-                process.wait(timeout_s)
+                process.wait(timeout_s or None)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
         return process.returncode
-
-    def kill(self) -> None:
-        """Kill the broker at once, as a crash would (it recovers its logs at the next start)."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
 
     def __enter__(self) -> ApacheKafka:
         return self.start()
@@ -396,21 +383,13 @@ def api_versions_ok(host: str, port: int, timeout_s: float = 1.0) -> bool:
     client_id = b"deltastream"
     body = struct.pack(">hhih", 18, 0, 7, len(client_id)) + client_id
     try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            sock.settimeout(timeout_s)
+        with (
+            socket.create_connection((host, port), timeout=timeout_s) as sock,
+            sock.makefile("rb") as answers,
+        ):
             sock.sendall(struct.pack(">i", len(body)) + body)
-            (size,) = struct.unpack(">i", _receive(sock, 4))
-            answer = _receive(sock, size)
+            (size,) = struct.unpack(">i", answers.read(4))
+            answer = answers.read(size)
     except (OSError, struct.error):
         return False
     return len(answer) >= 6 and struct.unpack(">ih", answer[:6]) == (7, 0)
-
-
-def _receive(sock: socket.socket, size: int) -> bytes:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ConnectionError("closed")
-        data += chunk
-    return bytes(data)
