@@ -2,11 +2,14 @@
 
     python -m deltastream.broker            # port taken from config.toml
     python -m deltastream.broker --port 19092
+    python -m deltastream.broker --kafka    # Apache Kafka, its data kept on disk
 
-The embedded broker is Tansu (:mod:`deltastream.kafka.embedded`), in memory. It runs in the
-foreground; Ctrl-C (or SIGTERM) stops it, with exit status 0. It exits 1 when it cannot start (the
-port is in use, the binary is missing or cannot run) or when the broker process ends by itself,
-and 2 for a bad flag or config.
+The embedded broker is Tansu (:mod:`deltastream.kafka.embedded`), in memory. ``--kafka`` runs
+Apache Kafka instead (:mod:`deltastream.kafka.apache`, Java 17+), its data in a folder beside the
+Delta tables, so that a restart keeps every topic and message. Either runs in the foreground;
+Ctrl-C (or SIGTERM) stops it, with exit status 0. It exits 1 when it cannot start (the port is in
+use, the binary, Java or Maven is missing) or when the broker process ends by itself, and 2 for a
+bad flag or config.
 """
 
 from __future__ import annotations
@@ -15,15 +18,19 @@ import argparse
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from deltastream import cli, logs, scripts
+from deltastream.kafka import apache
 from deltastream.kafka.embedded import HOST, BrokerError, EmbeddedBroker
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 9092
 PROG = "python -m deltastream.broker"
+#: Apache Kafka's data folder, beside the Delta tables (or the config file, for tables on S3).
+DATA_DIR = "kafka-data"
 
 
 def port_number(text: str) -> int:
@@ -60,6 +67,19 @@ def _configured_port(config_path: str) -> int:
     return DEFAULT_PORT
 
 
+def _configured_data_dir(config_path: str) -> Path:
+    """Where Apache Kafka keeps its data: beside the config's Delta tables when they are in a
+    directory, else beside the config file (``./kafka-data`` without one)."""
+    from deltastream import config
+
+    if not Path(config_path).exists() and not Path(config_path).is_symlink():
+        return Path(DATA_DIR)
+    cfg = config.load(config_path)
+    if cfg.subscriber.on_object_store:
+        return Path(config_path).parent / DATA_DIR
+    return Path(cfg.subscriber.delta_path).parent / DATA_DIR
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -81,13 +101,41 @@ def serve(broker: EmbeddedBroker) -> int:
     raise BrokerError(f"the embedded broker exited by itself with status {status}")
 
 
+def serve_kafka(broker: apache.ApacheKafka) -> int:
+    """Run Apache Kafka until a Ctrl-C (``KeyboardInterrupt``); its ending by itself is an error."""
+    started = time.monotonic()
+    broker.start()
+    print(
+        f"Apache Kafka {apache.KAFKA_VERSION} listening on {broker.bootstrap_servers} (ready in "
+        f"{time.monotonic() - started:.1f} s; data in {broker.data_dir}, log in {broker.log_file}); "
+        "Ctrl-C stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        assert broker.process is not None
+        status = broker.process.wait()
+    finally:
+        stopped = broker.stop()
+        if stopped is not None:
+            print(f"broker stopped; its data stays in {broker.data_dir}", file=sys.stderr)
+    raise apache.KafkaSetupError(
+        f"Apache Kafka exited by itself with status {status}: "
+        f"{apache.last_error(broker.log_file) or 'no error logged'} (see {broker.log_file})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.ArgumentParser(
         prog=PROG,
-        description="Run an embedded Kafka broker (Tansu, in memory) in the foreground.",
-        epilog="Data lives in memory only: stopping the broker forgets every topic and message.\n\n"
+        description="Run an embedded Kafka broker (Tansu, in memory) in the foreground, or with\n"
+        "--kafka Apache Kafka, which keeps its data on disk.",
+        epilog="The embedded broker's data lives in memory only: stopping it forgets every topic and\n"
+        f"message. Apache Kafka {apache.KAFKA_VERSION} (--kafka) needs Java 17+, and Maven the first time,\n"
+        "to fetch it from Maven Central into ~/.cache/deltastream/kafka ($DELTASTREAM_KAFKA_CACHE).\n\n"
         "exit status: 0 when stopped with Ctrl-C or SIGTERM; 1 when it cannot start (port in use,\n"
-        "package or binary missing) or the broker process ends by itself; 2 for a bad flag or config.",
+        "package, binary, Java or Maven missing) or the broker process ends by itself; 2 for a bad\n"
+        "flag or config.",
         formatter_class=cli.HelpFormatter,
     )
     parser.add_argument(
@@ -100,16 +148,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--port", type=port_number, help="listen on this port, 1 to 65535 (overrides the config)"
     )
     parser.add_argument("--quiet", action="store_true", help="hide the broker's own log lines")
+    parser.add_argument(
+        "--kafka", action="store_true", help="run Apache Kafka (Java 17+), keeping its data on disk"
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"with --kafka: keep the data here (default: {DATA_DIR}/ beside the config's Delta tables)",
+    )
+    parser.add_argument(
+        "--fetch", action="store_true", help="with --kafka: only fetch Apache Kafka with Maven, then exit"
+    )
     args = parser.parse_args(argv)
+    if (args.data_dir or args.fetch) and not args.kafka:
+        parser.error(f"argument {'--data-dir' if args.data_dir else '--fetch'}: needs --kafka")
 
     def body() -> int:
         logs.setup(logging.INFO)
+        if args.fetch:
+            apache.check_java()
+            print(f"Apache Kafka {apache.KAFKA_VERSION}: {len(apache.resolve_classpath().split(':'))} jars")
+            return 0
         port = args.port if args.port is not None else _configured_port(args.config)
-        broker = EmbeddedBroker(port=port, output=None if args.quiet else sys.stderr.fileno())
+        output = None if args.quiet else sys.stderr.fileno()
         # SIGTERM stops it as Ctrl-C does, from before the start: no broker process is left behind.
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
-            return serve(broker)
+            if args.kafka:
+                data = Path(args.data_dir) if args.data_dir else _configured_data_dir(args.config)
+                return serve_kafka(apache.ApacheKafka(data, port, output=output))
+            return serve(EmbeddedBroker(port=port, output=output))
         except KeyboardInterrupt:
             return 0
         finally:

@@ -231,7 +231,7 @@ def prepare(
 ) -> list[str]:
     """Write the broker's config into ``data_dir``, format it if new; the command that runs it.
 
-    ``console`` sends the broker's warnings and errors to its stdout too (its log is
+    ``console`` sends the broker's errors to its stdout too (its log is
     ``logs/server.log`` either way).
     """
     java = check_java()
@@ -239,7 +239,7 @@ def prepare(
     logs.mkdir(parents=True, exist_ok=True)
     log4j = data_dir / "log4j2.properties"
     pattern = "[%d] %p %m (%c)%n"
-    level = "WARN" if console else "OFF"
+    level = "ERROR" if console else "OFF"
     log4j.write_text(LOG4J2.format(log_file=logs / "server.log", console_level=level, pattern=pattern))
     command = [java, *JVM_OPTS, f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={logs}"]
     command += ["-cp", resolve_classpath()]
@@ -266,7 +266,7 @@ class ApacheKafka:
 
     ``properties`` have the last word on server.properties (the tests allow shorter group
     sessions with ``group.min.session.timeout.ms``). The broker's log is ``logs/server.log`` in
-    ``data_dir``; ``output`` (a file or descriptor) gets its warnings and errors too, and the JVM's
+    ``data_dir``; ``output`` (a file or descriptor) gets its errors too, and the JVM's
     own output, which otherwise goes to ``logs/stdout.log``.
     """
 
