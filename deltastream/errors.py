@@ -129,3 +129,17 @@ class Stopped(PipelineError):
 
 class PublishIncomplete(PipelineError):
     """Rows or files the publisher could not send; the other rows and topics were sent."""
+
+
+class SchemaRefused(PipelineError):
+    """config.toml declares a column type the table cannot take without losing or rewriting data."""
+
+    exit_code = 2
+
+    def __init__(self, topic: str, path: str, problem: str) -> None:
+        self.topic = topic
+        super().__init__(
+            f"table '{topic}' at {path}: {problem}; declare the type the table has, or move the table "
+            "away and run subscriber.py to write it again from the topic (publisher.py first if the "
+            "topic no longer holds every record)"
+        )

@@ -16,6 +16,9 @@ HISTORY_METRICS = {
     "deleted": ("num_target_rows_deleted", "num_deleted_rows"),
 }
 
+#: How --history names a commit of offsets alone (a batch that changed no row).
+OFFSETS = "OFFSETS ONLY"
+
 
 def commits(tables: Tables, topics: Iterable[str]) -> tuple[pl.DataFrame, list[str]]:
     """Every commit of every table: version, time, operation and rows inserted/updated/deleted;
@@ -31,14 +34,18 @@ def commits(tables: Tables, topics: Iterable[str]) -> tuple[pl.DataFrame, list[s
             entries = table.history()
         for entry in entries:
             metrics = entry.get("operationMetrics") or {}
+            # Commits that write rows count what they did; a commit of offsets alone did nothing.
+            counted = bool(metrics) or entry.get("deltastream.operation") == "offsets"
             record = {
                 "table": topic,
                 "version": entry["version"],
                 "time": datetime.fromtimestamp(entry["timestamp"] / 1000, UTC),
-                "operation": entry.get("operation"),
+                "operation": OFFSETS
+                if entry.get("deltastream.operation") == "offsets"
+                else entry.get("operation"),
             }
             for name, keys in HISTORY_METRICS.items():
-                record[name] = next((int(metrics[k]) for k in keys if k in metrics), None)
+                record[name] = next((int(metrics[k]) for k in keys if k in metrics), 0 if counted else None)
             records.append(record)
     schema = pl.Schema(
         {

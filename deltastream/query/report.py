@@ -15,7 +15,7 @@ how to recover; so does one without the columns the report needs (:func:`check_c
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -61,8 +61,10 @@ def as_amount(name: str) -> pl.Expr:
     return pl.when(col.str.contains(AMOUNT)).then(col.str.strip_chars().str.to_decimal(scale=2))
 
 
-#: Per table: column -> (cast expression builder, what is expected). The one place types are set.
-CASTS: dict[str, dict[str, tuple[object, str]]] = {
+#: Per table: column -> (cast expression builder for text, what is expected). The one place types
+#: are set for tables of text; a table whose columns were typed by the subscriber (declared in
+#: [topic.<name>.columns]) is only brought to the same types.
+CASTS: dict[str, dict[str, tuple[Callable[[str], pl.Expr], str]]] = {
     "client": {"id": (as_id, "an integer id")},
     "department": {"id": (as_id, "an integer id")},
     "employee": {
@@ -77,21 +79,35 @@ CASTS: dict[str, dict[str, tuple[object, str]]] = {
         "sale": (as_amount, "an amount with up to two decimals"),
     },
 }
+#: The type each builder gives, which a typed column is brought to.
+TARGETS: dict[Callable[[str], pl.Expr], pl.DataType] = {
+    as_id: pl.Int64(),
+    as_date: pl.Date(),
+    as_amount: pl.Decimal(38, 2),
+}
 
 
 def typed(table: str, frame: pl.LazyFrame) -> pl.LazyFrame:
-    """The table with typed columns, plus ``__key`` (the id as stored) and ``__bad`` (the first
-    column whose value did not cast, or null). Each value is cast once."""
+    """The table with typed columns, plus ``__key`` (the id as stored, as text) and ``__bad`` (the
+    first column whose value did not cast, or null). Each value is cast once; a column the table
+    already holds typed is only brought to the report's type."""
     casts = CASTS.get(table, {})
+    schema = frame.collect_schema()
     cast = {name: f"__cast_{name}" for name in casts}
     failed = [
         pl.when(pl.col(name).is_not_null() & pl.col(cast[name]).is_null()).then(pl.lit(name))
         for name in casts
     ]
+
+    def converted(name: str, builder: Callable[[str], pl.Expr]) -> pl.Expr:
+        if schema.get(name) in (pl.String, None):
+            return builder(name)
+        return pl.col(name).cast(TARGETS[builder], strict=False)
+
     return (
         frame.with_columns(
-            pl.col("id").alias("__key"),
-            *(builder(name).alias(cast[name]) for name, (builder, _) in casts.items()),  # type: ignore[operator]
+            pl.col("id").cast(pl.String).alias("__key"),
+            *(converted(name, builder).alias(cast[name]) for name, (builder, _) in casts.items()),
         )
         .with_columns((pl.coalesce(failed) if failed else pl.lit(None, pl.String)).alias("__bad"))
         .with_columns(pl.col(cast[name]).alias(name) for name in casts)

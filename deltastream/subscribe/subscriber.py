@@ -19,6 +19,7 @@ from deltastream.config import Config
 from deltastream.errors import BrokerUnavailable
 from deltastream.kafka import clients
 from deltastream.subscribe.assignment import AllPartitions, Assignment, InGroup
+from deltastream.subscribe.evolution import reconcile
 from deltastream.subscribe.formats import Format
 from deltastream.subscribe.formats.json import JsonFormat
 from deltastream.subscribe.formats.typed import Declared
@@ -71,6 +72,8 @@ class Subscriber:
 
     def run(self, assignment: Assignment) -> Totals:
         """Consume until stopped, or until ``assignment`` is finished."""
+        for topic in self.cfg.topics:
+            reconcile(self.tables, topic, self.cfg.schema(topic))
         writer = Writer(self.sink, self.format_for)
         shared = Shared(self.cfg, self.tables, HandOver(writer, self.totals), assignment, self.stopping)
         admin: KafkaAdminClient | None = None

@@ -130,12 +130,13 @@ def update(
     offsets when they change nothing; else append, replace or MERGE."""
     changes = compare(tables, table, rows, id_column)
     if changes.empty:
-        table.create_write_transaction(
-            [],
-            mode="append",
-            schema=table.schema(),
-            commit_properties=CommitProperties(app_transactions=list(txns)),
+        offsets_only = CommitProperties(
+            app_transactions=list(txns), custom_metadata={"deltastream.operation": "offsets"}
         )
+        table.create_write_transaction(
+            [], mode="append", schema=table.schema(), commit_properties=offsets_only
+        )
+        table.update_incremental()
         return Upserted("offsets", table.version(), unchanged=changes.unchanged)
     commit = CommitProperties(app_transactions=list(txns))
     operation = choose(

@@ -1,0 +1,105 @@
+"""Declared columns held against the tables that exist, when the subscriber starts.
+
+A column declared anew is added by the next write (older rows null). A type widened the way Delta
+allows (int32 to int64, a decimal to a larger precision at the same scale) is applied at start by
+rewriting the table's files once, said in one line. Any other change (a narrower type, text to a
+number over existing data, a name that differs only in case) is refused in one line that says how
+to proceed: nothing is rewritten silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import polars as pl
+from deltalake import CommitProperties, write_deltalake
+
+from deltastream.errors import SchemaRefused
+from deltastream.logs import counted
+from deltastream.schema import ColumnType, TopicSchema
+from deltastream.subscribe.changes import table_schema
+from deltastream.subscribe.formats.typed import dtype
+from deltastream.tables import Tables
+
+log = logging.getLogger(__name__)
+
+
+def widens(have: pl.DataType, want: pl.DataType) -> bool:
+    """Whether a column of type ``have`` can become ``want`` without losing a value."""
+    if have == pl.Int32 and want == pl.Int64:
+        return True
+    if isinstance(have, pl.Decimal) and isinstance(want, pl.Decimal):
+        return have.scale == want.scale and (want.precision or 38) > (have.precision or 38)
+    return False
+
+
+def described(have: pl.DataType) -> str:
+    """A table column's type in config.toml's words, where it has them."""
+    words = {pl.String: "string", pl.Boolean: "bool", pl.Int32: "int32", pl.Int64: "int64"}
+    words |= {pl.Float64: "float64", pl.Date: "date"}
+    for kind, word in words.items():
+        if have == kind:
+            return word
+    if isinstance(have, pl.Decimal):
+        return f"decimal({have.precision},{have.scale})"
+    if isinstance(have, pl.Datetime):
+        return "timestamp"
+    return str(have)
+
+
+def reconcile(tables: Tables, topic: str, schema: TopicSchema) -> None:
+    """Hold ``topic``'s declared columns against its table, if it has one (see the module)."""
+    if not schema.declared:
+        return
+    table = tables.open(topic)
+    if table is None:
+        return
+    have = table_schema(table)
+    by_case = {name.lower(): name for name in have}
+    widened: dict[str, ColumnType] = {}
+    for name, column in schema.columns.items():
+        stored = by_case.get(name.lower())
+        if stored is None:
+            continue
+        if stored != name:
+            raise SchemaRefused(topic, tables.uri(topic), f"column {stored!r} is declared as {name!r}")
+        want = dtype(column)
+        if have[name] == want:
+            continue
+        if not widens(have[name], want):
+            raise SchemaRefused(
+                topic,
+                tables.uri(topic),
+                f"column {name!r} holds {described(have[name])}, and config.toml declares {column}, "
+                "which it cannot become without losing or rewriting data",
+            )
+        widened[name] = column
+    if widened:
+        widen(tables, topic, widened)
+
+
+def widen(tables: Tables, topic: str, columns: dict[str, ColumnType]) -> None:
+    """Rewrite table ``topic`` once with ``columns`` of their wider types (the offsets the log
+    holds stay: only data files are replaced)."""
+    started = time.monotonic()
+    table = tables.open(topic)
+    assert table is not None
+    frame = tables.scan(table).collect()
+    frame = frame.with_columns(pl.col(name).cast(dtype(column)) for name, column in columns.items())
+    write_deltalake(
+        table,
+        frame,
+        mode="overwrite",
+        schema_mode="overwrite",
+        commit_properties=CommitProperties(custom_metadata={"deltastream": "widen"}),
+    )
+    what = ", ".join(f"{name} to {column}" for name, column in columns.items())
+    log.info(
+        "%s: widened %s: rewrote %s in %.0f ms (version %d)",
+        topic,
+        what,
+        counted(frame.height, "row"),
+        (time.monotonic() - started) * 1000,
+        table.version(),
+    )
