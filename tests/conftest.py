@@ -1,8 +1,9 @@
-"""Shared fixtures: one embedded broker per session, unique topics and configs per test.
+"""Shared fixtures: one broker per session, unique topics and configs per test.
 
 Tests that need a broker carry the ``broker`` marker (given automatically to every test that uses
 the ``broker`` fixture), so ``pytest -m "not broker"`` runs the rest: pure units and real Delta
-tables in temp dirs.
+tables in temp dirs. The broker is the embedded one unless ``--broker kafka`` asks for Apache
+Kafka (Java 17+): ``pytest -m broker --broker kafka`` runs the broker tests again on it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -27,26 +28,70 @@ from kafka import KafkaConsumer, TopicPartition
 import publisher
 import subscriber
 from deltastream import config, logs
+from deltastream.kafka.apache import ApacheKafka
 from deltastream.kafka.embedded import EmbeddedBroker
 from deltastream.subscribe.subscriber import Subscriber, assignment_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that uses the broker fixture, or starts a broker of its own, needs a broker."""
+#: The brokers the session's ``broker`` fixture can be: ``--broker embedded`` (the default) or ``kafka``.
+BROKERS = ("embedded", "kafka")
+#: Apache Kafka for the tests: the test configs' 2 s group sessions (Kafka's floor is 6 s).
+KAFKA_TEST_PROPERTIES = {"group.min.session.timeout.ms": "2000"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--broker",
+        choices=BROKERS,
+        default="embedded",
+        help="the broker of the broker tests: embedded (Tansu, in memory; the default) or kafka "
+        "(Apache Kafka from tools/kafka/pom.xml; needs Java 17+, and Maven until it is fetched)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that uses the broker fixture, or starts a broker of its own, needs a broker.
+
+    On ``--broker kafka`` a test that starts an embedded broker of its own tests the embedded
+    broker, which the embedded run does already: it is skipped.
+    """
+    on_kafka = config.getoption("--broker") == "kafka"
     for item in items:
         code = getattr(getattr(item, "function", None), "__code__", None)
         starts_one = code is not None and "EmbeddedBroker" in code.co_names
         if "broker" in getattr(item, "fixturenames", ()) or starts_one:
             item.add_marker(pytest.mark.broker)
+        if on_kafka and starts_one:
+            item.add_marker(
+                pytest.mark.skip(reason="starts an embedded broker of its own: the embedded run tests it")
+            )
+
+
+class Broker(Protocol):
+    """What the tests use of either broker."""
+
+    @property
+    def bootstrap_servers(self) -> str: ...
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """A real Kafka-protocol broker (Tansu, in memory) on a free loopback port."""
-    log_path = tmp_path_factory.mktemp("broker") / "broker.log"
-    with log_path.open("wb") as log, EmbeddedBroker(output=log) as running:
+def broker_kind(request: pytest.FixtureRequest) -> str:
+    """``embedded`` or ``kafka``: the broker the session's ``broker`` fixture runs."""
+    return str(request.config.getoption("--broker"))
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory, broker_kind: str) -> Iterator[Broker]:
+    """A real Kafka-protocol broker on a free loopback port: Tansu in memory, or with ``--broker
+    kafka`` Apache Kafka (its data in a temp dir)."""
+    folder = tmp_path_factory.mktemp("broker")
+    if broker_kind == "kafka":
+        with ApacheKafka(folder / "kafka", properties=KAFKA_TEST_PROPERTIES) as kafka:
+            yield kafka
+        return
+    with (folder / "broker.log").open("wb") as log, EmbeddedBroker(output=log) as running:
         yield running
 
 
@@ -184,7 +229,7 @@ class Project:
 
 
 @pytest.fixture
-def project_factory(tmp_path: Path, broker: EmbeddedBroker) -> Callable[..., Project]:
+def project_factory(tmp_path: Path, broker: Broker) -> Callable[..., Project]:
     counter = iter(range(1000))
 
     def make(*roles: str) -> Project:
