@@ -334,6 +334,47 @@ def subscribe_stage(
     return rows
 
 
+def declarations() -> str:
+    """The column types config.toml declares for the sample topics (its [topic.*] tables)."""
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    return text[text.index("\n[topic.") : text.index("\n[query]")] + "\n"
+
+
+def typed_stage(args: argparse.Namespace, cfg_path: Path, work: Path, total: int) -> list[Row]:
+    """subscriber.py --once with the sample's declared columns against the same run without, in
+    alternating rounds; then the same 1M sales published again into the typed tables."""
+    typed_cfg = work / "typed.toml"
+    typed_cfg.write_text(cfg_path.read_text(encoding="utf-8") + declarations(), encoding="utf-8")
+    plain: list[float] = []
+    typed: list[float] = []
+    for round_ in range(1, args.repeat + 1):
+        log(f"round {round_}: subscriber.py --once, text ...")
+        plain.append(run("subscriber.py", cfg_path, "--once", "--delta-path", str(work / f"text{round_}"))[0])
+        log(f"round {round_}: subscriber.py --once, declared columns ...")
+        typed.append(
+            run("subscriber.py", typed_cfg, "--once", "--delta-path", str(work / f"typed{round_}"))[0]
+        )
+    rows = [
+        Row("subscriber.py --once, every value text", total, min(plain)),
+        Row("subscriber.py --once, declared columns", total, min(typed), limit=total / min(plain)),
+    ]
+    log("the same sales published again ...")
+    target = work / f"typed{args.repeat}"
+    before = DeltaTable(str(target / "sale"))
+    files = sorted(before.file_uris())
+    run("publisher.py", cfg_path, "--topics", "sale")
+    seconds, _ = run("subscriber.py", typed_cfg, "--once", "--delta-path", str(target), "--topics", "sale")
+    after = DeltaTable(str(target / "sale"))
+    same = sorted(after.file_uris()) == files
+    note = (
+        f"{after.version() - before.version()} commits, "
+        f"{'no data file added or removed' if same else 'data files changed'}"
+    )
+    rows.append(Row("subscriber.py --once, the same sales again (unchanged)", args.sales, seconds, note=note))
+    log("; ".join(f"{r.stage}: {r.rate:,.0f} records/s" for r in rows))
+    return rows
+
+
 def query_stage(cfg: config.Config, cfg_path: Path, work: Path) -> list[Row]:
     """The report in process, and query.py writing it as Parquet."""
     log("query.py ...")
@@ -387,6 +428,7 @@ def main() -> int:
         rows = publish_stage(args, cfg, cfg_path, raw)
         total = args.sales + sizes.clients + sizes.employees + len(sampledata.DEPARTMENTS)
         rows += subscribe_stage(args, cfg, cfg_path, work, total)
+        rows += typed_stage(args, cfg_path, work, total)
         rows += query_stage(cfg, cfg_path, work)
         log("MERGE cost ...")
         rows.extend(merge_cost(delta, args.sales))

@@ -84,16 +84,14 @@ def compare(tables: Tables, table: DeltaTable, rows: pl.DataFrame, id_column: st
     found = stored_rows(tables, table, rows[id_column], id_column)
     stored = found.collect() if found is not None else pl.DataFrame(schema=table_schema(table))
     columns = [c for c in rows.columns if c not in (id_column, DELETED)]
-    marked = stored.select(id_column, *[c for c in columns if c in stored.columns]).with_columns(
+    kept = set(stored.columns)
+    marked = stored.select(id_column, *[c for c in columns if c in kept]).with_columns(
         pl.lit(True).alias(STORED)
     )
     joined = rows.join(marked, on=id_column, how="left", suffix=SUFFIX)
     present = pl.col(STORED).fill_null(False)
     same = pl.all_horizontal(
-        [
-            pl.col(c).eq_missing(pl.col(c + SUFFIX)) if c in stored.columns else pl.col(c).is_null()
-            for c in columns
-        ]
+        [pl.col(c).eq_missing(pl.col(c + SUFFIX)) if c in kept else pl.col(c).is_null() for c in columns]
         or [pl.lit(True)]
     )
     deleted = pl.col(DELETED)

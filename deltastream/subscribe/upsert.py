@@ -229,7 +229,10 @@ def align(table: DeltaTable, rows: pl.DataFrame) -> pl.DataFrame:
     every column; a field seen for the first time adds a column to the table.
     """
     schema = table_schema(table)
-    return rows.with_columns(
-        pl.col(name).cast(schema[name]) if name in rows.columns else pl.lit(None, schema[name]).alias(name)
-        for name in schema
-    )
+    have = rows.schema
+    changes = [
+        pl.lit(None, dtype).alias(name) if name not in have else pl.col(name).cast(dtype)
+        for name, dtype in schema.items()
+        if name not in have or have[name] != dtype
+    ]
+    return rows.with_columns(changes) if changes else rows
