@@ -61,13 +61,21 @@ def timestamp(text: str) -> datetime:
     return value.astimezone()  # a naive time is local time
 
 
+#: The longest --watch interval: a day.
+MAX_WATCH_S = 86_400
+#: The most rows --rows shows.
+MAX_ROWS = 100_000_000
+
+
 def seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
+    if not math.isfinite(value) or not 0 < value <= MAX_WATCH_S:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a number of seconds above 0, at most {MAX_WATCH_S}"
+        )
     return value
 
 
@@ -76,8 +84,10 @@ def rows(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1 and value != -1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of rows, or -1 for all")
+    if (value < 1 and value != -1) or value > MAX_ROWS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a number of rows from 1 to {MAX_ROWS:,}, or -1 for all"
+        )
     return value
 
 

@@ -158,6 +158,10 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionH
     """Defaults shown, and the epilog as written."""
 
 
+#: The most rows a sample file may have: a billion rows is tens of gigabytes.
+MAX_ROWS = 100_000_000
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from deltastream import cli, scripts
     from deltastream.errors import PipelineError
@@ -180,8 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("employees", args.employees),
         ("sales", args.sales),
     ):
-        if count < 1:
-            parser.error(f"--{name} must be at least 1")
+        if not 1 <= count <= MAX_ROWS:
+            parser.error(f"--{name} must be from 1 to {MAX_ROWS:,}")
 
     def body() -> int:
         if args.out.exists() and not args.out.is_dir():

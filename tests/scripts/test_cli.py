@@ -310,7 +310,7 @@ CASES = {
         "sampledata",
         ["--sales", "0"],
         2,
-        "python -m deltastream.demo.sampledata: error: --sales must be at least 1; "
+        "python -m deltastream.demo.sampledata: error: --sales must be from 1 to 100,000,000; "
         "see python -m deltastream.demo.sampledata --help",
     ),
 }

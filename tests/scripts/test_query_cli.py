@@ -728,8 +728,22 @@ def test_watch_script_keeps_watching_a_damaged_table(programs: Programs) -> None
         (["--format", "parquet"], "--format parquet needs --output FILE"),
         (["--summary", "--format", "parquet"], "--format parquet needs --output FILE"),
         (["--rows", "5", "--format", "csv"], "--rows goes with --format table, not with --format csv"),
-        (["--rows", "0"], "argument --rows: '0': expected a positive number of rows, or -1 for all"),
-        (["--rows", "x"], "argument --rows: 'x': expected a positive number of rows, or -1 for all"),
+        (
+            ["--rows", "0"],
+            "argument --rows: '0': expected a number of rows from 1 to 100,000,000, or -1 for all",
+        ),
+        (
+            ["--rows", "x"],
+            "argument --rows: 'x': expected a number of rows from 1 to 100,000,000, or -1 for all",
+        ),
+        (
+            ["--rows", "1e10"],
+            "argument --rows: '1e10': expected a number of rows from 1 to 100,000,000, or -1 for all",
+        ),
+        (
+            ["--rows", "10000000000"],
+            "argument --rows: '10000000000': expected a number of rows from 1 to 100,000,000, or -1 for all",
+        ),
         (
             ["--watch", "--format", "csv"],
             "--format does not go with --watch, which redraws a table on the terminal",
@@ -743,8 +757,12 @@ def test_watch_script_keeps_watching_a_damaged_table(programs: Programs) -> None
             ["--watch", "--as-of", "2026-11-21T09:30"],
             "--as-of does not go with --watch, which redraws a table on the terminal",
         ),
-        (["--watch", "0"], "argument --watch: '0': expected a positive number of seconds"),
-        (["--watch", "nan"], "argument --watch: 'nan': expected a positive number of seconds"),
+        (["--watch", "0"], "argument --watch: '0': expected a number of seconds above 0, at most 86400"),
+        (["--watch", "nan"], "argument --watch: 'nan': expected a number of seconds above 0, at most 86400"),
+        (
+            ["--watch", "1e10"],
+            "argument --watch: '1e10': expected a number of seconds above 0, at most 86400",
+        ),
         (["--watch", "soon"], "argument --watch: 'soon' is not a number of seconds"),
         (
             ["--history", "--strict"],
