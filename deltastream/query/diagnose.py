@@ -11,10 +11,8 @@ a log entry damaged or missing, a checkpoint missing) and how to recover.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,6 +22,8 @@ import polars as pl
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
+from deltastream import deltalog
+from deltastream.deltalog import CHECKPOINT, COMMIT, REBUILD, REWRITE
 from deltastream.errors import PipelineError, TableMissing, TableUnreadable, one_line
 from deltastream.logs import counted
 from deltastream.query.render import moment
@@ -39,14 +39,7 @@ READ_ERRORS: tuple[type[BaseException], ...] = (
     pl.exceptions.PolarsError,
     pl.exceptions.PanicException,
 )
-REBUILD = (
-    "rebuild it: move the folder away and run subscriber.py "
-    "(publisher.py first if the topic no longer holds every record)"
-)
-REWRITE = "move the folder away and run subscriber.py to write the table"
 READ_ACCESS = "let the user running query.py read the table's folder and files"
-COMMIT = re.compile(r"^(\d{20})\.json$")
-CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(\.\d{10}\.\d{10})?\.parquet$")
 
 
 def find_table(tables: Tables, topic: str) -> DeltaTable | None:
@@ -62,7 +55,26 @@ def find_table(tables: Tables, topic: str) -> DeltaTable | None:
         found = absent(Path(tables.uri(topic)))
         if found is not None:
             raise TableUnreadable(topic, tables.uri(topic), *found)
+    if table is not None:
+        verify_log(tables, topic)
     return table
+
+
+def verify_log(tables: Tables, topic: str) -> None:
+    """Raise :class:`TableUnreadable` when the log of local table ``topic`` is damaged where
+    delta-rs would read it without a word (an empty or cut-short last entry, a missing entry, a
+    checkpoint beyond the log): never show older rows as the table's."""
+    if not tables.local:
+        return
+    path = Path(tables.uri(topic))
+    try:
+        found = deltalog.inspect(path, every_entry=False)
+    except PermissionError as exc:
+        found = permission(path, exc)
+    except FileNotFoundError:
+        found = absent(path)
+    if found is not None:
+        raise TableUnreadable(topic, tables.uri(topic), *found)
 
 
 def open_table(tables: Tables, topic: str) -> DeltaTable:
@@ -141,89 +153,15 @@ def permission(root: Path, exc: PermissionError) -> tuple[str, str]:
     )
 
 
-def diagnose(path: Path) -> tuple[str, str] | None:  # noqa: PLR0911 (one return per finding, in the order looked for)
-    """What is wrong with the Delta log of local table ``path`` (what, how to fix), or ``None``
-    when nothing found: no folder, a missing or damaged checkpoint, a gap, a damaged entry."""
-    log_dir = path / "_delta_log"
+def diagnose(path: Path) -> tuple[str, str] | None:
+    """What is wrong with local table ``path`` (what, how to fix), or ``None`` when nothing is
+    found: no folder, or what :func:`deltastream.deltalog.inspect` finds in its log."""
     try:
-        if not path.is_dir() or not log_dir.is_dir():
+        if not path.is_dir() or not (path / "_delta_log").is_dir():
             return absent(path)
-        names = [p.name for p in log_dir.iterdir()]
-        commits = sorted(int(m.group(1)) for m in map(COMMIT.match, names) if m)
-        start = checkpoint(log_dir, set(commits))
-        if isinstance(start, tuple):
-            return start
-        later = [v for v in commits if v > start]
-        for before, after in zip([start, *later], later, strict=False):
-            if after != before + 1:
-                what = (
-                    f"log entry {before + 1} is"
-                    if after == before + 2
-                    else f"log entries {before + 1}-{after - 1} are"
-                )
-                if before < 0:
-                    return f"{what} missing, and no checkpoint stands in for them", REBUILD
-                return f"{what} missing (_delta_log jumps from version {before} to {after})", REBUILD
-        for version in commits:
-            entry = log_dir / f"{version:020d}.json"
-            if valid_json_lines(entry):
-                continue
-            name = f"_delta_log/{entry.name}"
-            if version == 0 and len(commits) == 1:
-                return (
-                    f"its only log entry, {name}, is damaged (not JSON): the first commit never completed",
-                    REWRITE,
-                )
-            if version == commits[-1] and version > max(start, 0):
-                return (
-                    f"the last log entry, {name}, is damaged (not JSON; cut short?)",
-                    f"move it away to go back to version {version - 1}; "
-                    "subscriber.py then writes its records again",
-                )
-            return f"log entry {name} is damaged (not JSON)", REBUILD
+        return deltalog.inspect(path)
     except PermissionError as exc:
         return permission(path, exc)
-    return None
-
-
-def checkpoint(log_dir: Path, commits: set[int]) -> int | tuple[str, str]:
-    """The version of the checkpoint _last_checkpoint names (-1: none), or what is wrong with it."""
-    hint = log_dir / "_last_checkpoint"
-    try:
-        named = json.loads(hint.read_text(encoding="utf-8"))
-        version = int(named["version"])
-    except FileNotFoundError:
-        return -1
-    except (ValueError, KeyError, TypeError):
-        return -1  # delta-rs ignores a damaged hint and lists the log instead
-    parts = int(named.get("parts") or 0)
-    files = (
-        [f"{version:020d}.checkpoint.{i:010d}.{parts:010d}.parquet" for i in range(1, parts + 1)]
-        if parts
-        else [f"{version:020d}.checkpoint.parquet"]
-    )
-    entries = all(v in commits for v in range(version + 1))
-    instead = "the table is then read from its log entries"
-    for name in files:
-        if not (log_dir / name).exists():
-            fix = f"move _delta_log/_last_checkpoint away: {instead}" if entries else REBUILD
-            return f"the checkpoint _last_checkpoint names, _delta_log/{name}, is missing", fix
-        try:
-            pl.read_parquet_schema(log_dir / name)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            fix = f"move it and _delta_log/_last_checkpoint away: {instead}" if entries else REBUILD
-            return f"checkpoint _delta_log/{name} is damaged ({one_line(exc)})", fix
-    return version
-
-
-def valid_json_lines(entry: Path) -> bool:
-    try:
-        for line in entry.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                json.loads(line)
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return True
 
 
 def check_files(tables: Tables, topic: str, table: DeltaTable, as_of: datetime | None = None) -> None:

@@ -78,6 +78,7 @@ class Watcher:
             else:
                 with diagnose.reading(self.store, name):
                     table.update_incremental()
+                diagnose.verify_log(self.store, name)
         except PipelineError as exc:
             self.tables[name] = None
             self.problems[name] = problem(exc)

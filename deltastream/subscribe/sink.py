@@ -24,12 +24,14 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError
 from polars.exceptions import PolarsError
 
+from deltastream import deltalog
 from deltastream.errors import SinkError, one_line
 from deltastream.subscribe import deadletters, offsets
 from deltastream.subscribe.maintenance import Maintenance
@@ -174,4 +176,9 @@ class DeltaSink:
                 self._copies[name] = table
         else:
             table.update_incremental()
+        if table is not None and self.tables.local:
+            found = deltalog.inspect(Path(self.tables.uri(name)), every_entry=False)
+            if found is not None:
+                self._copies.pop(name, None)
+                raise SinkError(self.tables.uri(name), "; ".join(found))
         return table

@@ -279,7 +279,8 @@ def test_a_cut_short_last_log_entry_and_its_fix(site: Site, capsys: pytest.Captu
     cut(entry)
     expected = (
         f"query.py: error: table 'sale' at {site.table('sale')}: the last log entry, "
-        f"_delta_log/{entry.name}, is damaged (not JSON; cut short?); move it away to go back to "
+        f"_delta_log/{entry.name} (version 11), is damaged (empty or not JSON; cut short?); "
+        "move it away to go back to "
         "version 10; subscriber.py then writes its records again"
     )
     for view in ([], ["--summary"], ["--history"], ["--as-of", moment(datetime.now(UTC))]):
@@ -296,7 +297,7 @@ def test_a_damaged_log_entry_in_the_middle(site: Site, capsys: pytest.CaptureFix
     assert outcome.code == 1
     assert outcome.error == (
         f"query.py: error: table 'sale' at {site.table('sale')}: log entry "
-        f"_delta_log/{site.entry('sale', 10).name} is damaged (not JSON); {REBUILD}"
+        f"_delta_log/{site.entry('sale', 10).name} is damaged (empty or not JSON); {REBUILD}"
     )
 
 
@@ -309,7 +310,7 @@ def test_a_damaged_entry_the_checkpoint_covers_breaks_only_the_history(
     assert outcome.code == 1
     assert outcome.error == (
         f"query.py: error: table 'sale' at {site.table('sale')}: log entry "
-        f"_delta_log/{site.entry('sale', 3).name} is damaged (not JSON); {REBUILD}"
+        f"_delta_log/{site.entry('sale', 3).name} is damaged (empty or not JSON); {REBUILD}"
     )
 
 
@@ -320,6 +321,42 @@ def test_a_missing_log_entry(site: Site, capsys: pytest.CaptureFixture[str]) -> 
     assert outcome.error == (
         f"query.py: error: table 'sale' at {site.table('sale')}: log entry 10 is missing "
         f"(_delta_log jumps from version 9 to 11); {REBUILD}"
+    )
+
+
+def test_an_empty_last_log_entry_is_never_read_as_the_table(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """delta-rs reads an empty newest entry as a version with no actions: every view would show
+    the older rows with exit 0, and --history would number the versions wrongly."""
+    entry = site.entry("sale", 11)
+    entry.write_bytes(b"")
+    expected = (
+        f"query.py: error: table 'sale' at {site.table('sale')}: the last log entry, "
+        f"_delta_log/{entry.name} (version 11), is damaged (empty or not JSON; cut short?); "
+        "move it away to go back to version 10; subscriber.py then writes its records again"
+    )
+    for view in (
+        [],
+        ["--summary"],
+        ["--history"],
+        ["--as-of", moment(datetime.now(UTC))],
+        ["--format", "json"],
+    ):
+        outcome = run(capsys, site.args(*view))
+        assert (outcome.code, outcome.error) == (1, expected), view
+
+
+def test_a_checkpoint_beyond_the_log_is_one_line(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    log = site.table("sale") / "_delta_log"
+    (log / "_last_checkpoint").write_text(json.dumps({"version": 40, "size": 10}), encoding="utf-8")
+    shutil.copy(log / CHECKPOINT, log / f"{40:020d}.checkpoint.parquet")
+    outcome = run(capsys, site.args("--history"))
+    assert (outcome.code, outcome.error) == (
+        1,
+        f"query.py: error: table 'sale' at {site.table('sale')}: _delta_log/_last_checkpoint names "
+        "version 40, beyond the newest log entry (11); move _delta_log/_last_checkpoint away: the table "
+        "is then read from its log entries",
     )
 
 
@@ -648,7 +685,9 @@ def test_watch_shows_a_damaged_log_and_comes_back_when_it_is_fixed(site: Site) -
     thread.start()
     try:
         problem = (
-            f"the last log entry, _delta_log/{entry.name}, is damaged (not JSON; cut short?); move it away "
+            f"the last log entry, _delta_log/{entry.name} (version 11), is damaged "
+            "(empty or not JSON; cut short?); "
+            "move it away "
             "to go back to version 10; subscriber.py then writes its records again"
         )
         wait_until(
@@ -656,7 +695,10 @@ def test_watch_shows_a_damaged_log_and_comes_back_when_it_is_fixed(site: Site) -
             10,
             interval=0.01,
         )
-        damaged = f"the last log entry, _delta_log/{entry.name}, is damaged (not JSON; cut short?)"
+        damaged = (
+            f"the last log entry, _delta_log/{entry.name} (version 11), is damaged "
+            "(empty or not JSON; cut short?)"
+        )
         assert f"sale: cannot be read: {damaged}" in screen.text().splitlines()
         assert renders == []
         entry.rename(site.root / entry.name)

@@ -423,3 +423,19 @@ def test_a_damaged_log_is_one_error_naming_the_table(tmp_path: Path) -> None:
         stored_offsets(Tables.at(tmp_path), IDS, "t", [0])
     assert str(info.value).startswith(f"Delta table {tmp_path / 't'}: cannot read the table's offsets: ")
     assert "\n" not in str(info.value)
+
+
+def test_a_damaged_last_log_entry_stops_the_writer_with_one_line(tmp_path: Path) -> None:
+    """An empty newest entry would be read as a version with nothing in it: the next commit would
+    then be made on the older state. The writer says which table and version instead."""
+    sink_at(tmp_path).write("t", numbered("t", [1]), IDS)
+    sink_at(tmp_path).write("t", numbered("t", [2], first_offset=1), IDS)
+    entry = tmp_path / "t" / "_delta_log" / f"{1:020d}.json"
+    entry.write_bytes(b"")
+    with pytest.raises(SinkError) as info:
+        sink_at(tmp_path).write("t", numbered("t", [3], first_offset=2), IDS)
+    assert str(info.value) == (
+        f"Delta table {tmp_path / 't'}: the last log entry, _delta_log/{entry.name} (version 1), is damaged "
+        "(empty or not JSON; cut short?); move it away to go back to version 0; subscriber.py then writes "
+        "its records again"
+    )
