@@ -143,3 +143,22 @@ class SchemaRefused(PipelineError):
             "away and run subscriber.py to write it again from the topic (publisher.py first if the "
             "topic no longer holds every record)"
         )
+
+
+class KafkaAuthenticationFailed(PipelineError):
+    """The broker did not let the client in: it refused the SASL credentials, or its TLS
+    certificate is not one this machine trusts. Waiting would not help, so it is not waited for."""
+
+    def __init__(self, bootstrap_servers: tuple[str, ...], problem: str, fix: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        super().__init__(f"the broker at {','.join(bootstrap_servers)} {one_line(problem)}; {fix}")
+
+
+class KafkaAccessDenied(PipelineError):
+    """The broker's authorizer refused the user something its ACLs do not allow: seeing or
+    reading a topic, using the consumer group, creating a topic."""
+
+    def __init__(self, user: str | None, what: str, fix: str) -> None:
+        self.user = user
+        who = f"user '{user}'" if user else "this client"
+        super().__init__(f"the broker does not allow {who} to {what}; {fix}")

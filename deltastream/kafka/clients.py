@@ -16,10 +16,21 @@ from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaError,
+    KafkaTimeoutError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+)
 
 from deltastream.config import Config
-from deltastream.errors import BrokerUnavailable, KafkaOperationError
+from deltastream.errors import (
+    BrokerUnavailable,
+    KafkaAccessDenied,
+    KafkaAuthenticationFailed,
+    KafkaOperationError,
+)
 from deltastream.kafka import compat
 from deltastream.logs import counted
 
@@ -52,6 +63,7 @@ class Wait:
 def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
     """Build a client, trying until a broker answers (see :class:`Wait`)."""
     servers = cfg.general.bootstrap_servers
+    compat.keep_the_last_answer()
     what, patience_s, stop, quiet = wait.what, wait.patience_s, wait.stop, wait.quiet
     started = time.monotonic()
     attempt = 0
@@ -69,7 +81,13 @@ def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
                 "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
                 **cfg.kafka.client_settings(),
             }
-            return build(common)
+            with compat.connection_failures() as failures:
+                try:
+                    return build(common)
+                except (KafkaTimeoutError, OSError):
+                    if refused := compat.refusal(failures, cfg.kafka.sasl_username):
+                        raise KafkaAuthenticationFailed(servers, *refused) from None
+                    raise
         except (KafkaTimeoutError, OSError) as exc:
             waited = time.monotonic() - started
             if patience_s is not None and waited >= patience_s:
@@ -137,6 +155,34 @@ def consumer_settings(cfg: Config) -> dict[str, Any]:
     }
 
 
+class Consumer(KafkaConsumer):  # type: ignore[misc]  # kafka-python has no type information
+    """kafka-python's consumer, whose refusals by the broker's authorizer are one clear error."""
+
+    def poll(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().poll(*args, **kwargs)
+        except GroupAuthorizationFailedError:
+            group = self.config["group_id"]
+            raise KafkaAccessDenied(
+                self.config.get("sasl_plain_username"),
+                f"use consumer group {group}",
+                f"grant it READ on the group {group} ([subscriber] group_id)",
+            ) from None
+        except TopicAuthorizationFailedError as exc:
+            raise KafkaAccessDenied(
+                self.config.get("sasl_plain_username"),
+                f"read {_topics(exc)}",
+                "grant it READ and DESCRIBE on each topic it reads",
+            ) from None
+
+
+def _topics(exc: KafkaError) -> str:
+    """The topics an authorization error names (kafka-python puts them in a set), for a message."""
+    names = next((arg for arg in exc.args if isinstance(arg, set | frozenset | list | tuple)), ())
+    listed = ", ".join(sorted(map(str, names)))
+    return f"topic {listed}" if listed else "its topics"
+
+
 def consumer(
     cfg: Config,
     *,
@@ -148,7 +194,7 @@ def consumer(
     """A consumer in the subscriber's group; offsets are managed by the caller, not auto-committed."""
 
     def build(common: dict[str, Any]) -> KafkaConsumer:
-        client = KafkaConsumer(**common, **{**consumer_settings(cfg), **overrides})
+        client = Consumer(**common, **{**consumer_settings(cfg), **overrides})
         compat.forbid_auto_create(client)
         return client
 
@@ -190,6 +236,12 @@ def ensure_topics(
             created.append(name)
         except TopicAlreadyExistsError:
             pass
+        except TopicAuthorizationFailedError:
+            raise KafkaAccessDenied(
+                client.config.get("sasl_plain_username"),
+                f"see topic {name}, nor to create it",
+                "grant it DESCRIBE and READ on the topic (and create the topic as a user who may)",
+            ) from None
         except KafkaError as exc:
             if exc.retriable:
                 raise

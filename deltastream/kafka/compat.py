@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaConnectionError, KafkaError, KafkaProtocolError, SaslAuthenticationFailedError
+from kafka.net.transport import KafkaTCPTransport
 from kafka.structs import MemberState
 
 log = logging.getLogger(__name__)
@@ -159,3 +161,108 @@ def known_topic_id(topic_id: object) -> str | None:
     """
     text = str(topic_id or "")
     return text if text and set(text) - {"0", "-"} else None
+
+
+#: Where kafka-python 3.0.12 logs why a connection failed (warnings and errors carrying the error).
+CONNECTION_LOGGER = "kafka.net"
+
+
+async def _read_from_sock(self: Any) -> None:
+    """kafka-python 3.0.12's ``KafkaTCPTransport._read_from_sock``, except that bytes read in the
+    same wake-up as the peer's close are handed on before the transport is aborted."""
+    while self._read and not self._closed:
+        await self._net.wait_read(self._sock)
+        received, error = self._sock_recv()
+        if received:
+            self.last_read = time.monotonic()
+            if self._protocol and self._protocol._sensors:
+                self._protocol._sensors.bytes_received.record(len(received))
+            try:
+                self._protocol.data_received(received)
+            except KafkaProtocolError as exc:
+                self.abort(error=exc)
+                return
+        if error:
+            self.abort(error=error)
+            return
+
+
+def keep_the_last_answer() -> None:
+    """Read the answer a broker sends just before it closes the connection (kafka-python 3.0.12).
+
+    Its transport drops what it read when the same read meets the close: Apache Kafka answers a
+    refused SASL login and then closes, so the client mostly saw "socket disconnected" instead of
+    ``SaslAuthenticationFailedError``, and could not say that the password was wrong.
+    """
+    KafkaTCPTransport._read_from_sock = _read_from_sock
+
+
+class _Failures(logging.Handler):
+    """Keeps the errors that the records it handles carry as arguments."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.errors: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        self.errors.extend(arg for arg in args if isinstance(arg, BaseException))
+
+
+class _Let:
+    """How many watches let the connection logger through at WARNING, and its own level before."""
+
+    lock = threading.Lock()
+    watches = 0
+    level = logging.NOTSET
+
+
+@contextlib.contextmanager
+def connection_failures() -> Iterator[list[BaseException]]:
+    """The errors that failed the connections of the clients built meanwhile.
+
+    kafka-python 3.0.12 does not raise why it could not connect: a client whose SASL credentials
+    the broker refuses, or whose TLS handshake fails, ends in its constructor with
+    ``KafkaTimeoutError: Unable to bootstrap``, and the reason is only logged, as a warning or an
+    error of :data:`CONNECTION_LOGGER`. So that logger is let through at WARNING meanwhile
+    (whatever the logging level; its records still go nowhere else unless DEBUG shows the client's).
+    """
+    logger = logging.getLogger(CONNECTION_LOGGER)
+    failures = _Failures()
+    with _Let.lock:
+        if _Let.watches == 0:
+            _Let.level = logger.level
+        _Let.watches += 1
+        if logger.getEffectiveLevel() > logging.WARNING:
+            logger.setLevel(logging.WARNING)
+    logger.addHandler(failures)
+    try:
+        yield failures.errors
+    finally:
+        logger.removeHandler(failures)
+        with _Let.lock:
+            _Let.watches -= 1
+            if _Let.watches == 0:
+                logger.setLevel(_Let.level)
+
+
+def refusal(errors: Iterable[BaseException], user: str | None) -> tuple[str, str] | None:
+    """What kept a client out, and how to fix it, from :func:`connection_failures`; ``None`` when
+    nothing says the broker refused it (it may simply be away)."""
+    for error in errors:
+        text = str(error)
+        if isinstance(error, SaslAuthenticationFailedError):
+            reason = text.rsplit(": ", 1)[-1]
+            return (
+                f"refused the SASL credentials of user '{user}' ({reason})",
+                "check [kafka] sasl_username, sasl_password and sasl_mechanism",
+            )
+        if isinstance(error, KafkaConnectionError) and "CERTIFICATE_VERIFY_FAILED" in text:
+            found = re.search(r"certificate verify failed: ([^(]+)", text)
+            reason = found.group(1).strip() if found else "certificate verify failed"
+            return (
+                f"has a TLS certificate this machine does not trust ({reason})",
+                "add the certificate authority that signed it to the system's trusted ones, or point "
+                "the SSL_CERT_FILE environment variable at its PEM file",
+            )
+    return None
