@@ -1,0 +1,125 @@
+"""SASL/SCRAM-SHA-512 over SASL_SSL on Apache Kafka, with a certificate authority made by the tests:
+the publisher, the subscriber and its admin calls work through it; a wrong password, an unknown CA
+and missing ACLs are each one line naming what is wrong, with no traceback and no secret, even at
+DEBUG."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT, Project
+from .conftest import USERS, Secure
+
+WRONG = "wrong-pw-Jd93"
+ONCE = ("subscriber.py", "--once")
+FLAGS = {"publisher.py": (), "subscriber.py": ("--once",)}
+
+
+def run(
+    command: tuple[str, ...], project: Project, user: str, *, password: str | None = None, ca: Path
+) -> subprocess.CompletedProcess[str]:
+    """A script and its flags as ``user`` over SASL_SSL, trusting ``ca`` (through SSL_CERT_FILE),
+    logging at DEBUG: the Kafka client's own records included."""
+    project.write(
+        general={"logging_level": "DEBUG"},
+        kafka={
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_username": user,
+            "sasl_password": password or USERS[user],
+            "connect_timeout_s": 10,
+        },
+    )
+    script, *flags = command
+    env = {**os.environ, "SSL_CERT_FILE": str(ca), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *project.args(*flags)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def clean(result: subprocess.CompletedProcess[str]) -> str:
+    """The last line of what a run wrote, once sure that no secret and no traceback are in it."""
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    for secret in (*USERS.values(), WRONG):
+        assert secret not in output
+    return result.stderr.splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def published(secure: Secure, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """A topic the admin published over SASL_SSL; 'reader' may read it and use the group."""
+    project = Project(tmp_path_factory.mktemp("secure-project"), secure.servers, ("item",))
+    project.csv("item", ["id", "v"], [[str(i), f"v{i}"] for i in range(50)])
+    result = run(("publisher.py",), project, "admin", ca=secure.ca)
+    assert result.returncode == 0, result.stderr
+    clean(result)
+    secure.grant("reader", (project.topics["item"],), (project.group,))
+    secure.grant("groupless", (project.topics["item"],))
+    return project
+
+
+def test_publisher_and_subscriber_work_over_sasl_ssl(secure: Secure, published: Project) -> None:
+    result = run(ONCE, published, "reader", ca=secure.ca)
+    assert result.returncode == 0, result.stderr
+    assert "caught up: 50 records" in clean(result)
+
+
+@pytest.mark.parametrize("script", ["publisher.py", "subscriber.py"])
+def test_a_wrong_password_is_one_line(secure: Secure, published: Project, script: str) -> None:
+    user = "admin" if script == "publisher.py" else "reader"
+    result = run((script, *FLAGS[script]), published, user, password=WRONG, ca=secure.ca)
+    assert result.returncode == 1
+    assert clean(result) == (
+        f"{script}: error: the broker at {secure.servers} refused the SASL credentials of user '{user}' "
+        "(Authentication failed during authentication due to invalid credentials with SASL mechanism "
+        "SCRAM-SHA-512); check [kafka] sasl_username, sasl_password and sasl_mechanism"
+    )
+
+
+@pytest.mark.parametrize("script", ["publisher.py", "subscriber.py"])
+def test_an_unknown_certificate_authority_is_one_line(
+    secure: Secure, published: Project, script: str
+) -> None:
+    user = "admin" if script == "publisher.py" else "reader"
+    result = run((script, *FLAGS[script]), published, user, ca=secure.other_ca)
+    assert result.returncode == 1
+    assert clean(result) == (
+        f"{script}: error: the broker at {secure.servers} has a TLS certificate this machine does not "
+        "trust (self-signed certificate in certificate chain); add the certificate authority that "
+        "signed it to the system's trusted ones, or point the SSL_CERT_FILE environment variable at "
+        "its PEM file"
+    )
+
+
+@pytest.mark.parametrize("once", [True, False], ids=["once", "in-group"])
+def test_a_user_without_acls_on_the_topic_is_one_line(secure: Secure, published: Project, once: bool) -> None:
+    result = run(ONCE if once else ("subscriber.py",), published, "nobody", ca=secure.ca)
+    assert result.returncode == 1
+    topic = published.topics["item"]
+    assert clean(result) == (
+        f"subscriber.py: error: the broker does not allow user 'nobody' to see topic {topic}, nor to "
+        "create it; grant it DESCRIBE and READ on the topic (and create the topic as a user who may)"
+    )
+
+
+@pytest.mark.parametrize("once", [True, False], ids=["once", "in-group"])
+def test_a_user_without_acls_on_the_group_is_one_line(secure: Secure, published: Project, once: bool) -> None:
+    result = run(ONCE if once else ("subscriber.py",), published, "groupless", ca=secure.ca)
+    assert result.returncode == 1
+    group = published.group
+    assert clean(result) == (
+        f"subscriber.py: error: the broker does not allow user 'groupless' to use consumer group "
+        f"{group}; grant it READ on the group {group} ([subscriber] group_id)"
+    )
