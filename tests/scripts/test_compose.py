@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
 
 from deltastream import config
+from deltastream.kafka.apache import KAFKA_VERSION, POM
 
 from ..conftest import ROOT
 
@@ -16,7 +18,7 @@ def test_compose_file_has_the_essentials() -> None:
     kafka = compose["services"]["kafka"]
     image, _, tag = kafka["image"].partition(":")
     assert image == "apache/kafka"
-    assert tag.startswith(("3.9", "4."))
+    assert tag == KAFKA_VERSION  # the version the tests run on
     env = kafka["environment"]
     assert "controller" in env["KAFKA_PROCESS_ROLES"]  # KRaft: no ZooKeeper
     assert not any("ZOOKEEPER" in key for key in env)
@@ -26,6 +28,12 @@ def test_compose_file_has_the_essentials() -> None:
     assert kafka["healthcheck"]["test"]
     volume = kafka["volumes"][0].split(":")[0]
     assert volume in compose["volumes"]
+
+
+def test_the_pom_pins_the_version_the_runner_names() -> None:
+    pinned = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text(encoding="utf-8"))
+    assert pinned is not None
+    assert pinned.group(1) == KAFKA_VERSION
 
 
 def test_minio_runs_beside_kafka_with_its_bucket_created_at_start() -> None:
