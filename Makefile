@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast lint broker bench clean
+.PHONY: demo test test-fast test-kafka kafka lint broker bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 demo: $(VENV)/.installed  ## the whole pipeline on the embedded broker, then the report
 	$(BIN)/python -m deltastream.demo
 
-test: $(VENV)/.installed  ## the test suite (starts and stops its own broker)
+test: $(VENV)/.installed  ## the test suite (starts and stops its own brokers), then its broker tests on Apache Kafka
 	$(BIN)/python -m pytest
+	@if command -v java > /dev/null 2>&1; then \
+		$(MAKE) --no-print-directory test-kafka; \
+	else \
+		echo "make test: SKIPPED the Apache Kafka tier (pytest -m broker --broker kafka): no java on PATH; install a JDK 17+ to run it"; \
+	fi
+
+test-kafka: $(VENV)/.installed  ## the broker tests again, on Apache Kafka (Java 17+; Maven fetches it the first time)
+	$(BIN)/python -m pytest -m broker --broker kafka
 
 test-fast: $(VENV)/.installed  ## the tests that need no broker: units and Delta tables, in seconds
 	$(BIN)/python -m pytest -m "not broker"
@@ -29,6 +37,9 @@ lint: $(VENV)/.installed  ## ruff, and mypy (strict) over the package, scripts, 
 
 broker: $(VENV)/.installed  ## an embedded broker in the foreground, on the config's port
 	$(BIN)/python -m deltastream.broker
+
+kafka: $(VENV)/.installed  ## fetch Apache Kafka (tools/kafka/pom.xml) with Maven into ~/.cache/deltastream/kafka
+	$(BIN)/python -m deltastream.broker --kafka --fetch
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py
