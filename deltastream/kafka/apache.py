@@ -247,7 +247,11 @@ def prepare(
     config = data_dir / "server.properties"
     config.write_text("".join(f"{k}={v.replace(chr(92), chr(92) * 2)}\n" for k, v in props.items()))
     if not (data_dir / "kraft" / "meta.properties").is_file():
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        # Kafka's own ids never start with "-", which its tools would read as an option: the top bit
+        # off keeps the first character a letter.
+        raw = bytearray(uuid.uuid4().bytes)
+        raw[0] &= 0x7F
+        cluster = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
         args = ["format", "-t", cluster, "-c", str(config)]
         for name, password in (sasl.users if sasl else {}).items():
             args += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
@@ -255,7 +259,8 @@ def prepare(
             [*command, "kafka.tools.StorageTool", *args], capture_output=True, timeout=300, check=False
         )
         if proc.returncode != 0:
-            detail = last_error(logs / "server.log") or proc.stderr.decode(errors="replace").strip()[-300:]
+            said = proc.stderr.decode(errors="replace").strip().splitlines() or ["nothing said"]
+            detail = last_error(logs / "server.log") or said[-1][:300]
             raise KafkaSetupError(f"cannot format {data_dir} for Apache Kafka: {detail}")
     return [*command, "kafka.Kafka", str(config)]
 
