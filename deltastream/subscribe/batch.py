@@ -2,8 +2,9 @@
 
 A :class:`Batch` keeps each partition's messages apart and in offset order. :class:`FlushPolicy`
 is the whole flush policy: a batch is written when it is full or, once the writer is free, when
-its first message has waited ``max_batch_latency_ms`` or nothing more is arriving. So a trickle is
-written at once, and under load batches grow while the previous one is being written.
+its first message has waited ``max_batch_latency_ms``: the latency budget. So a trickle is written
+once per budget (one commit, one small file), and under load batches grow while the previous one is
+being written.
 Its :meth:`~FlushPolicy.poll_wait_ms` is the counterpart: how long the loop's next poll may wait.
 """
 
@@ -52,7 +53,7 @@ class Batch:
         }
 
 
-#: Poll timeout while a batch is open: how long "no new data" takes to notice.
+#: Poll timeout while a due batch waits for the writer.
 QUIET_POLL_MS = 10
 
 
@@ -65,31 +66,29 @@ class FlushPolicy:
     #: Once the writer is free, a batch whose first message has waited this long is written.
     max_latency_s: float
 
-    def should_flush(self, batch: Batch, *, now: float, polled_records: bool, writer_idle: bool) -> bool:
+    def should_flush(self, batch: Batch, *, now: float, writer_idle: bool) -> bool:
         """Whether to hand ``batch`` to the writer now.
 
-        Full: always (the hand-over waits for the write in flight). Otherwise only when the writer
-        is free, and then when the batch has waited its latency, or the last poll brought nothing:
-        more waiting would only add latency.
+        Full: always (the hand-over waits for the write in flight). Otherwise once its first message
+        has waited ``max_latency_s`` and the writer is free: a trickle is written once per latency,
+        not once per message, which keeps the log and the small files few.
         """
         if batch.size == 0:
             return False
         if batch.size >= self.max_records:
             return True
-        if not writer_idle:
-            return False
-        return now - batch.started >= self.max_latency_s or not polled_records
+        return writer_idle and now - batch.started >= self.max_latency_s
 
     def poll_wait_ms(self, batch: Batch, *, now: float, writer_idle: bool) -> int:
         """How long the next poll may wait for records.
 
-        Long polls while no batch is open; short ones while one is, to notice when data stops;
-        none once the batch is due and the writer can take it (a due batch waiting for a busy
-        writer polls briefly rather than spin).
+        Long polls while no batch is open; while one is, until it is due (a poll returns as soon
+        as records come); none once it is due and the writer can take it (a due batch waiting for a
+        busy writer polls briefly rather than spin).
         """
         if not batch.size:
             return int(max(self.max_latency_s, 0.05) * 1000)
         left_ms = int((self.max_latency_s - (now - batch.started)) * 1000)
         if left_ms <= 0 and not writer_idle:
             return QUIET_POLL_MS
-        return max(0, min(left_ms, QUIET_POLL_MS))
+        return max(0, left_ms)

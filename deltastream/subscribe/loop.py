@@ -144,9 +144,7 @@ class Session:
                 self.guard.verify()
                 if reason := self.assignment.stalled(consumer, now):
                     raise StartOver(reason)
-            if policy.should_flush(
-                self.batch, now=now, polled_records=bool(records), writer_idle=self.handover.idle
-            ):
+            if policy.should_flush(self.batch, now=now, writer_idle=self.handover.idle):
                 self._flush()
             elif self.handover.done_uncollected:
                 self.handover.collect(consumer)

@@ -41,19 +41,33 @@ Operation = Literal["create", "append", "merge", "replace", "offsets"]
 WIDE_COLUMNS = 128
 
 
+#: The files a MERGE or a replace writes are this much smaller than the files appends and
+#: compaction aim at (but not below :data:`MIN_REWRITE_BYTES`).
+REWRITE_FRACTION = 8
+MIN_REWRITE_BYTES = 16 * 1024
+
+
 @dataclass(frozen=True)
 class TableSettings:
     """Table properties set when a table is created."""
 
-    #: Appends, MERGE rewrites and compaction all aim at this size: an upsert rewrites every file
-    #: holding an id it changes, so small files keep its cost near the batch's.
+    #: Appends and compaction aim at this size.
     file_target_bytes: int = 128 * 1024
     #: A checkpoint every few commits keeps reloading the table's state cheap.
     checkpoint_interval: int = 10
 
+    @property
+    def rewrite_target_bytes(self) -> int:
+        """The size of the files an update writes (the table's ``delta.targetFileSize``, which
+        delta-rs's MERGE follows). An upsert rewrites every file holding an id it changes, and a
+        MERGE writes its inserts into the same files as the rows it rewrites: small files keep the
+        recent rows, which a trickle of updates touches, cheap to rewrite until compaction packs
+        them up to :attr:`file_target_bytes`."""
+        return max(MIN_REWRITE_BYTES, self.file_target_bytes // REWRITE_FRACTION)
+
     def configuration(self) -> dict[str, str | None]:
         return {
-            "delta.targetFileSize": str(self.file_target_bytes),
+            "delta.targetFileSize": str(self.rewrite_target_bytes),
             "delta.checkpointInterval": str(self.checkpoint_interval),
         }
 
@@ -101,7 +115,7 @@ class Upserter:
             return create(
                 self.tables, name, rows, CommitProperties(app_transactions=list(txns)), self.settings
             )
-        return update(self.tables, table, align(table, rows), self.id_column, txns)
+        return update(self.tables, table, align(table, rows), self.id_column, txns, self.settings)
 
 
 def create(
@@ -123,8 +137,13 @@ def create(
     return Upserted("create", 0, inserted=kept.height)
 
 
-def update(
-    tables: Tables, table: DeltaTable, rows: pl.DataFrame, id_column: str, txns: Sequence[Transaction]
+def update(  # noqa: PLR0913 (the table, its rows and how to commit them: one write)
+    tables: Tables,
+    table: DeltaTable,
+    rows: pl.DataFrame,
+    id_column: str,
+    txns: Sequence[Transaction],
+    settings: TableSettings,
 ) -> Upserted:
     """Write what ``rows`` (every column of the table) change in ``table``: nothing but the
     offsets when they change nothing; else append, replace or MERGE."""
@@ -150,7 +169,12 @@ def update(
         # version. MERGE and replace read the table, and delta-rs checks them itself.
         strict = CommitProperties(app_transactions=list(txns), max_commit_retries=0)
         write_deltalake(
-            table, changes.rows.drop(DELETED), mode="append", schema_mode="merge", commit_properties=strict
+            table,
+            changes.rows.drop(DELETED),
+            mode="append",
+            schema_mode="merge",
+            target_file_size=settings.file_target_bytes,
+            commit_properties=strict,
         )
         return upserted("append", table, changes)
     if operation == "replace":

@@ -17,15 +17,13 @@ def batch_of(n: int, partition: int = 0) -> Batch:
     return batch
 
 
-def flush(
-    batch: Batch, *, after_s: float = 0.0, polled: bool = True, idle: bool = True, full: int = 10
-) -> bool:
+def flush(batch: Batch, *, after_s: float = 0.0, idle: bool = True, full: int = 10) -> bool:
     policy = FlushPolicy(max_records=full, max_latency_s=0.1)
-    return policy.should_flush(batch, now=batch.started + after_s, polled_records=polled, writer_idle=idle)
+    return policy.should_flush(batch, now=batch.started + after_s, writer_idle=idle)
 
 
 def test_an_empty_batch_is_never_flushed() -> None:
-    assert not flush(Batch(), after_s=100, polled=False)
+    assert not flush(Batch(), after_s=100)
 
 
 def test_a_full_batch_is_flushed_even_while_the_writer_is_busy() -> None:
@@ -39,10 +37,10 @@ def test_a_batch_that_waited_its_latency_goes_when_the_writer_is_free() -> None:
     assert not flush(batch_of(5), after_s=0.11, idle=False)
 
 
-def test_a_trickle_is_written_at_once_but_not_while_the_writer_is_busy() -> None:
-    assert flush(batch_of(1), polled=False)
-    assert not flush(batch_of(1), polled=True)
-    assert not flush(batch_of(1), polled=False, idle=False)
+def test_a_trickle_is_written_once_per_latency_budget_not_once_per_message() -> None:
+    assert not flush(batch_of(1), after_s=0.0)  # nothing more is coming, yet it waits its budget
+    assert not flush(batch_of(1), after_s=0.09)
+    assert flush(batch_of(1), after_s=0.1)
 
 
 def test_batches_keep_partitions_apart_and_drop_revoked_ones() -> None:
@@ -66,11 +64,12 @@ def test_batches_keep_partitions_apart_and_drop_revoked_ones() -> None:
     assert [m.offset for m in batch.by_topic["t"][1]] == [7]
 
 
-def test_polls_wait_long_while_idle_briefly_while_a_batch_is_open_and_not_at_all_once_it_is_due() -> None:
+def test_polls_wait_until_the_batch_is_due_and_not_at_all_once_it_is() -> None:
     policy = FlushPolicy(max_records=10, max_latency_s=0.1)
     assert policy.poll_wait_ms(Batch(), now=0.0, writer_idle=True) == 100
     open_batch = batch_of(1)
-    assert policy.poll_wait_ms(open_batch, now=open_batch.started, writer_idle=True) == 10
+    assert policy.poll_wait_ms(open_batch, now=open_batch.started, writer_idle=True) == 100
+    assert 39 <= policy.poll_wait_ms(open_batch, now=open_batch.started + 0.06, writer_idle=True) <= 40
     due = open_batch.started + 0.2
     assert policy.poll_wait_ms(open_batch, now=due, writer_idle=True) == 0
     assert policy.poll_wait_ms(open_batch, now=due, writer_idle=False) == 10  # waits, does not spin

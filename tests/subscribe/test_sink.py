@@ -57,7 +57,7 @@ def test_first_write_creates_the_table_with_its_offsets_in_the_same_commit(tmp_p
     table = DeltaTable(str(tmp_path / "t"))
     assert table.transaction_version(IDS("t", 2)) == 12
     assert table.version() == 0
-    assert table.metadata().configuration["delta.targetFileSize"] == str(128 * 1024)
+    assert table.metadata().configuration["delta.targetFileSize"] == str(16 * 1024)  # what updates write
 
 
 def test_a_replayed_batch_is_skipped_and_an_overlapping_one_applies_only_the_new_part(tmp_path: Path) -> None:
@@ -281,10 +281,32 @@ def test_compaction_keeps_the_file_count_bounded(tmp_path: Path) -> None:
     for i in range(12):
         assert sink.write("t", numbered("t", [1000 + i], first_offset=i), IDS) is not None
     table = DeltaTable(str(tmp_path / "t"))
-    assert history(tmp_path).count("OPTIMIZE") == 2
+    assert "OPTIMIZE" in history(tmp_path)  # the log kept since the last clean-up
     assert len(table.file_uris()) <= 4
     assert len(list((tmp_path / "t").glob("*.parquet"))) == len(table.file_uris())  # vacuumed
     assert len(rows(tmp_path)) == 12
+
+
+def test_maintenance_keeps_the_retention_in_the_table_and_cleans_up_the_log(tmp_path: Path) -> None:
+    tables = Tables.at(tmp_path)
+    sink = TopicWriter(
+        DeltaSink(tables, "id", maintenance=Maintenance(tables, every=25, retention_hours=0)),
+        JsonFormat("id"),
+    )
+    for i in range(24):
+        sink.write("t", numbered("t", [1000 + i], first_offset=i), IDS)
+    log = tmp_path / "t" / "_delta_log"
+    before = sorted(p.name for p in log.glob("*.json"))
+    assert len(before) == 24
+    sink.write("t", numbered("t", [2000], first_offset=24), IDS)  # the 25th commit: maintenance
+    table = DeltaTable(str(tmp_path / "t"))
+    assert table.metadata().configuration["delta.logRetentionDuration"] == "interval 0 minutes"
+    assert table.metadata().configuration["delta.deletedFileRetentionDuration"] == "interval 0 minutes"
+    kept = sorted(int(p.name[:20]) for p in log.glob("*.json"))
+    checkpoint = int(next(iter(log.glob("*.checkpoint.parquet"))).name[:20])
+    assert kept[0] >= checkpoint - 1 > 0 and len(kept) < len(before)  # the entries before it are gone
+    assert table.transaction_version(IDS("t", 0)) == 24  # the offsets stay
+    assert len(rows(tmp_path)) == 25
 
 
 def test_a_failed_compaction_is_a_warning_and_ingestion_goes_on(

@@ -1,0 +1,309 @@
+"""Soak: the user's three terminals at a steady rate for a set time, and what they cost over time.
+
+An embedded broker, subscriber.py (running), publisher.py --rate N (the sales, one in ten an update
+of a recent sale) and query.py --watch run side by side for --minutes. Every --sample-s the
+sale table is measured: its folder against its live data, data files, log files, versions; and the
+resident memory of each process. A probe row sent every few seconds measures freshness: from the
+broker's acknowledgement to the table version that holds it.
+
+    .venv/bin/python bench/soak.py --minutes 30                 # the figures in the README
+    .venv/bin/python bench/soak.py --minutes 0.5 --rate 50      # a quick look (CI runs this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import csv
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from deltalake import DeltaTable
+from kafka import KafkaProducer
+
+from deltastream.demo import sampledata
+from deltastream.kafka.embedded import EmbeddedBroker
+
+ROOT = Path(__file__).resolve().parent.parent
+#: One sale in this many is an update of a recent sale, not a new one.
+UPDATE_EVERY = 10
+#: Probe ids start here, above every sale's.
+PROBE_BASE = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The sale table and the processes at one moment."""
+
+    minute: float
+    folder_mb: float
+    live_mb: float
+    files: int
+    log_files: int
+    version: int
+    rss_mb: dict[str, float]
+
+    @property
+    def ratio(self) -> float:
+        return self.folder_mb / self.live_mb if self.live_mb else 0.0
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def sales_with_updates(raw: Path, count: int, seed: int = 7) -> None:
+    """Rewrite raw/sale.csv: ``count`` sales, one in :data:`UPDATE_EVERY` an update (a new amount)
+    of one of the 100 sales before it."""
+    rng = random.Random(seed)
+    with (raw / "sale.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    out: list[list[str]] = []
+    for n in range(count):
+        if n > 100 and n % UPDATE_EVERY == 0:
+            row = list(out[n - rng.randint(1, 100)])
+            row[5] = f"{rng.randint(100, 99999)}.{rng.randint(0, 99):02d}"
+        else:
+            row = list(body[n % len(body)])
+            row[0] = str(n + 1)
+        out.append(row)
+    with (raw / "sale.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(out)
+
+
+def write_config(path: Path, bootstrap: str, raw: Path, delta: Path, retention_hours: float) -> Path:
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    declared = text[text.index("\n[topic.") : text.index("\n[query]")]
+    path.write_text(
+        f"""[general]
+logging_level = "INFO"
+bootstrap_servers = "{bootstrap}"
+topics = ["client", "department", "employee", "sale"]
+[publisher]
+raw_path = "{raw}"
+batch_size = 1000
+[subscriber]
+delta_path = "{delta}"
+group_id = "soak"
+vacuum_retention_hours = {retention_hours}
+{declared}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+class Probe:
+    """Sends a probe sale every ``every_s`` and notes when the table first holds it."""
+
+    def __init__(self, bootstrap: str, table: Path, every_s: float = 2.0) -> None:
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+        self.table = table
+        self.every_s = every_s
+        self.sent: dict[int, float] = {}
+        self.seen: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._send), threading.Thread(target=self._watch)]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+        self.producer.close()
+
+    def latencies(self) -> list[float]:
+        return sorted(self.seen[n] - self.sent[n] for n in self.seen if n in self.sent)
+
+    def _send(self) -> None:
+        n = 0
+        while not self.stop.wait(self.every_s):
+            n += 1
+            ident = str(PROBE_BASE + n)
+            fields = {"id": ident, "employee_id": "1", "client_id": "1", "date": "1/1/2024"}
+            value = json.dumps({**fields, "region": "Probe", "sale": "1.00"}).encode()
+            self.producer.send("sale", key=ident.encode(), value=value).get(30)
+            self.sent[n] = time.monotonic()
+
+    def _watch(self) -> None:
+        table: DeltaTable | None = None
+        while not self.stop.wait(0.05):
+            try:
+                if table is None:
+                    table = DeltaTable(str(self.table))
+                else:
+                    table.update_incremental()
+                stats = pl.DataFrame(table.get_add_actions(flatten=True))
+            except Exception:  # the table not written yet, or a commit half read: look again
+                table = None
+                continue
+            if stats.height and "max.id" in stats.columns:
+                top = int(str(stats["max.id"].max() or 0)) - PROBE_BASE
+                now = time.monotonic()
+                for n in range(1, top + 1):
+                    self.seen.setdefault(n, now)
+
+
+def sample(started: float, table: Path, pids: dict[str, int]) -> Sample:
+    delta = DeltaTable(str(table))
+    actions = pl.DataFrame(delta.get_add_actions(flatten=True))
+    live = int(actions["size_bytes"].sum()) if actions.height else 0
+    return Sample(
+        minute=(time.monotonic() - started) / 60,
+        folder_mb=folder_bytes(table) / 2**20,
+        live_mb=live / 2**20,
+        files=len(list(table.glob("*.parquet"))),
+        log_files=len(list((table / "_delta_log").iterdir())),
+        version=delta.version(),
+        rss_mb={name: rss_mb(pid) for name, pid in pids.items()},
+    )
+
+
+def start(script: str, cfg: Path, *args: str, log_to: Path | None = None) -> subprocess.Popen[bytes]:
+    out = log_to.open("wb") if log_to is not None else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / script), "--config", str(cfg), *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=out,
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def report(samples: list[Sample], latencies: list[float], args: argparse.Namespace) -> None:
+    print(f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(
+        f"soak: {args.minutes:g} min at {args.rate:g} rows/s (one in {UPDATE_EVERY} an update), "
+        f"retention {args.retention_hours:g} h, sampled every {args.sample_s:g} s\n"
+    )
+    names = list(samples[0].rss_mb)
+    print(
+        "| minute | folder MB | live MB | folder/live | data files | log files | version | "
+        + " | ".join(f"RSS {n} MB" for n in names)
+        + " |"
+    )
+    print("|" + "---:|" * (7 + len(names)))
+    step = max(1, len(samples) // 12)
+    for s in [*samples[::step], samples[-1]] if samples[-1] not in samples[::step] else samples[::step]:
+        rss = " | ".join(f"{s.rss_mb[n]:.0f}" for n in names)
+        print(
+            f"| {s.minute:.1f} | {s.folder_mb:.2f} | {s.live_mb:.2f} | {s.ratio:.1f}x | {s.files} | "
+            f"{s.log_files} | {s.version} | {rss} |"
+        )
+    first, last = samples[0], samples[-1]
+    minutes = max(last.minute - first.minute, 1e-9)
+    print(f"\ncommits per minute: {(last.version - first.version) / minutes:.1f}")
+    if latencies:
+        p50 = statistics.median(latencies)
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        print(
+            f"freshness ({len(latencies)} probes, acknowledged -> in Delta): p50 {p50 * 1000:.0f} ms, "
+            f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
+        )
+    settled = max((s.ratio for s in samples if s.minute >= 1), default=0.0)
+    print(f"largest folder/live ratio after the first minute: {settled:.1f}x")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="rows per second published")
+    parser.add_argument("--retention-hours", type=float, default=0.1, help="vacuum_retention_hours")
+    parser.add_argument("--sample-s", type=float, default=10.0)
+    parser.add_argument("--workdir", type=Path, help="keep the data here (default: a temp dir)")
+    args = parser.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="deltastream-soak-"))
+    if args.workdir is None:
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
+    raw, delta = work / "data", work / "delta"
+    count = int(args.rate * args.minutes * 60) + 1000
+    sampledata.generate(raw, sampledata.Sizes(sales=1000))
+    sales_with_updates(raw, count)
+    samples: list[Sample] = []
+    with EmbeddedBroker() as broker:
+        cfg = write_config(work / "config.toml", broker.bootstrap_servers, raw, delta, args.retention_hours)
+        log(f"soak for {args.minutes:g} min at {args.rate:g} rows/s in {work}")
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "publisher.py"),
+                "--config",
+                str(cfg),
+                "--topics",
+                "client,department,employee",
+            ],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        subscriber = start("subscriber.py", cfg, log_to=work / "subscriber.log")
+        publisher = start("publisher.py", cfg, "--topics", "sale", "--rate", str(args.rate))
+        watcher = start("query.py", cfg, "--watch", "1")
+        probe = Probe(broker.bootstrap_servers, delta / "sale")
+        pids = {"subscriber": subscriber.pid, "publisher": publisher.pid, "query --watch": watcher.pid}
+        started = time.monotonic()
+        try:
+            while not (delta / "sale" / "_delta_log").exists():
+                time.sleep(0.1)
+            probe.start()
+            end = started + args.minutes * 60
+            while time.monotonic() < end:
+                time.sleep(min(args.sample_s, max(0.0, end - time.monotonic())))
+                samples.append(sample(started, delta / "sale", pids))
+                s = samples[-1]
+                log(
+                    f"{s.minute:.1f} min: folder {s.folder_mb:.2f} MB, live {s.live_mb:.2f} MB, "
+                    f"{s.files} files, {s.log_files} log files, version {s.version}"
+                )
+        finally:
+            probe.close()
+            for process in (publisher, watcher, subscriber):
+                stop(process)
+    report(samples, probe.latencies(), args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
