@@ -89,6 +89,9 @@ class KafkaConfig:
     sasl_mechanism: str | None = _key(choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), None)
     sasl_username: str | None = _key(text(), None)
     sasl_password: Secret | None = _key(secret, None)
+    #: The certificate authority (a PEM file) that signed the brokers' certificates, for SSL and
+    #: SASL_SSL; none: the system's trusted ones.
+    ssl_cafile: Path | None = _key(path, None)
 
     def client_settings(self) -> dict[str, Any]:
         """Security settings for kafka-python clients (the password only leaves here)."""
@@ -99,6 +102,8 @@ class KafkaConfig:
             settings["sasl_plain_username"] = self.sasl_username
         if self.sasl_password:
             settings["sasl_plain_password"] = self.sasl_password.get()
+        if self.ssl_cafile:
+            settings["ssl_cafile"] = str(self.ssl_cafile)
         return settings
 
 
@@ -269,6 +274,13 @@ def _cross_checks(label: str, parts: Mapping[str, Any]) -> None:
                 f"no value with security_protocol {kafka.security_protocol} (it would be ignored); "
                 'set security_protocol = "SASL_SSL" or "SASL_PLAINTEXT", or remove the key',
             )
+    if kafka.ssl_cafile is not None and not kafka.security_protocol.endswith("SSL"):
+        raise ConfigError(
+            label,
+            "[kafka] ssl_cafile",
+            f"no value with security_protocol {kafka.security_protocol} (it would be ignored); "
+            'set security_protocol = "SSL" or "SASL_SSL", or remove the key',
+        )
     publisher: PublisherConfig = parts["publisher"]
     if publisher.delivery_timeout_ms < publisher.linger_ms + 1000:
         raise ConfigError(

@@ -262,7 +262,6 @@ def refusal(errors: Iterable[BaseException], user: str | None) -> tuple[str, str
             reason = found.group(1).strip() if found else "certificate verify failed"
             return (
                 f"has a TLS certificate this machine does not trust ({reason})",
-                "add the certificate authority that signed it to the system's trusted ones, or point "
-                "the SSL_CERT_FILE environment variable at its PEM file",
+                "set [kafka] ssl_cafile to the certificate authority that signed it (a PEM file)",
             )
     return None

@@ -538,6 +538,11 @@ def test_a_password_of_the_wrong_type_is_never_echoed(tmp_path: Path, line: str,
             "ignored); "
             'set security_protocol = "SASL_SSL" or "SASL_PLAINTEXT", or remove the key',
         ),
+        (
+            'ssl_cafile = "ca.pem"',
+            "[kafka] ssl_cafile: expected no value with security_protocol PLAINTEXT (it would be ignored); "
+            'set security_protocol = "SSL" or "SASL_SSL", or remove the key',
+        ),
     ],
 )
 def test_rules_that_tie_keys_together(tmp_path: Path, lines: str, message: str) -> None:
@@ -663,3 +668,9 @@ def test_the_file_size_target_depends_on_where_the_tables_live(tmp_path: Path) -
         base(tmp_path), {("subscriber", "file_target_kb"): 512, ("subscriber", "delta_path"): "s3://b/x"}
     )
     assert chosen.subscriber.file_target_bytes == 512 * 1024
+
+
+def test_the_certificate_authority_goes_to_the_clients_relative_to_the_config(tmp_path: Path) -> None:
+    path = write(tmp_path, added("kafka", 'security_protocol = "SSL"\nssl_cafile = "certs/ca.pem"'))
+    settings = config.load(path).kafka.client_settings()
+    assert settings == {"security_protocol": "SSL", "ssl_cafile": str(tmp_path / "certs" / "ca.pem")}

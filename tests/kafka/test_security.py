@@ -23,7 +23,7 @@ FLAGS = {"publisher.py": (), "subscriber.py": ("--once",)}
 def run(
     command: tuple[str, ...], project: Project, user: str, *, password: str | None = None, ca: Path
 ) -> subprocess.CompletedProcess[str]:
-    """A script and its flags as ``user`` over SASL_SSL, trusting ``ca`` (through SSL_CERT_FILE),
+    """A script and its flags as ``user`` over SASL_SSL, trusting ``ca`` ([kafka] ssl_cafile),
     logging at DEBUG: the Kafka client's own records included."""
     project.write(
         general={"logging_level": "DEBUG"},
@@ -33,10 +33,11 @@ def run(
             "sasl_username": user,
             "sasl_password": password or USERS[user],
             "connect_timeout_s": 10,
+            "ssl_cafile": str(ca),
         },
     )
     script, *flags = command
-    env = {**os.environ, "SSL_CERT_FILE": str(ca), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [sys.executable, str(ROOT / script), *project.args(*flags)],
         cwd=ROOT,
@@ -97,9 +98,8 @@ def test_an_unknown_certificate_authority_is_one_line(
     assert result.returncode == 1
     assert clean(result) == (
         f"{script}: error: the broker at {secure.servers} has a TLS certificate this machine does not "
-        "trust (self-signed certificate in certificate chain); add the certificate authority that "
-        "signed it to the system's trusted ones, or point the SSL_CERT_FILE environment variable at "
-        "its PEM file"
+        "trust (self-signed certificate in certificate chain); set [kafka] ssl_cafile to the "
+        "certificate authority that signed it (a PEM file)"
     )
 
 

@@ -73,7 +73,7 @@ def test_history_lists_every_table_and_commit(
     department = frame.filter(pl.col("table") == project.topics["department"]).sort("version")
     assert department.select("version", "operation", "inserted", "updated").rows() == [
         (0, "WRITE", 2, None),
-        (1, "MERGE", 0, 2),
+        (1, "MERGE", 0, 1),  # Research was published again unchanged: not an update
     ]
 
 

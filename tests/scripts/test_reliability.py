@@ -50,7 +50,11 @@ def table(project: Project, role: str = "item") -> pl.DataFrame:
 
 
 def committed_at_least(path: Path, version: int) -> bool:
-    return path.exists() and DeltaTable(str(path)).version() >= version
+    """Whether the table at ``path`` has reached ``version``. Its log folder exists before its first
+    commit is written: until then it is no table yet, not a table that cannot be read."""
+    if not DeltaTable.is_deltatable(str(path)):
+        return False
+    return DeltaTable(str(path)).version() >= version
 
 
 def test_sigkill_at_any_moment_loses_and_doubles_nothing(project_factory: Callable[..., Project]) -> None:
