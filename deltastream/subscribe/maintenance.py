@@ -82,7 +82,11 @@ class Maintenance:
             table = DeltaTable(self.tables.uri(name), storage_options=self.tables.options)
             self.keep_retention(table, name)
             metrics = table.optimize.compact(target_size=self.target_bytes)
-            removed = table.vacuum(retention_hours=None, dry_run=False, enforce_retention_duration=False)
+            # Full: a remove action older than the retention leaves the checkpoints, so a vacuum of
+            # the log's remove actions alone would never delete its file.
+            removed = table.vacuum(
+                retention_hours=None, dry_run=False, enforce_retention_duration=False, full=True
+            )
             entries = self._log_entries(name)
             table.cleanup_metadata()
             cleaned = entries - self._log_entries(name)
