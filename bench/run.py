@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import csv
 import json
 import os
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from kafka import KafkaProducer
 from deltastream import config
 from deltastream.demo import sampledata
 from deltastream.kafka import clients
+from deltastream.kafka.apache import ApacheKafka
 from deltastream.kafka.embedded import EmbeddedBroker
 from deltastream.kafka.message import Record
 from deltastream.query import report
@@ -388,6 +391,19 @@ def query_stage(cfg: config.Config, cfg_path: Path, work: Path) -> list[Row]:
     ]
 
 
+@contextlib.contextmanager
+def running_broker(kind: str, work: Path) -> Iterator[EmbeddedBroker | ApacheKafka]:
+    """The broker the run measures on, stopped when it ends."""
+    broker: EmbeddedBroker | ApacheKafka = (
+        ApacheKafka(work / "kafka-data") if kind == "kafka" else EmbeddedBroker()
+    )
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
 def freshness_line(latencies: list[float], args: argparse.Namespace, client_files: int) -> str:
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
@@ -405,6 +421,12 @@ def main() -> int:
     parser.add_argument("--fresh-rate", type=float, default=20.0, help="rows per second sent")
     parser.add_argument("--workdir", type=Path, help="keep the data here (default: a temp dir)")
     parser.add_argument("--repeat", type=int, default=2, help="rounds of client limit vs script")
+    parser.add_argument(
+        "--broker",
+        choices=("embedded", "kafka"),
+        default="embedded",
+        help="the embedded broker (Tansu), or Apache Kafka (Java 17+, fetched with Maven)",
+    )
     args = parser.parse_args()
 
     work = args.workdir
@@ -418,7 +440,7 @@ def main() -> int:
     log(f"generating {args.sales:,} sales in {raw} ...")
     sampledata.generate(raw, sizes)
     extra: list[str] = []
-    with EmbeddedBroker() as broker:
+    with running_broker(args.broker, work) as broker:
         cfg_path = write_config(work / "config.toml", broker.bootstrap_servers, raw, delta)
         cfg = config.load(cfg_path)
         admin = clients.admin(cfg, patience_s=30)
@@ -441,7 +463,7 @@ def main() -> int:
 
     if latencies:
         extra.append(freshness_line(latencies, args, client_files))
-    print_table(rows, extra)
+    print_table(rows, [f"broker: {args.broker}", *extra])
     return 0
 
 
