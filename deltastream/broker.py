@@ -87,12 +87,13 @@ def _interrupt(signum: int, frame: object) -> None:
 def serve(broker: EmbeddedBroker) -> int:
     """Run ``broker`` until a Ctrl-C (``KeyboardInterrupt``); its ending by itself is an error."""
     broker.start()
-    print(
-        f"Kafka broker (Tansu, in memory) listening on {broker.bootstrap_servers}; Ctrl-C stops it",
-        file=sys.stderr,
-        flush=True,
-    )
     try:
+        # Inside the try: a Ctrl-C that comes while this line is written still stops the broker.
+        print(
+            f"Kafka broker (Tansu, in memory) listening on {broker.bootstrap_servers}; Ctrl-C stops it",
+            file=sys.stderr,
+            flush=True,
+        )
         assert broker.process is not None
         status = broker.process.wait()
     finally:
@@ -105,14 +106,15 @@ def serve_kafka(broker: apache.ApacheKafka) -> int:
     """Run Apache Kafka until a Ctrl-C (``KeyboardInterrupt``); its ending by itself is an error."""
     started = time.monotonic()
     broker.start()
-    print(
-        f"Apache Kafka {apache.KAFKA_VERSION} listening on {broker.bootstrap_servers} (ready in "
-        f"{time.monotonic() - started:.1f} s; data in {broker.data_dir}, log in {broker.log_file}); "
-        "Ctrl-C stops it",
-        file=sys.stderr,
-        flush=True,
-    )
     try:
+        # Inside the try: a Ctrl-C that comes while this line is written still stops the broker.
+        print(
+            f"Apache Kafka {apache.KAFKA_VERSION} listening on {broker.bootstrap_servers} (ready in "
+            f"{time.monotonic() - started:.1f} s; data in {broker.data_dir}, log in {broker.log_file}); "
+            "Ctrl-C stops it",
+            file=sys.stderr,
+            flush=True,
+        )
         assert broker.process is not None
         status = broker.process.wait()
     finally:
