@@ -100,7 +100,7 @@ def sales_with_updates(raw: Path, count: int, seed: int = 7) -> None:
         writer.writerows(out)
 
 
-def write_config(path: Path, bootstrap: str, raw: Path, delta: Path, retention_hours: float) -> Path:
+def write_config(path: Path, bootstrap: str, raw: Path, delta: Path, args: argparse.Namespace) -> Path:
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
     declared = text[text.index("\n[topic.") : text.index("\n[query]")]
     path.write_text(
@@ -114,7 +114,8 @@ batch_size = 1000
 [subscriber]
 delta_path = "{delta}"
 group_id = "soak"
-vacuum_retention_hours = {retention_hours}
+vacuum_retention_hours = {args.retention_hours}
+{f"max_batch_latency_ms = {args.latency_ms}" if args.latency_ms else ""}
 {declared}
 """,
         encoding="utf-8",
@@ -251,6 +252,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="rows per second published")
     parser.add_argument("--retention-hours", type=float, default=0.1, help="vacuum_retention_hours")
     parser.add_argument("--sample-s", type=float, default=10.0)
+    parser.add_argument("--latency-ms", type=int, help="max_batch_latency_ms (default: the config's default)")
     parser.add_argument("--workdir", type=Path, help="keep the data here (default: a temp dir)")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="deltastream-soak-"))
@@ -262,7 +264,7 @@ def main() -> int:
     sales_with_updates(raw, count)
     samples: list[Sample] = []
     with EmbeddedBroker() as broker:
-        cfg = write_config(work / "config.toml", broker.bootstrap_servers, raw, delta, args.retention_hours)
+        cfg = write_config(work / "config.toml", broker.bootstrap_servers, raw, delta, args)
         log(f"soak for {args.minutes:g} min at {args.rate:g} rows/s in {work}")
         subprocess.run(
             [

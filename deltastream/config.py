@@ -123,7 +123,7 @@ class SubscriberConfig:
     delta_path: str = _key(location)
     group_id: str = _key(text(), "delta-subscriber")
     max_batch_records: int = _key(integer(1, 10_000_000), 20_000)
-    max_batch_latency_ms: int = _key(integer(1, 3_600_000), 1000)
+    max_batch_latency_ms: int = _key(integer(1, 3_600_000), 500)
     compact_every: int = _key(integer(0, 1_000_000), 100)
     file_target_kb: int | None = _key(integer(16, 4_000_000), None)
     vacuum_retention_hours: float = _key(number(0, 100_000, " of hours"), 24.0)
