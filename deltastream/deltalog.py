@@ -35,7 +35,8 @@ def inspect(path: Path, every_entry: bool = True) -> tuple[str, str] | None:  # 
     commits = sorted(int(m.group(1)) for m in map(COMMIT.match, names) if m)
     if not commits:
         return None
-    start = checkpoint(log_dir, set(commits))
+    checkpoints = sorted(int(m.group(1)) for m in map(CHECKPOINT.match, names) if m)
+    start = checkpoint(log_dir, set(commits), checkpoints[-1] if checkpoints else -1)
     if isinstance(start, tuple):
         return start
     if start > commits[-1]:
@@ -75,16 +76,18 @@ def inspect(path: Path, every_entry: bool = True) -> tuple[str, str] | None:  # 
     return None
 
 
-def checkpoint(log_dir: Path, commits: set[int]) -> int | tuple[str, str]:
-    """The version of the checkpoint _last_checkpoint names (-1: none), or what is wrong with it."""
+def checkpoint(log_dir: Path, commits: set[int], newest: int) -> int | tuple[str, str]:
+    """The version of the checkpoint _last_checkpoint names, or what is wrong with it. Without a
+    usable hint, delta-rs lists the log and starts from the newest checkpoint there (``newest``;
+    -1: none), and so does this."""
     hint = log_dir / "_last_checkpoint"
     try:
         named = json.loads(hint.read_text(encoding="utf-8"))
         version = int(named["version"])
     except FileNotFoundError:
-        return -1
+        return newest
     except (ValueError, KeyError, TypeError):
-        return -1  # delta-rs ignores a damaged hint and lists the log instead
+        return newest  # delta-rs ignores a damaged hint and lists the log instead
     parts = int(named.get("parts") or 0)
     files = (
         [f"{version:020d}.checkpoint.{i:010d}.{parts:010d}.parquet" for i in range(1, parts + 1)]

@@ -14,8 +14,9 @@ import time
 
 import polars as pl
 from deltalake import CommitProperties, write_deltalake
+from deltalake.exceptions import DeltaError
 
-from deltastream.errors import SchemaRefused
+from deltastream.errors import SchemaRefused, SinkError
 from deltastream.logs import counted
 from deltastream.schema import ColumnType, TopicSchema
 from deltastream.subscribe.changes import table_schema
@@ -50,12 +51,25 @@ def described(have: pl.DataType) -> str:
 
 def reconcile(tables: Tables, topic: str, schema: TopicSchema) -> None:
     """Hold ``topic``'s declared columns against its table, if it has one (see the module)."""
+    try:
+        table = tables.open(topic)
+        if table is None:
+            return
+        have = table_schema(table)
+    except (DeltaError, OSError) as exc:
+        raise SinkError(tables.uri(topic), f"cannot read the table's columns: {exc}") from exc
+    if schema.undeclared_fields == "evolve":
+        # A field nobody declares arrives as text: a typed column would refuse it at every write.
+        for name, kind in have.items():
+            if name not in schema.columns and kind != pl.String:
+                raise SchemaRefused(
+                    topic,
+                    tables.uri(topic),
+                    f"column {name!r} holds {described(kind)}, and config.toml no longer declares it "
+                    f"(its values would come as text)",
+                )
     if not schema.declared:
         return
-    table = tables.open(topic)
-    if table is None:
-        return
-    have = table_schema(table)
     by_case = {name.lower(): name for name in have}
     widened: dict[str, ColumnType] = {}
     for name, column in schema.columns.items():

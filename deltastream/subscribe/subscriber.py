@@ -72,13 +72,13 @@ class Subscriber:
 
     def run(self, assignment: Assignment) -> Totals:
         """Consume until stopped, or until ``assignment`` is finished."""
-        for topic in self.cfg.topics:
-            reconcile(self.tables, topic, self.cfg.schema(topic))
         writer = Writer(self.sink, self.format_for)
         shared = Shared(self.cfg, self.tables, HandOver(writer, self.totals), assignment, self.stopping)
         admin: KafkaAdminClient | None = None
         try:
             admin = self._admin(self.cfg.kafka.connect_timeout_s)
+            for topic in self.cfg.topics:
+                reconcile(self.tables, topic, self.cfg.schema(topic))
             first = True
             while admin is not None and not self.stopping.is_set():
                 self.session = Session(shared, admin, create_topics=first)

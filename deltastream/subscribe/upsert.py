@@ -149,8 +149,11 @@ def update(  # noqa: PLR0913 (the table, its rows and how to commit them: one wr
     offsets when they change nothing; else append, replace or MERGE."""
     changes = compare(tables, table, rows, id_column)
     if changes.empty:
+        # Decided on the version it read, like an append: no retries on another one.
         offsets_only = CommitProperties(
-            app_transactions=list(txns), custom_metadata={"deltastream.operation": "offsets"}
+            app_transactions=list(txns),
+            custom_metadata={"deltastream.operation": "offsets"},
+            max_commit_retries=0,
         )
         table.create_write_transaction(
             [], mode="append", schema=table.schema(), commit_properties=offsets_only

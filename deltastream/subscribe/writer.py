@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from itertools import chain
 
 from kafka import TopicPartition
+from polars.exceptions import PolarsError
 
+from deltastream.errors import SinkError
 from deltastream.kafka.message import Message
 from deltastream.subscribe.formats import Format
 from deltastream.subscribe.offsets import AppIds, spans
@@ -86,7 +88,12 @@ def write_topic(
     """One topic's messages, by partition in offset order, decoded by ``fmt`` into rows and
     written by ``sink``; ``None`` when every message had been written before."""
     messages = list(chain.from_iterable(parts.values()))
-    decoded = fmt.decode(messages, sink.columns(topic))
+    try:
+        decoded = fmt.decode(messages, sink.columns(topic))
+    except (PolarsError, ValueError) as exc:  # a format's own fault: one line, nothing written
+        raise SinkError(
+            sink.tables.uri(topic), f"cannot turn the messages into rows: {exc}", spans(parts)
+        ) from exc
     return sink.write(topic, decoded, spans(parts), ids)
 
 

@@ -84,6 +84,10 @@ FITS = [
     ("decimal(12,2)", "1200.5", Decimal("1200.50")),
     ("decimal(12,2)", "-0.07", Decimal("-0.07")),
     ("decimal(4,0)", "9999", Decimal("9999")),
+    ("decimal(2,2)", "0.25", Decimal("0.25")),
+    ("decimal(2,2)", "-.5", Decimal("-0.50")),
+    ("int64", "", None),  # a blank value (an empty CSV cell) is null
+    ("date", "  ", None),
     ("date", "2024-02-29", date(2024, 2, 29)),
     ("date(%d/%m/%Y)", "9/11/2024", date(2024, 11, 9)),
     ("timestamp", "2024-11-09T10:30:00+05:30", datetime(2024, 11, 9, 5, 0, tzinfo=UTC)),
@@ -101,6 +105,8 @@ MISFITS = [
     ("decimal(12,2)", "1200.505"),
     ("decimal(12,2)", "12345678901.5"),
     ("decimal(12,2)", "n/a"),
+    ("decimal(2,2)", "5.00"),
+    ("decimal(2,2)", "+5"),
     ("date", "2024-02-30"),
     ("date(%d/%m/%Y)", "31/2/2024"),
     ("date(%d/%m/%Y)", "2024-11-09"),
@@ -242,6 +248,18 @@ def test_a_widened_type_is_applied_once_and_keeps_the_offsets(
     assert table.transaction_version(IDS("sale", 0)) == 1
     reconcile(Tables.at(tmp_path), "sale", schema(wide))  # nothing more to do
     assert DeltaTable(str(tmp_path / "sale")).version() == table.version()
+
+
+def test_a_typed_column_the_config_no_longer_declares_is_refused(tmp_path: Path) -> None:
+    writer(tmp_path).write("sale", batch(sale(1)), IDS)
+    without = {k: v for k, v in SALE.items() if k != "sale"}
+    for columns, first in ((without, "column 'sale' holds decimal(12,2)"), ({}, "column 'id' holds int64")):
+        with pytest.raises(SchemaRefused) as info:
+            reconcile(Tables.at(tmp_path), "sale", schema(columns))
+        assert f"{first}, and config.toml no longer declares it (its values would come as text)" in str(
+            info.value
+        )
+    reconcile(Tables.at(tmp_path), "sale", schema(without, "discard"))  # undeclared fields never arrive
 
 
 @pytest.mark.parametrize(

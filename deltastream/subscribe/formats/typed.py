@@ -3,7 +3,8 @@
 A format that reads text (JSON) gives each declared column its type here. A value that does not
 fit its type exactly (a date that does not exist, text in a decimal, more decimals than its scale,
 a number too big for its type, a time without a zone) makes its message a dead letter naming the
-column, the value and the type; the rest of the batch lands. Null stays null. A declared column no
+column, the value and the type; the rest of the batch lands. Null stays null, and so does a blank
+value in a column of any type but string (an empty CSV cell). A declared column no
 message carries is null. Fields the columns do not declare are kept as text (``evolve``), dropped
 (``discard``), or make their message a dead letter (``dead_letter``), as the topic says.
 """
@@ -46,8 +47,13 @@ def dtype(column: ColumnType) -> pl.DataType:
     return kinds[column.kind]
 
 
+def blank(name: str) -> pl.Expr:
+    """An empty (or all-space) value: null in a column of any type but string, as in a CSV file."""
+    return pl.col(name).str.strip_chars() == ""
+
+
 def cast(name: str, column: ColumnType) -> pl.Expr:
-    """``name``'s text as ``column``'s type; null where it does not fit exactly."""
+    """``name``'s text as ``column``'s type; null where it does not fit exactly, or is blank."""
     text = pl.col(name).str.strip_chars()
     casts: dict[str, Callable[[], pl.Expr]] = {
         "string": lambda: pl.col(name),
@@ -77,12 +83,16 @@ def _finite(value: pl.Expr) -> pl.Expr:
 
 
 def _decimal(name: str, column: ColumnType) -> pl.Expr:
-    whole = max(column.precision - column.scale, 1)
+    whole = column.precision - column.scale
     fraction = rf"(\.\d{{1,{column.scale}}})?" if column.scale else ""
-    exact = rf"^\s*[+-]?\d{{1,{whole}}}{fraction}\s*$"
+    # decimal(2,2) holds no digit before the point but a zero: 0.25, .25, -0.5.
+    digits = rf"\d{{1,{whole}}}{fraction}" if whole else rf"0?\.\d{{1,{column.scale}}}|0"
+    exact = rf"^\s*[+-]?(?:{digits})\s*$"
     col = pl.col(name)
     value = col.str.strip_chars().str.to_decimal(scale=column.scale)
-    return pl.when(col.str.contains(exact)).then(value.cast(pl.Decimal(column.precision, column.scale)))
+    return pl.when(col.str.contains(exact)).then(
+        value.cast(pl.Decimal(column.precision, column.scale), strict=False)
+    )
 
 
 def _timestamp(text: pl.Expr, fmt: str | None) -> pl.Expr:
@@ -118,7 +128,9 @@ class Declared:
         extra = [c for c in rows.columns if c not in columns and c not in (DELETED, *POSITION)]
         # Which column of a row does not fit (the first one), checked in one pass over the batch.
         misfits = [
-            pl.when(pl.col(name).is_not_null() & cast(name, column).is_null()).then(pl.lit(name))
+            pl.when(pl.col(name).is_not_null() & cast(name, column).is_null() & ~blank(name)).then(
+                pl.lit(name)
+            )
             for name, column in columns.items()
         ]
         if self.schema.undeclared_fields == "dead_letter":
