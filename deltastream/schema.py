@@ -58,17 +58,6 @@ class ColumnType:
             return f"decimal({self.precision},{self.scale})"
         return f"{self.kind}({self.format})" if self.format else self.kind
 
-    def widens_to(self, other: ColumnType) -> bool:
-        """Whether a column of this type can become ``other`` without losing a value (the
-        widenings Delta allows: int32 to int64, a decimal to a larger precision, same scale)."""
-        if self.kind == "int32" and other.kind == "int64":
-            return True
-        return (
-            self.kind == other.kind == "decimal"
-            and other.scale == self.scale
-            and other.precision > self.precision
-        )
-
 
 def parse_type(text: str) -> ColumnType:
     """A type as config.toml writes it; raises :class:`BadType`."""

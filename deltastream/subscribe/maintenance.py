@@ -92,12 +92,14 @@ class Maintenance:
             cleaned = entries - self._log_entries(name)
         except CommitFailedError as exc:
             log.info(
-                "%s: compaction gave way to a concurrent commit (%s); trying again later", name, one_line(exc)
+                "%s: maintenance gave way to a concurrent commit (%s); trying again later",
+                name,
+                one_line(exc),
             )
             return False
         except Exception as exc:  # maintenance is optional: whatever it hits, ingestion goes on
             log.warning(
-                "%s: compaction failed (%s); ingestion goes on, trying again in %s",
+                "%s: maintenance failed (%s); ingestion goes on, trying again in %s",
                 name,
                 one_line(exc),
                 counted(RETRY_AFTER, "commit"),

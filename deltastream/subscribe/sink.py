@@ -1,15 +1,18 @@
-"""One topic's messages into its Delta table, exactly once: the idempotent, retried write.
+"""One topic's rows into its Delta table, exactly once: the idempotent, retried write.
 
-:meth:`DeltaSink.write` makes attempts until one commits or finds nothing left to do. Each attempt:
+The sink takes rows (:class:`~deltastream.subscribe.rows.Decoded`, which a format made of the
+messages) and knows no wire format. :meth:`DeltaSink.write` makes attempts until one commits or
+finds nothing left to do. Each attempt:
 
-1. brings its copy of the table up to date and reads the stored offset of each partition under
-   the app ids the messages were read with (:mod:`deltastream.subscribe.offsets`);
-2. keeps only the messages above it, so a batch already written is skipped, never applied twice;
-3. decodes them (:mod:`deltastream.subscribe.formats.json`) and appends the dead letters first, with their own
-   offsets (:mod:`deltastream.subscribe.deadletters`);
-4. upserts the rows in one commit carrying the partitions' last offsets (:mod:`deltastream.subscribe.upsert`).
-   A batch of dead letters only makes no commit to the data table: read again after a restart, it
-   is skipped by the dead-letter table's own offsets.
+1. brings its copy of the table up to date (and checks its log, :mod:`deltastream.deltalog`), and
+   reads the stored offset of each partition under the app ids the messages were read with
+   (:mod:`deltastream.subscribe.offsets`);
+2. keeps only the rows and dead letters of messages above it, so a batch already written is
+   skipped, never applied twice; then the last row of each id;
+3. appends the dead letters first, with their own offsets (:mod:`deltastream.subscribe.deadletters`);
+4. upserts the rows in one commit carrying the partitions' last offsets
+   (:mod:`deltastream.subscribe.upsert`). A batch of dead letters only makes no commit to the data
+   table: read again after a restart, it is skipped by the dead-letter table's own offsets.
 
 A concurrent commit makes delta-rs raise ``CommitFailedError``: the attempt starts again at 1
 after a random pause that grows with each retry, so concurrent writers do not thrash. Any other

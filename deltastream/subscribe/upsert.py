@@ -1,9 +1,11 @@
 """Upserting rows into one Delta table in one commit that also records offsets: create, append or MERGE.
 
-The input is a frame of string columns keyed by an id column, one row per id, with a boolean
-:data:`DELETED` column that marks the ids to delete, and the ``txn`` actions the commit must carry.
-Nothing here knows of Kafka. A table that does not exist yet is **created** from the rows that
-are not deletions; for one that does, :func:`choose` decides how to write:
+The input is a frame keyed by an id column (text, or the types a topic declares), one row per id,
+with a boolean :data:`DELETED` column that marks the ids to delete, and the ``txn`` actions the
+commit must carry. Nothing here knows of Kafka. A table that does not exist yet is **created** from
+the rows that are not deletions. For one that does, only what changes is written
+(:mod:`deltastream.subscribe.changes`): a batch that changes nothing commits its offsets alone
+(**offsets**); otherwise :func:`choose` decides how to write what changes:
 
 - no deletions and none of the ids in the table: **append**, which is what the MERGE would do
   without its join, committed only on the version it checked;
@@ -13,8 +15,9 @@ are not deletions; for one that does, :func:`choose` decides how to write:
 - otherwise **MERGE** on id: delete on the flag, update every column when matched, insert when
   not, adding new columns to the table.
 
-The replace predicate is the only place values reach SQL: each id is a single-quoted string
-literal with its quotes doubled (:func:`literal`), the one escape SQL string literals have.
+The replace predicate is the only place values reach SQL: each id is a number as written, or a
+single-quoted string literal with its quotes doubled (:func:`literal`), the one escape SQL string
+literals have.
 """
 
 from __future__ import annotations
