@@ -50,6 +50,7 @@ from deltastream.subscribe.writer import TopicWriter
 from deltastream.tables import Tables
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the local S3 server lives with the tests (tests/s3server.py)
 
 CHANGED = 10_000
 
