@@ -84,7 +84,7 @@ def department_one(work: Path) -> str | None:
         frame = pl.read_delta(str(work / "delta" / "department"))
     except Exception:  # not written yet, or a commit in progress: asked again
         return None
-    names = frame.filter(pl.col("id") == "1")["department"].to_list()
+    names = frame.filter(pl.col("id").cast(pl.String) == "1")["department"].to_list()
     return str(names[0]) if names else None
 
 
