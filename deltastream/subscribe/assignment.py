@@ -54,6 +54,10 @@ class Assignment(Protocol):
     def finished(self, consumer: KafkaConsumer, empty_polls: int) -> bool:
         """Whether there is nothing more to read."""
 
+    def drained(self, consumer: KafkaConsumer) -> bool:
+        """Whether a run that ends when caught up has been given every record fetched so far:
+        then its last batch need not wait for the latency budget."""
+
     def stalled(self, consumer: KafkaConsumer, now: float) -> str | None:
         """Why reading cannot go on with this consumer, or ``None`` while it can."""
 
@@ -117,6 +121,9 @@ class InGroup:
     def finished(self, consumer: KafkaConsumer, empty_polls: int) -> bool:
         return False
 
+    def drained(self, consumer: KafkaConsumer) -> bool:
+        return False  # more may come at any time: a trickle is written once per latency budget
+
     def stalled(self, consumer: KafkaConsumer, now: float) -> str | None:
         if compat.group_stable(consumer):
             self._unstable_since = None
@@ -175,6 +182,9 @@ class AllPartitions:
         if self._quiet_since is None:
             self._quiet_since = now
         return now - self._quiet_since >= QUIET_S
+
+    def drained(self, consumer: KafkaConsumer) -> bool:
+        return positions.drained(consumer)
 
     def stalled(self, consumer: KafkaConsumer, now: float) -> str | None:
         return None

@@ -4,7 +4,8 @@ A :class:`Batch` keeps each partition's messages apart and in offset order. :cla
 is the whole flush policy: a batch is written when it is full or, once the writer is free, when
 its first message has waited ``max_batch_latency_ms``: the latency budget. So a trickle is written
 once per budget (one commit, one small file), and under load batches grow while the previous one is
-being written.
+being written. A one-off run that has read everything there is writes its last batch at once:
+nothing more is coming to wait for.
 Its :meth:`~FlushPolicy.poll_wait_ms` is the counterpart: how long the loop's next poll may wait.
 """
 
@@ -66,26 +67,30 @@ class FlushPolicy:
     #: Once the writer is free, a batch whose first message has waited this long is written.
     max_latency_s: float
 
-    def should_flush(self, batch: Batch, *, now: float, writer_idle: bool) -> bool:
+    def should_flush(self, batch: Batch, *, now: float, writer_idle: bool, drained: bool = False) -> bool:
         """Whether to hand ``batch`` to the writer now.
 
-        Full: always (the hand-over waits for the write in flight). Otherwise once its first message
-        has waited ``max_latency_s`` and the writer is free: a trickle is written once per latency,
-        not once per message, which keeps the log and the small files few.
+        Full, or ``drained`` (a one-off run has read all there is): always (the hand-over waits for
+        the write in flight). Otherwise once its first message has waited ``max_latency_s`` and the
+        writer is free: a trickle is written once per latency, not once per message, which keeps
+        the log and the small files few.
         """
         if batch.size == 0:
             return False
-        if batch.size >= self.max_records:
+        if batch.size >= self.max_records or drained:
             return True
         return writer_idle and now - batch.started >= self.max_latency_s
 
-    def poll_wait_ms(self, batch: Batch, *, now: float, writer_idle: bool) -> int:
+    def poll_wait_ms(self, batch: Batch, *, now: float, writer_idle: bool, drained: bool = False) -> int:
         """How long the next poll may wait for records.
 
         Long polls while no batch is open; while one is, until it is due (a poll returns as soon
         as records come); none once it is due and the writer can take it (a due batch waiting for a
-        busy writer polls briefly rather than spin).
+        busy writer polls briefly rather than spin). Briefly once ``drained``: a one-off run that
+        has read all there is only makes sure of it.
         """
+        if drained:
+            return QUIET_POLL_MS
         if not batch.size:
             return int(max(self.max_latency_s, 0.05) * 1000)
         left_ms = int((self.max_latency_s - (now - batch.started)) * 1000)

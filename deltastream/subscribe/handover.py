@@ -53,8 +53,8 @@ class Totals:
         )
         return (
             f"{counted(self.records, 'record')} in {counted(self.commits, 'commit')} "
-            f"({self.inserted} inserted, {self.updated} updated, {self.deleted} deleted, "
-            f"{self.unchanged} unchanged, {counted(self.dead, 'dead letter')}{retries})"
+            f"({self.inserted:,} inserted, {self.updated:,} updated, {self.deleted:,} deleted, "
+            f"{self.unchanged:,} unchanged, {counted(self.dead, 'dead letter')}{retries})"
         )
 
 
@@ -64,8 +64,8 @@ def commit_line(result: WriteResult, lag: int | None) -> str:
     if result.operation is None:
         parts.append("nothing to commit")
     else:
-        changed = f"{result.inserted} inserted, {result.updated} updated, {result.deleted} deleted"
-        parts.append(changed + (f", {result.unchanged} unchanged" if result.unchanged else ""))
+        changed = f"{result.inserted:,} inserted, {result.updated:,} updated, {result.deleted:,} deleted"
+        parts.append(changed + (f", {result.unchanged:,} unchanged" if result.unchanged else ""))
     if result.dead:
         parts.append(counted(result.dead, "dead letter"))
     line = f"{result.topic}: " + ", ".join(parts)

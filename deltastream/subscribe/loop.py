@@ -134,7 +134,12 @@ class Session:
         sub = self.cfg.subscriber
         policy = FlushPolicy(sub.max_batch_records, sub.max_batch_latency_ms / 1000)
         while not self.stopping.is_set():
-            wait_ms = policy.poll_wait_ms(self.batch, now=time.monotonic(), writer_idle=self.handover.idle)
+            wait_ms = policy.poll_wait_ms(
+                self.batch,
+                now=time.monotonic(),
+                writer_idle=self.handover.idle,
+                drained=self.assignment.drained(consumer),
+            )
             self.assignment.before_poll(consumer)
             records = self._moved(consumer, poll(consumer, wait_ms, sub.max_batch_records))
             self.batch.add(records)
@@ -144,7 +149,8 @@ class Session:
                 self.guard.verify()
                 if reason := self.assignment.stalled(consumer, now):
                     raise StartOver(reason)
-            if policy.should_flush(self.batch, now=now, writer_idle=self.handover.idle):
+            drained = self.assignment.drained(consumer)
+            if policy.should_flush(self.batch, now=now, writer_idle=self.handover.idle, drained=drained):
                 self._flush()
             elif self.handover.done_uncollected:
                 self.handover.collect(consumer)

@@ -93,6 +93,20 @@ def caught_up(consumer: KafkaConsumer, listed_ends: Mapping[TopicPartition, int]
     return True
 
 
+def drained(consumer: KafkaConsumer) -> bool:
+    """True when every assigned partition has been fetched and read up to the high watermark of its
+    latest fetch. A partition not fetched yet is not drained: Tansu lists ends too low to rely on."""
+    assignment = consumer.assignment()
+    if not assignment:
+        return False
+    for tp in assignment:
+        high = consumer.highwater(tp)
+        position = compat.position(consumer, tp)
+        if high is None or position is None or position < high:
+            return False
+    return True
+
+
 def lag(consumer: KafkaConsumer) -> int | None:
     """Records not read yet over the assigned partitions, or ``None`` when not known."""
     total = 0

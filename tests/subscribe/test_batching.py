@@ -73,3 +73,11 @@ def test_polls_wait_until_the_batch_is_due_and_not_at_all_once_it_is() -> None:
     due = open_batch.started + 0.2
     assert policy.poll_wait_ms(open_batch, now=due, writer_idle=True) == 0
     assert policy.poll_wait_ms(open_batch, now=due, writer_idle=False) == 10  # waits, does not spin
+
+
+def test_a_one_off_run_that_read_everything_writes_at_once_and_only_makes_sure() -> None:
+    policy = FlushPolicy(max_records=10, max_latency_s=0.1)
+    last = batch_of(1)
+    assert policy.should_flush(last, now=last.started, writer_idle=False, drained=True)
+    assert not policy.should_flush(Batch(), now=0.0, writer_idle=True, drained=True)
+    assert policy.poll_wait_ms(Batch(), now=0.0, writer_idle=True, drained=True) == 10

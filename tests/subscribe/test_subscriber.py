@@ -120,6 +120,21 @@ def test_update_then_a_rerun_with_nothing_new_adds_no_version(
     assert version(project) == 1
 
 
+def test_a_one_off_run_writes_its_last_batch_without_waiting_for_the_latency_budget(
+    project_factory: Callable[..., Project],
+) -> None:
+    project = project_factory("item")
+    project.write(subscriber={"max_batch_latency_ms": 600_000})  # a trickle would wait ten minutes
+    publish(project, rows(5))
+    process = start_script("subscriber.py", *project.args("--once"), quiet=True)
+    try:
+        wait_until(lambda: process.poll() is not None, timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    assert table(project).to_dicts() == expected(rows(5))
+
+
 def test_a_restart_resumes_where_it_left_off(project_factory: Callable[..., Project]) -> None:
     project = project_factory("item")
     publish(project, rows(25))
