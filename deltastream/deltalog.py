@@ -25,11 +25,20 @@ REBUILD = (
 REWRITE = "move the folder away and run subscriber.py to write the table"
 
 
-def inspect(path: Path, every_entry: bool = True) -> tuple[str, str] | None:  # noqa: PLR0911 (one return per finding, in the order looked for)
+def inspect(path: Path, every_entry: bool = True) -> tuple[str, str] | None:
     """What is wrong with the Delta log of local table ``path`` (what, how to fix), or ``None``
     when nothing is found: a missing or damaged checkpoint, one that names a version beyond the
     log, a missing entry, an entry that is empty or not JSON. ``every_entry=False`` reads only the
-    newest entry: cheap enough before every read of the table."""
+    newest entry: cheap enough before every read of the table.
+
+    Another writer may commit, checkpoint or clean the log while it is looked at (the listing
+    then disagrees with ``_last_checkpoint``): a finding counts only when a second look agrees."""
+    found = look(path, every_entry)
+    return look(path, every_entry) if found else None
+
+
+def look(path: Path, every_entry: bool) -> tuple[str, str] | None:  # noqa: PLR0911 (one return per finding, in the order looked for)
+    """One look at the log's files: see :func:`inspect`."""
     log_dir = path / "_delta_log"
     names = [p.name for p in log_dir.iterdir()]
     commits = sorted(int(m.group(1)) for m in map(COMMIT.match, names) if m)
