@@ -89,6 +89,13 @@ def check_format(fmt: str, kind: Kind) -> str:
         raise BadType(f"a {kind} format that reads back what it writes ({fmt!r} does not)") from None
     if back.date() != _SAMPLE.date():
         raise BadType(f"a {kind} format with the year, month and day ({fmt!r} lacks some)")
+    if "Z" in directives:
+        raise BadType(f"a {kind} format with %z for a zone: %Z names are not read ({fmt!r})")
+    if "I" in directives and "p" not in directives:
+        raise BadType(f"a {kind} format with %p beside %I: a 12-hour clock needs AM/PM ({fmt!r})")
+    for directive, part in (("H", "hour"), ("I", "hour"), ("M", "minute"), ("S", "second")):
+        if directive in directives and getattr(back, part) != getattr(_SAMPLE, part):
+            raise BadType(f"a {kind} format that reads back the time it writes ({fmt!r} does not)")
     return fmt
 
 

@@ -8,18 +8,15 @@ adds no dead letter twice.
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-from deltastream.kafka.message import Message
 from deltastream.logs import counted
 from deltastream.subscribe import offsets
+from deltastream.subscribe.rows import DeadLetter
 from deltastream.tables import DEAD_LETTER_SCHEMA, Tables
 from deltastream.values import DEAD_LETTERS
 
@@ -27,45 +24,6 @@ log = logging.getLogger(__name__)
 
 #: Dead letters logged one by one per write; the rest are counted in one line.
 LOGGED = 5
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A message that cannot become a row, with where it came from and why."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-    value: str | None
-    value_encoding: str
-    error: str
-    time: datetime
-
-    @classmethod
-    def of(cls, message: Message, error: str) -> DeadLetter:
-        value, encoding = as_text(message.value)
-        key, _ = as_text(message.key)
-        return cls(
-            message.topic,
-            message.partition,
-            message.offset,
-            key,
-            value,
-            encoding,
-            error,
-            datetime.now(UTC),
-        )
-
-
-def as_text(raw: bytes | None) -> tuple[str | None, str]:
-    """Bytes as UTF-8 text when they are, else as base64; with the encoding's name."""
-    if raw is None:
-        return None, "none"
-    try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return base64.b64encode(raw).decode("ascii"), "base64"
 
 
 def append(

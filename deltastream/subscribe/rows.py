@@ -1,20 +1,23 @@
-"""Rows: what a format makes of a topic's messages, and what the sink takes.
+r"""Rows: what a format makes of a topic's messages, and what the sink takes.
 
 A :class:`Decoded` batch holds one row per message that could be one, in the order the messages
 were read, each with where it came from (:data:`PARTITION`, :data:`OFFSET`) and whether it deletes
-its id (:data:`DELETED`); and the messages that could not be rows, as dead letters. The sink keeps
+its id (:data:`DELETED`); and the messages that could not be rows, as :class:`DeadLetter`\ s
+(kept by :mod:`deltastream.subscribe.deadletters`). The sink keeps
 the rows above the offsets Delta holds, then the last row of each id (:func:`latest`), and
 writes them. Nothing here knows of a wire format.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import polars as pl
 
-from deltastream.subscribe.deadletters import DeadLetter
+from deltastream.kafka.message import Message
 
 #: Marks the rows of a batch that delete their id; never stored in a table.
 DELETED = "__deleted"
@@ -25,6 +28,45 @@ OFFSET = "__offset"
 SEQ = "__seq"
 #: Columns of a batch that are not the record's.
 POSITION = (PARTITION, OFFSET)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that cannot become a row, with where it came from and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str | None
+    value_encoding: str
+    error: str
+    time: datetime
+
+    @classmethod
+    def of(cls, message: Message, error: str) -> DeadLetter:
+        value, encoding = as_text(message.value)
+        key, _ = as_text(message.key)
+        return cls(
+            message.topic,
+            message.partition,
+            message.offset,
+            key,
+            value,
+            encoding,
+            error,
+            datetime.now(UTC),
+        )
+
+
+def as_text(raw: bytes | None) -> tuple[str | None, str]:
+    """Bytes as UTF-8 text when they are, else as base64; with the encoding's name."""
+    if raw is None:
+        return None, "none"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), "base64"
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,16 @@ def test_columns_and_the_undeclared_fields_setting_are_read(tmp_path: Path) -> N
             "got 'date(%d/%m)'",
         ),
         (
+            '[topic.sale.columns]\nid = "int64"\nat = "timestamp(%Y-%m-%d %I:%M)"\n',
+            "[topic.sale.columns] at: expected a timestamp format with %p beside %I: a 12-hour clock "
+            "needs AM/PM ('%Y-%m-%d %I:%M'), got 'timestamp(%Y-%m-%d %I:%M)'",
+        ),
+        (
+            '[topic.sale.columns]\nid = "int64"\nat = "timestamp(%Y-%m-%d %H:%M %Z)"\n',
+            "[topic.sale.columns] at: expected a timestamp format with %z for a zone: %Z names are "
+            "not read ('%Y-%m-%d %H:%M %Z'), got 'timestamp(%Y-%m-%d %H:%M %Z)'",
+        ),
+        (
             '[topic.sale.columns]\nid = "int64"\nday = "date(%d/%Q/%Y)"\n',
             "[topic.sale.columns] day: expected a date format of strftime directives (%Q is not "
             "one), got 'date(%d/%Q/%Y)'",

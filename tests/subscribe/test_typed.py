@@ -93,6 +93,7 @@ FITS = [
     ("timestamp", "2024-11-09T10:30:00+05:30", datetime(2024, 11, 9, 5, 0, tzinfo=UTC)),
     ("timestamp", "2024-11-09 10:30:00.250Z", datetime(2024, 11, 9, 10, 30, 0, 250000, tzinfo=UTC)),
     ("timestamp(%d/%m/%Y %H:%M)", "9/11/2024 10:30", datetime(2024, 11, 9, 10, 30, tzinfo=UTC)),
+    ("timestamp(%d/%m/%Y %I:%M %p)", "9/11/2024 01:30 PM", datetime(2024, 11, 9, 13, 30, tzinfo=UTC)),
 ]
 MISFITS = [
     ("bool", "yes"),
@@ -172,6 +173,23 @@ def test_fields_the_columns_do_not_declare(undeclared: str, columns: list[str], 
     assert [d.offset for d in decoded.dead] == dead
     if dead:
         assert decoded.dead[0].error == "field 'note' is not declared in [topic.sale.columns]"
+
+
+def without_region(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in row.items() if name != "region"}
+
+
+@pytest.mark.parametrize("undeclared", ["evolve", "discard", "dead_letter"])
+def test_a_field_that_differs_from_a_declared_column_only_in_case_is_a_dead_letter(undeclared: str) -> None:
+    """The table would get both columns (Delta names ignore case), or the value would be lost."""
+    decoded = json_format(SALE, undeclared).decode(
+        [record("sale", 0, 0, {**without_region(sale(1)), "Region": "South"})]  # alone in its batch
+    )
+    assert [c for c in latest(decoded.rows, "id").columns if c != DELETED] == list(SALE)
+    assert decoded.rows.height == 0
+    assert [(d.offset, d.error) for d in decoded.dead] == [
+        (0, "field 'Region' differs only in case from the column 'region'")
+    ]
 
 
 # --- typed tables ------------------------------------------------------------------------------

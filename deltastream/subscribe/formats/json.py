@@ -30,9 +30,8 @@ import polars as pl
 from polars.exceptions import PolarsError
 
 from deltastream.kafka.message import Message
-from deltastream.subscribe.deadletters import DeadLetter
 from deltastream.subscribe.formats.typed import Declared
-from deltastream.subscribe.rows import DELETED, OFFSET, PARTITION, SEQ, Decoded
+from deltastream.subscribe.rows import DELETED, OFFSET, PARTITION, SEQ, DeadLetter, Decoded
 
 #: Characters a column name may not hold: those Delta (without column mapping) and Spark refuse,
 #: control characters, and halves of UTF-16 surrogate pairs, which no UTF-8 text can hold.
@@ -115,9 +114,11 @@ class JsonFormat:
         self.declared = declared
 
     def decode(self, messages: Sequence[Message], columns: Iterable[str] = ()) -> Decoded:
-        decoded = decode(messages, self.id_column, columns)
         if self.declared is None or not self.declared.schema.declared:
-            return decoded
+            return decode(messages, self.id_column, columns)
+        # A field that differs from a declared column only in case is held back like one that
+        # differs from a table column: the table would get both.
+        decoded = decode(messages, self.id_column, [*columns, *self.declared.schema.columns])
         return self.declared.apply(decoded, {(m.partition, m.offset): m for m in messages})
 
 

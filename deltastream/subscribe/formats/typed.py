@@ -17,8 +17,7 @@ import polars as pl
 
 from deltastream.kafka.message import Message
 from deltastream.schema import ColumnType, TopicSchema
-from deltastream.subscribe.deadletters import DeadLetter
-from deltastream.subscribe.rows import DELETED, OFFSET, PARTITION, POSITION, Decoded
+from deltastream.subscribe.rows import DELETED, OFFSET, PARTITION, POSITION, DeadLetter, Decoded
 
 #: The column of a row whose value does not fit, while a batch is checked.
 MISFIT = "__misfit"
