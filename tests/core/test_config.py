@@ -296,6 +296,10 @@ def added(section: str, line: str) -> str:
             "[kafka] connect_timeout_s: expected a number of seconds between 0 and 86400, got '30'",
         ),
         (
+            added("subscriber", "vacuum_retention_hours = 0"),  # would delete other writers' new files
+            "[subscriber] vacuum_retention_hours: expected a number of hours between 0.1 and 100000, got 0",
+        ),
+        (
             added("publisher", "rate = -inf"),
             "[publisher] rate: expected 0 (no limit) or a number of rows per second between 0.01 and "
             "1000000, got -inf",
