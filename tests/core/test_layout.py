@@ -73,3 +73,28 @@ def test_the_write_sides_do_not_import_each_other_or_the_read_side(side: str) ->
     for path in (PACKAGE / side).rglob("*.py"):
         wrong = {m for m in imports(path) if m.startswith(others[side])}
         assert not wrong, name(path)
+
+
+SIDES = (
+    "deltastream.kafka",
+    "deltastream.publish",
+    "deltastream.subscribe",
+    "deltastream.query",
+    "deltastream.demo",
+)
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=name)
+def test_the_core_imports_no_side(path: Path) -> None:
+    if name(path) != "broker.py":  # a command: it starts one of the brokers in kafka/
+        assert not {m for m in imports(path) if m.startswith(SIDES)}
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "subscribe" / "formats").glob("*.py")), ids=name)
+def test_formats_make_rows_and_write_nothing(path: Path) -> None:
+    allowed = ("deltastream.kafka.message", "deltastream.schema", "deltastream.subscribe.rows")
+    ours = {m for m in imports(path) if m.startswith("deltastream")}
+    assert {
+        m for m in ours if not m.startswith(allowed) and not m.startswith("deltastream.subscribe.formats")
+    } == set()
+    assert not {m for m in imports(path) if m.startswith("deltalake")}
