@@ -134,12 +134,8 @@ class Session:
         sub = self.cfg.subscriber
         policy = FlushPolicy(sub.max_batch_records, sub.max_batch_latency_ms / 1000)
         while not self.stopping.is_set():
-            wait_ms = policy.poll_wait_ms(
-                self.batch,
-                now=time.monotonic(),
-                writer_idle=self.handover.idle,
-                drained=self.assignment.drained(consumer),
-            )
+            idle, drained = self.handover.idle, self.assignment.drained(consumer)
+            wait_ms = policy.poll_wait_ms(self.batch, now=time.monotonic(), writer_idle=idle, drained=drained)
             self.assignment.before_poll(consumer)
             records = self._moved(consumer, poll(consumer, wait_ms, sub.max_batch_records))
             self.batch.add(records)

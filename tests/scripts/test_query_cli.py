@@ -748,8 +748,14 @@ def test_watch_script_keeps_watching_a_damaged_table(programs: Programs) -> None
     reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
     reader.start()
     try:
-        wait_until(lambda: any(line.startswith("error: table 'sale' at ") for line in lines), 20)
-        time.sleep(0.2)  # two more checks
+        failed = wait_until(
+            lambda: next(
+                (i + 1 for i, line in enumerate(lines) if line.startswith("error: table 'sale' at ")), 0
+            ),
+            20,
+        )
+        Site(programs.root / "watching").entry("sale", 11).unlink()  # back to version 10, as the fix says
+        wait_until(lambda: any(line.startswith("--- ") for line in lines[failed:]), 20)  # drawn again
         assert process.poll() is None  # still watching
         process.send_signal(signal.SIGTERM)  # ends --watch as Ctrl-C does: exit 0
         process.wait(10)

@@ -38,7 +38,7 @@ def test_a_batch_that_waited_its_latency_goes_when_the_writer_is_free() -> None:
 
 
 def test_a_trickle_is_written_once_per_latency_budget_not_once_per_message() -> None:
-    assert not flush(batch_of(1), after_s=0.0)  # nothing more is coming, yet it waits its budget
+    assert not flush(batch_of(1), after_s=0.0)  # a long-running subscriber waits its budget for more
     assert not flush(batch_of(1), after_s=0.09)
     assert flush(batch_of(1), after_s=0.11)
 
