@@ -17,7 +17,7 @@ import publisher
 import subscriber
 from deltastream.kafka import clients
 from deltastream.kafka.topics import TopicWatcher
-from deltastream.subscribe import offsets
+from deltastream.subscribe import offsets, positions
 from deltastream.values import DEAD_LETTERS
 
 from ..conftest import Project, assigned, read_topic, running_subscriber, start_script, wait_until
@@ -133,6 +133,32 @@ def test_a_one_off_run_writes_its_last_batch_without_waiting_for_the_latency_bud
         process.kill()
     assert process.returncode == 0
     assert table(project).to_dicts() == expected(rows(5))
+
+
+def test_partitions_are_drained_only_once_read_to_the_high_watermark_of_their_fetch(
+    project_factory: Callable[..., Project],
+) -> None:
+    project = project_factory("item")
+    publish(project, rows(6))
+    topic = project.topics["item"]
+    consumer = KafkaConsumer(bootstrap_servers=project.bootstrap, enable_auto_commit=False)
+    read = 0
+
+    def poll_one() -> int:
+        nonlocal read
+        read += sum(len(batch) for batch in consumer.poll(timeout_ms=100, max_records=1).values())
+        return read
+
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(3)])
+        consumer.seek_to_beginning()
+        assert not positions.drained(consumer)  # nothing fetched: the ends are not known yet
+        wait_until(poll_one)
+        assert not positions.drained(consumer)  # one record of six returned
+        wait_until(lambda: poll_one() and positions.drained(consumer))
+        assert read == 6
+    finally:
+        consumer.close()
 
 
 def test_a_restart_resumes_where_it_left_off(project_factory: Callable[..., Project]) -> None:
