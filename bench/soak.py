@@ -4,10 +4,10 @@ An embedded broker, subscriber.py (running), publisher.py --rate N (the sales, o
 of a recent sale) and query.py --watch run side by side for --minutes. Every --sample-s the
 sale table is measured: its folder against its live data, data files, log files, versions; and the
 resident memory of each process. A probe sent every few seconds measures freshness: from the
-broker's acknowledgement to the table version that holds it. The probe updates the first sale
-(id 1, which the published sales never update again), so it adds no id outside theirs: an id far
-from the others would widen the id range of every file compaction puts it in, and every upsert
-would then read every file.
+broker's acknowledgement to the table version that holds it. The probe updates a recent sale
+(one the published sales never update), as the sales' own updates do: an id far from the others
+would widen the id range of every file compaction puts it in, and of every batch it is in, and
+every upsert would then read every file.
 
     .venv/bin/python bench/soak.py --minutes 30                 # the figures in the README
     .venv/bin/python bench/soak.py --minutes 0.5 --rate 50      # a quick look (CI runs this)
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import bisect
 import csv
 import json
 import os
@@ -42,9 +43,8 @@ from deltastream.kafka.embedded import EmbeddedBroker
 ROOT = Path(__file__).resolve().parent.parent
 #: One sale in this many is an update of a recent sale, not a new one.
 UPDATE_EVERY = 10
-#: The sale the probe updates, its region naming the probe: the published sales update only
-#: sales after the first 100.
-PROBE_ID = 1
+#: A probe updates a sale published this many seconds earlier; its region names the probe.
+PROBE_BEHIND_S = 5.0
 PROBE_REGION = "probe "
 
 
@@ -83,9 +83,9 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def sales_with_updates(raw: Path, count: int, seed: int = 7) -> None:
+def sales_with_updates(raw: Path, count: int, seed: int = 7) -> list[int]:
     """Rewrite raw/sale.csv: ``count`` sales, one in :data:`UPDATE_EVERY` an update (a new amount)
-    of one of the 100 sales before it."""
+    of one of the 100 sales before it. Returns the ids no row updates, in order."""
     rng = random.Random(seed)
     with (raw / "sale.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
@@ -103,6 +103,8 @@ def sales_with_updates(raw: Path, count: int, seed: int = 7) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(out)
+    updated = {int(row[0]) for n, row in enumerate(out) if n > 100 and n % UPDATE_EVERY == 0}
+    return [n + 1 for n in range(count) if not (n > 100 and n % UPDATE_EVERY == 0) and n + 1 not in updated]
 
 
 def write_config(path: Path, bootstrap: str, raw: Path, delta: Path, args: argparse.Namespace) -> Path:
@@ -129,19 +131,27 @@ vacuum_retention_hours = {args.retention_hours}
 
 
 class Probe:
-    """Updates sale :data:`PROBE_ID` every ``every_s`` (its region counts the probes) and notes
-    when the table first holds each one."""
+    """Every ``every_s``, updates a sale published :data:`PROBE_BEHIND_S` earlier (one of
+    ``ids``, which no published row updates; its region counts the probes) and notes when the
+    table first holds each update."""
 
-    def __init__(self, bootstrap: str, table: Path, every_s: float = 2.0) -> None:
+    def __init__(
+        self, bootstrap: str, table: Path, ids: list[int], rate: float, every_s: float = 2.0
+    ) -> None:
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
         self.table = table
+        self.ids = ids
+        self.rate = rate
         self.every_s = every_s
+        self.started = time.monotonic()
         self.sent: dict[int, float] = {}
+        self.probed: dict[int, int] = {}  # probe -> the id it updated
         self.seen: dict[int, float] = {}
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._send), threading.Thread(target=self._watch)]
 
     def start(self) -> None:
+        self.started = time.monotonic()
         for thread in self.threads:
             thread.start()
 
@@ -158,34 +168,40 @@ class Probe:
         n = 0
         while not self.stop.wait(self.every_s):
             n += 1
-            ident = str(PROBE_ID)
-            fields = {"id": ident, "employee_id": "1", "client_id": "1", "date": "1/1/2024"}
+            behind = self.rate * max(0.0, time.monotonic() - self.started - PROBE_BEHIND_S)
+            ident = self.ids[min(len(self.ids) - 1, bisect.bisect_left(self.ids, max(1.0, behind)))]
+            fields = {"id": str(ident), "employee_id": "1", "client_id": "1", "date": "1/1/2024"}
             value = json.dumps({**fields, "region": f"{PROBE_REGION}{n}", "sale": "1.00"}).encode()
-            self.producer.send("sale", key=ident.encode(), value=value).get(30)
+            self.probed[n] = ident
+            self.producer.send("sale", key=str(ident).encode(), value=value).get(30)
             self.sent[n] = time.monotonic()
 
     def _watch(self) -> None:
         table: DeltaTable | None = None
         version = -1
         while not self.stop.wait(0.05):
+            pending = {n: ident for n, ident in list(self.probed.items()) if n not in self.seen}
             try:
                 if table is None:
                     table = DeltaTable(str(self.table))
                 else:
                     table.update_incremental()
-                if table.version() == version:
+                if table.version() == version or not pending:
                     continue
                 version = table.version()
-                probe = pl.scan_delta(table).filter(pl.col("id") == PROBE_ID).select("region").collect()
+                found = (
+                    pl.scan_delta(table)
+                    .filter(pl.col("id").is_in(list(pending.values())))
+                    .select("region")
+                    .collect()
+                )
             except Exception:  # the table not written yet, or a commit half read: look again
                 table = None
                 continue
-            region = str(probe["region"][0]) if probe.height else ""
-            if region.startswith(PROBE_REGION):
-                top = int(region.removeprefix(PROBE_REGION))
-                now = time.monotonic()
-                for n in range(1, top + 1):
-                    self.seen.setdefault(n, now)
+            now = time.monotonic()
+            for region in found["region"].to_list():
+                if region and region.startswith(PROBE_REGION):
+                    self.seen.setdefault(int(region.removeprefix(PROBE_REGION)), now)
 
 
 def sample(started: float, table: Path, pids: dict[str, int]) -> Sample:
@@ -272,7 +288,7 @@ def main() -> int:
     raw, delta = work / "data", work / "delta"
     count = int(args.rate * args.minutes * 60) + 1000
     sampledata.generate(raw, sampledata.Sizes(sales=1000))
-    sales_with_updates(raw, count)
+    never_updated = sales_with_updates(raw, count)
     samples: list[Sample] = []
     with EmbeddedBroker() as broker:
         cfg = write_config(work / "config.toml", broker.bootstrap_servers, raw, delta, args)
@@ -294,7 +310,7 @@ def main() -> int:
         subscriber = start("subscriber.py", cfg, log_to=work / "subscriber.log")
         publisher = start("publisher.py", cfg, "--topics", "sale", "--rate", str(args.rate))
         watcher = start("query.py", cfg, "--watch", "1")
-        probe = Probe(broker.bootstrap_servers, delta / "sale")
+        probe = Probe(broker.bootstrap_servers, delta / "sale", never_updated, args.rate)
         pids = {"subscriber": subscriber.pid, "publisher": publisher.pid, "query --watch": watcher.pid}
         started = time.monotonic()
         try:
