@@ -55,6 +55,9 @@ class Sample:
     minute: float
     folder_mb: float
     live_mb: float
+    #: What the retention keeps: files removed from the table less than the retention ago, and the
+    #: log entries and checkpoints younger than it.
+    kept_mb: float
     files: int
     log_files: int
     version: int
@@ -63,6 +66,11 @@ class Sample:
     @property
     def ratio(self) -> float:
         return self.folder_mb / self.live_mb if self.live_mb else 0.0
+
+    @property
+    def rest_ratio(self) -> float:
+        """The folder beyond what the retention keeps, against the live data."""
+        return (self.folder_mb - self.kept_mb) / self.live_mb if self.live_mb else 0.0
 
 
 def log(message: str) -> None:
@@ -204,19 +212,47 @@ class Probe:
                     self.seen.setdefault(int(region.removeprefix(PROBE_REGION)), now)
 
 
-def sample(started: float, table: Path, pids: dict[str, int]) -> Sample:
+def sample(started: float, table: Path, pids: dict[str, int], retention_hours: float) -> Sample:
     delta = DeltaTable(str(table))
     actions = pl.DataFrame(delta.get_add_actions(flatten=True))
     live = int(actions["size_bytes"].sum()) if actions.height else 0
+    paths = set(actions["path"].to_list()) if actions.height else set()
     return Sample(
         minute=(time.monotonic() - started) / 60,
         folder_mb=folder_bytes(table) / 2**20,
         live_mb=live / 2**20,
+        kept_mb=kept_bytes(table, paths, retention_hours) / 2**20,
         files=len(list(table.glob("*.parquet"))),
         log_files=len(list((table / "_delta_log").iterdir())),
         version=delta.version(),
         rss_mb={name: rss_mb(pid) for name, pid in pids.items()},
     )
+
+
+def kept_bytes(table: Path, live: set[str], retention_hours: float) -> int:
+    """Bytes the retention keeps: data files removed less than ``retention_hours`` ago (by their
+    remove actions) and log files younger than that."""
+    since_ms = (time.time() - retention_hours * 3600) * 1000
+    removed: set[str] = set()
+    kept = 0
+    for entry in (table / "_delta_log").iterdir():
+        try:
+            stat = entry.stat()
+            lines = entry.read_text(encoding="utf-8").splitlines() if entry.suffix == ".json" else []
+        except FileNotFoundError:  # cleaned up meanwhile
+            continue
+        if stat.st_mtime * 1000 >= since_ms:
+            kept += stat.st_size
+        for line in lines:
+            remove = json.loads(line).get("remove") if '"remove"' in line else None
+            if remove and int(remove.get("deletionTimestamp") or 0) >= since_ms:
+                removed.add(remove["path"])
+    for path in removed - live:
+        try:
+            kept += (table / path).stat().st_size
+        except FileNotFoundError:
+            continue
+    return kept
 
 
 def start(script: str, cfg: Path, *args: str, log_to: Path | None = None) -> subprocess.Popen[bytes]:
@@ -247,16 +283,16 @@ def report(samples: list[Sample], latencies: list[float], args: argparse.Namespa
     )
     names = list(samples[0].rss_mb)
     print(
-        "| minute | folder MB | live MB | folder/live | data files | log files | version | "
-        + " | ".join(f"RSS {n} MB" for n in names)
-        + " |"
+        "| minute | folder MB | live MB | kept by retention MB | rest/live | data files | log files "
+        "| version | " + " | ".join(f"RSS {n} MB" for n in names) + " |"
     )
-    print("|" + "---:|" * (7 + len(names)))
+    print("|" + "---:|" * (8 + len(names)))
     step = max(1, len(samples) // 12)
     for s in [*samples[::step], samples[-1]] if samples[-1] not in samples[::step] else samples[::step]:
         rss = " | ".join(f"{s.rss_mb[n]:.0f}" for n in names)
         print(
-            f"| {s.minute:.1f} | {s.folder_mb:.2f} | {s.live_mb:.2f} | {s.ratio:.1f}x | {s.files} | "
+            f"| {s.minute:.1f} | {s.folder_mb:.2f} | {s.live_mb:.2f} | {s.kept_mb:.2f} | "
+            f"{s.rest_ratio:.1f}x | {s.files} | "
             f"{s.log_files} | {s.version} | {rss} |"
         )
     first, last = samples[0], samples[-1]
@@ -270,7 +306,9 @@ def report(samples: list[Sample], latencies: list[float], args: argparse.Namespa
             f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
         )
     settled = max((s.ratio for s in samples if s.minute >= 1), default=0.0)
+    rest = max((s.rest_ratio for s in samples if s.minute >= 1), default=0.0)
     print(f"largest folder/live ratio after the first minute: {settled:.1f}x")
+    print(f"largest (folder - kept by retention)/live ratio after the first minute: {rest:.1f}x")
 
 
 def main() -> int:
@@ -320,7 +358,7 @@ def main() -> int:
             end = started + args.minutes * 60
             while time.monotonic() < end:
                 time.sleep(min(args.sample_s, max(0.0, end - time.monotonic())))
-                samples.append(sample(started, delta / "sale", pids))
+                samples.append(sample(started, delta / "sale", pids, args.retention_hours))
                 s = samples[-1]
                 log(
                     f"{s.minute:.1f} min: folder {s.folder_mb:.2f} MB, live {s.live_mb:.2f} MB, "
