@@ -56,6 +56,9 @@ class Batch:
 
 #: Poll timeout while a due batch waits for the writer.
 QUIET_POLL_MS = 10
+#: The longest poll while no batch is open: a poll returns as soon as records come, but
+#: kafka-python 3.0.12 sends the metadata request a new consumer needs only when a poll ends.
+IDLE_POLL_MS = 100
 
 
 @dataclass(frozen=True)
@@ -84,15 +87,15 @@ class FlushPolicy:
     def poll_wait_ms(self, batch: Batch, *, now: float, writer_idle: bool, drained: bool = False) -> int:
         """How long the next poll may wait for records.
 
-        Long polls while no batch is open; while one is, until it is due (a poll returns as soon
-        as records come); none once it is due and the writer can take it (a due batch waiting for a
-        busy writer polls briefly rather than spin). Briefly once ``drained``: a one-off run that
-        has read all there is only makes sure of it.
+        Polls of up to :data:`IDLE_POLL_MS` while no batch is open; while one is, until it is due
+        (a poll returns as soon as records come); none once it is due and the writer can take it
+        (a due batch waiting for a busy writer polls briefly rather than spin). Briefly once
+        ``drained``: a one-off run that has read all there is only makes sure of it.
         """
         if drained:
             return QUIET_POLL_MS
         if not batch.size:
-            return int(max(self.max_latency_s, 0.05) * 1000)
+            return min(IDLE_POLL_MS, int(max(self.max_latency_s, 0.05) * 1000))
         left_ms = int((self.max_latency_s - (now - batch.started)) * 1000)
         if left_ms <= 0 and not writer_idle:
             return QUIET_POLL_MS
