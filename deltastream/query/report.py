@@ -282,7 +282,12 @@ def scan(
                 "choose a later time",
             )
         with reading(tables, topic):
-            table.load_as_version(as_of)
+            # By the commit times --history shows: delta-rs would go by the log files' modification
+            # times, a few milliseconds later, and so give the version before the one named.
+            limit = as_of.timestamp() * 1000
+            table.load_as_version(
+                max(int(e["version"]) for e in table.history() if int(e["timestamp"]) <= limit)
+            )
     check_columns(tables, topic, role, table)
     check_files(tables, topic, table, as_of)
     with reading(tables, topic):

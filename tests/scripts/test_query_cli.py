@@ -249,6 +249,17 @@ def test_a_data_file_the_log_lists_is_missing(site: Site, capsys: pytest.Capture
     assert (outcome.code, csv_ids(outcome.out)) == (0, list(range(1, 12)))
 
 
+def test_as_of_a_commit_time_history_shows_gives_that_commit(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A log file is written a little after the commit time it records: --as-of goes by the latter."""
+    committed = site.committed("sale", 10)
+    later = committed.timestamp() + 0.05
+    os.utime(site.entry("sale", 10), (later, later))
+    outcome = run(capsys, site.args("--as-of", moment(committed), "--format", "csv"))
+    assert (outcome.code, csv_ids(outcome.out)) == (0, list(range(1, 12)))
+
+
 def test_several_missing_data_files_are_counted(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
     for version in (10, 11):
         (site.table("sale") / site.added("sale", version)).unlink()
