@@ -23,6 +23,8 @@ REBUILD = (
     "(publisher.py first if the topic no longer holds every record)"
 )
 REWRITE = "move the folder away and run subscriber.py to write the table"
+#: How many times :func:`inspect` looks at a log that changes while it is looked at.
+LOOKS = 4
 
 
 def inspect(path: Path, every_entry: bool = True) -> tuple[str, str] | None:
@@ -32,9 +34,21 @@ def inspect(path: Path, every_entry: bool = True) -> tuple[str, str] | None:
     newest entry: cheap enough before every read of the table.
 
     Another writer may commit, checkpoint or clean the log while it is looked at (the listing
-    then disagrees with ``_last_checkpoint``): a finding counts only when a second look agrees."""
-    found = look(path, every_entry)
-    return look(path, every_entry) if found else None
+    then disagrees with ``_last_checkpoint``, or an entry listed is gone when it is read): a
+    finding counts only when a second look agrees, and an entry gone while read means another
+    look. A log that changes at every look is reported as found by the last one."""
+    found: tuple[str, str] | None = None
+    for _ in range(LOOKS):
+        try:
+            again = look(path, every_entry)
+        except FileNotFoundError:
+            if not (path / "_delta_log").is_dir():
+                raise
+            continue  # an entry or checkpoint went while it was read: cleaned up, look again
+        if again is None or again == found:
+            return again
+        found = again
+    return found
 
 
 def look(path: Path, every_entry: bool) -> tuple[str, str] | None:  # noqa: PLR0911 (one return per finding, in the order looked for)
@@ -111,6 +125,8 @@ def checkpoint(log_dir: Path, commits: set[int], newest: int) -> int | tuple[str
             return f"the checkpoint _last_checkpoint names, _delta_log/{name}, is missing", fix
         try:
             pl.read_parquet_schema(log_dir / name)
+        except FileNotFoundError:
+            raise  # cleaned up since it was listed: :func:`inspect` looks again
         except (OSError, pl.exceptions.PolarsError) as exc:
             fix = f"move it and _delta_log/_last_checkpoint away: {instead}" if entries else REBUILD
             return f"checkpoint _delta_log/{name} is damaged ({one_line(exc)})", fix
