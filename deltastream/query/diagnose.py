@@ -217,11 +217,16 @@ def latest_files(tables: Tables, topic: str) -> set[str]:
         return {str(p) for p in actions.column("path").to_pylist()} if actions.num_rows else set()
 
 
-def oldest_version(tables: Tables, topic: str, table: DeltaTable) -> tuple[int, datetime]:
-    """The oldest version time travel can reach: (version, commit time). Version 0 while its log
-    entry is kept; after log clean-up, the first checkpoint from which the kept entries go on."""
+def commit_times(tables: Tables, topic: str, table: DeltaTable) -> dict[int, int]:
+    """The commit time, in milliseconds, of every version the table's log still holds."""
     with reading(tables, topic):
-        entries = {int(e["version"]): int(e["timestamp"]) for e in table.history()}
+        return {int(e["version"]): int(e["timestamp"]) for e in table.history()}
+
+
+def oldest_version(tables: Tables, topic: str, entries: dict[int, int]) -> tuple[int, datetime]:
+    """The oldest version time travel can reach, from the :func:`commit_times` of the table:
+    (version, commit time). Version 0 while its log entry is kept; after log clean-up, the first
+    checkpoint from which the kept entries go on."""
     start = min(entries)
     if start > 0 and tables.local:
         log_dir = Path(tables.uri(topic)) / "_delta_log"

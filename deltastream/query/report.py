@@ -27,6 +27,7 @@ from deltastream.logs import counted
 from deltastream.query.diagnose import (
     READ_ERRORS,
     check_files,
+    commit_times,
     oldest_version,
     open_table,
     reading,
@@ -269,7 +270,8 @@ def scan(
     """A lazy scan of one table, as it was at ``as_of`` when given: (frame, version, note)."""
     table = open_table(tables, topic)
     if as_of is not None:
-        version, first = oldest_version(tables, topic, table)
+        times = commit_times(tables, topic, table)
+        version, first = oldest_version(tables, topic, times)
         if as_of < first:
             if version == 0:
                 empty = pl.LazyFrame(schema={name: pl.String for name in SCHEMAS[role]})
@@ -285,9 +287,7 @@ def scan(
             # By the commit times --history shows: delta-rs would go by the log files' modification
             # times, a few milliseconds later, and so give the version before the one named.
             limit = as_of.timestamp() * 1000
-            table.load_as_version(
-                max(int(e["version"]) for e in table.history() if int(e["timestamp"]) <= limit)
-            )
+            table.load_as_version(max(v for v, t in times.items() if t <= limit))
     check_columns(tables, topic, role, table)
     check_files(tables, topic, table, as_of)
     with reading(tables, topic):
