@@ -54,6 +54,8 @@ class Sample:
     """The sale table and the processes at one moment."""
 
     minute: float
+    #: Wall time of the sample.
+    at: float
     folder_mb: float
     live_mb: float
     #: What the retention keeps: files removed from the table less than the retention ago, and the
@@ -180,6 +182,19 @@ class Probe:
         read = sorted(self.read[n] - self.sent[n] for n in self.read if n in self.sent)
         return committed, read
 
+    def window(self, since: float, until: float) -> str:
+        """Freshness to the commit of the probes acknowledged between two wall times: "p50 / p99"
+        in seconds (the probes not committed yet count as not yet)."""
+        values = sorted(
+            self.committed[n] - at
+            for n, at in self.sent.items()
+            if since < at <= until and n in self.committed
+        )
+        if not values:
+            return "-"
+        p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
+        return f"{statistics.median(values):.2f} / {p99:.2f}"
+
     def _send(self) -> None:
         n = 0
         while not self.stop.wait(self.every_s):
@@ -227,6 +242,7 @@ def sample(started: float, table: Path, pids: dict[str, int], retention_hours: f
     paths = set(actions["path"].to_list()) if actions.height else set()
     return Sample(
         minute=(time.monotonic() - started) / 60,
+        at=time.time(),
         folder_mb=folder_bytes(table) / 2**20,
         live_mb=live / 2**20,
         kept_mb=kept_bytes(table, paths, retention_hours) / 2**20,
@@ -283,9 +299,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def report(
-    samples: list[Sample], latencies: tuple[list[float], list[float]], args: argparse.Namespace
-) -> None:
+def report(samples: list[Sample], probe: Probe, args: argparse.Namespace) -> None:
+    latencies = probe.latencies()
     print(f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     print(
         f"soak: {args.minutes:g} min at {args.rate:g} rows/s (one in {UPDATE_EVERY} an update), "
@@ -294,16 +309,18 @@ def report(
     names = list(samples[0].rss_mb)
     print(
         "| minute | folder MB | live MB | kept by retention MB | rest/live | data files | log files "
-        "| version | " + " | ".join(f"RSS {n} MB" for n in names) + " |"
+        "| version | freshness p50 / p99 s | " + " | ".join(f"RSS {n} MB" for n in names) + " |"
     )
-    print("|" + "---:|" * (8 + len(names)))
+    print("|" + "---:|" * (9 + len(names)))
     step = max(1, len(samples) // 12)
+    since = 0.0
     for s in [*samples[::step], samples[-1]] if samples[-1] not in samples[::step] else samples[::step]:
+        fresh, since = probe.window(since, s.at), s.at
         rss = " | ".join(f"{s.rss_mb[n]:.0f}" for n in names)
         print(
             f"| {s.minute:.1f} | {s.folder_mb:.2f} | {s.live_mb:.2f} | {s.kept_mb:.2f} | "
             f"{s.rest_ratio:.1f}x | {s.files} | "
-            f"{s.log_files} | {s.version} | {rss} |"
+            f"{s.log_files} | {s.version} | {fresh} | {rss} |"
         )
     first, last = samples[0], samples[-1]
     minutes = max(last.minute - first.minute, 1e-9)
@@ -379,7 +396,7 @@ def main() -> int:
             probe.close()
             for process in (publisher, watcher, subscriber):
                 stop(process)
-    report(samples, probe.latencies(), args)
+    report(samples, probe, args)
     return 0
 
 
