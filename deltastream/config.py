@@ -79,6 +79,9 @@ class GeneralConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class KafkaConfig:
+    #: The Kafka client the publisher sends with: kafka-python, or librdkafka through the
+    #: confluent-kafka package (installed separately).
+    client: str = _key(choice("kafka-python", "confluent-kafka"), "kafka-python")
     session_timeout_ms: int = _key(integer(1000, 3_600_000), 6000)
     heartbeat_interval_ms: int = _key(integer(100, 3_600_000), 1000)
     max_poll_interval_ms: int = _key(integer(1000, 86_400_000), 300_000)

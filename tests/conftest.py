@@ -39,6 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BROKERS = ("embedded", "kafka")
 #: Apache Kafka for the tests: the test configs' 2 s group sessions (Kafka's floor is 6 s).
 KAFKA_TEST_PROPERTIES = {"group.min.session.timeout.ms": "2000"}
+#: The Kafka clients the test projects can use: ``--client kafka-python`` (the default) or
+#: ``confluent-kafka``.
+CLIENTS = ("kafka-python", "confluent-kafka")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,6 +52,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the broker of the broker tests: embedded (Tansu, in memory; the default) or kafka "
         "(Apache Kafka from tools/kafka/pom.xml; needs Java 17+, and Maven until it is fetched)",
     )
+    parser.addoption(
+        "--client",
+        choices=CLIENTS,
+        default="kafka-python",
+        help="[kafka] client of the test projects' configs: kafka-python (the default) or confluent-kafka",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    Project.client = str(config.getoption("--client"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -172,6 +185,9 @@ def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
 class Project:
     """A temp project directory: config.toml, data/ and delta/, with unique topics and group."""
 
+    #: The [kafka] client of every project's config (``--client``).
+    client = "kafka-python"
+
     def __init__(self, root: Path, bootstrap: str, roles: tuple[str, ...]) -> None:
         self.root = root
         self.bootstrap = bootstrap
@@ -195,6 +211,7 @@ class Project:
                 "topics": list(self.topics.values()),
             },
             "kafka": {
+                "client": self.client,
                 "session_timeout_ms": 2000,
                 "heartbeat_interval_ms": 400,
                 "connect_timeout_s": 10,

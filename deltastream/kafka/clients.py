@@ -7,6 +7,7 @@ answers, the patience runs out (:class:`BrokerUnavailable`) or a stop is asked f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -20,9 +21,11 @@ from kafka.errors import (
     GroupAuthorizationFailedError,
     KafkaError,
     KafkaTimeoutError,
+    MessageSizeTooLargeError,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
 )
+from kafka.producer.future import FutureRecordMetadata
 
 from deltastream.config import Config
 from deltastream.errors import (
@@ -32,6 +35,7 @@ from deltastream.errors import (
     KafkaOperationError,
 )
 from deltastream.kafka import compat
+from deltastream.kafka.producers import MAX_REQUEST_BYTES, FlushTimedOut, SendRefused, too_large
 from deltastream.logs import counted
 
 log = logging.getLogger(__name__)
@@ -108,8 +112,9 @@ def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
             raise Interrupted
 
 
-def producer(cfg: Config, stop: threading.Event | None = None) -> KafkaProducer:
-    """A producer that acknowledges a send once the broker has it, retrying transient faults."""
+def kafka_producer(cfg: Config, stop: threading.Event | None = None) -> KafkaProducer:
+    """kafka-python's producer with the publisher's settings: a send is acknowledged once the
+    broker has it, transient faults are retried."""
     pub = cfg.publisher
 
     def build(common: dict[str, Any]) -> KafkaProducer:
@@ -123,9 +128,71 @@ def producer(cfg: Config, stop: threading.Event | None = None) -> KafkaProducer:
             delivery_timeout_ms=pub.delivery_timeout_ms,
             request_timeout_ms=min(cfg.kafka.request_timeout_ms, pub.delivery_timeout_ms - pub.linger_ms - 1),
             max_block_ms=pub.delivery_timeout_ms,
+            max_request_size=MAX_REQUEST_BYTES,
         )
 
     return connect(cfg, build, Wait("publisher", cfg.kafka.connect_timeout_s, stop or threading.Event()))
+
+
+class KafkaPythonDelivery:
+    """A kafka-python send's future, as a :class:`~deltastream.kafka.producers.Delivery`."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: FutureRecordMetadata) -> None:
+        self.future = future
+
+    @property
+    def is_done(self) -> bool:
+        return bool(self.future.is_done)
+
+    def failed(self) -> bool:
+        return bool(self.future.failed())
+
+    @property
+    def exception(self) -> BaseException | None:
+        exc: BaseException | None = self.future.exception
+        return exc
+
+    def wait(self, timeout_s: float) -> None:
+        if not self.future.is_done:
+            with contextlib.suppress(KafkaError):
+                self.future.get(timeout=timeout_s)
+
+
+class KafkaPythonProducer:
+    """kafka-python's producer as a :class:`~deltastream.kafka.producers.Producer`."""
+
+    def __init__(self, client: KafkaProducer) -> None:
+        self.client = client
+
+    def send(self, topic: str, key: bytes, value: bytes) -> KafkaPythonDelivery:
+        try:
+            return KafkaPythonDelivery(self.client.send(topic, key=key, value=value))
+        except MessageSizeTooLargeError as exc:
+            raise SendRefused(too_large(len(key) + len(value))) from exc
+        except KafkaError as exc:  # the buffer full for max_block_ms
+            raise SendRefused(str(exc)) from exc
+
+    def flush(self, timeout_s: float) -> None:
+        try:
+            self.client.flush(timeout=timeout_s)
+        except KafkaError as exc:
+            raise FlushTimedOut(str(exc)) from exc
+
+    def close(self, hard: bool = False) -> None:
+        if not hard:
+            try:
+                self.client.close()
+                return
+            except (KafkaError, KeyboardInterrupt):
+                pass
+        compat.close_producer_now(self.client)
+
+
+def producer(cfg: Config, stop: threading.Event | None = None) -> KafkaPythonProducer:
+    """The publisher's producer on kafka-python, once a broker answers."""
+    return KafkaPythonProducer(kafka_producer(cfg, stop))
 
 
 #: How long a fetch waits at the broker for records (measured on the embedded broker, a record

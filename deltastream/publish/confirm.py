@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 
-from kafka.errors import KafkaError
-from kafka.producer.future import FutureRecordMetadata
-
+from deltastream.kafka.producers import Delivery
 from deltastream.logs import counted
 from deltastream.publish.results import TopicResult
 
@@ -18,17 +15,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class InFlight:
-    """A batch of rows on their way: the keys and the futures of their sends, confirmed together.
+    """A batch of rows on their way: the keys and the deliveries of their sends, confirmed together.
 
-    ``keys`` gets a row's key before its send, ``futures`` its future after: a row whose send a
-    second Ctrl-C cut short has a key and no future.
+    ``keys`` gets a row's key before its send, ``futures`` its delivery after: a row whose send a
+    second Ctrl-C cut short has a key and no delivery.
     """
 
     number: int
     started: float
     rows: int = 0
     keys: list[str] = field(default_factory=list)
-    futures: list[FutureRecordMetadata] = field(default_factory=list)
+    futures: list[Delivery] = field(default_factory=list)
     settled: bool = False
 
 
@@ -36,8 +33,7 @@ def wait_for(batch: InFlight, timeout_s: float) -> None:
     """Wait until every send of ``batch`` is acknowledged or has failed."""
     for future in batch.futures:
         if not future.is_done:
-            with contextlib.suppress(KafkaError):
-                future.get(timeout=timeout_s)
+            future.wait(timeout_s)
 
 
 def settle(batch: InFlight, result: TopicResult, log_line: bool = True) -> None:

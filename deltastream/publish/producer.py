@@ -20,13 +20,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from tqdm import tqdm
 
 from deltastream.config import Config
 from deltastream.errors import KafkaOperationError, SourceError
-from deltastream.kafka import clients, compat
+from deltastream.kafka import clients, producers
+from deltastream.kafka.producers import FlushTimedOut, Producer, SendRefused
 from deltastream.publish.confirm import InFlight, confirm, settle
 from deltastream.publish.pacing import PACED_BATCH_S, Pacer
 from deltastream.publish.progress import progress
@@ -45,7 +45,7 @@ class Sender:
 
     def __init__(
         self,
-        producer: KafkaProducer,
+        producer: Producer,
         cfg: Config,
         pacer: Pacer | None = None,
         stop: threading.Event | None = None,
@@ -81,15 +81,15 @@ class Sender:
                 self._send_rows(result, batches, bar)
             if stop.is_set():
                 # Usually done in a few milliseconds; say so only when the broker keeps us waiting.
-                with contextlib.suppress(KafkaError):
-                    producer.flush(timeout=min(1.0, timeout_s))
+                with contextlib.suppress(FlushTimedOut):
+                    producer.flush(min(1.0, timeout_s))
             if stop.is_set() and any(not f.is_done for b in batches if not b.settled for f in b.futures):
                 log.warning(
                     "%s: waiting up to %.0f s for the broker to confirm the rows sent (Ctrl-C: stop waiting)",
                     topic,
                     timeout_s,
                 )
-            producer.flush(timeout=timeout_s)
+            producer.flush(timeout_s)
             for batch in batches:
                 confirm(batch, result, timeout_s)
         except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, count what is not confirmed
@@ -97,7 +97,7 @@ class Sender:
             result.stopped = True
             for batch in batches:
                 settle(batch, result, log_line=False)
-        except KafkaError as exc:  # flush timed out: the rows not acknowledged by now count as failed
+        except FlushTimedOut as exc:  # the rows not acknowledged by now count as failed
             log.error("%s: %s", topic, exc)
             for batch in batches:
                 settle(batch, result)
@@ -155,12 +155,12 @@ class Sender:
         bar.update(current.rows)
 
 
-def send(producer: KafkaProducer, key: str, value: bytes, batch: InFlight, result: TopicResult) -> None:
+def send(producer: Producer, key: str, value: bytes, batch: InFlight, result: TopicResult) -> None:
     """Hand one row of ``result.topic`` (its key already in ``batch.keys``) to the producer; a send
     refused at once (too big, the buffer full for too long) counts as failed."""
     try:
-        future = producer.send(result.topic, key=key.encode(), value=value)
-    except KafkaError as exc:
+        future = producer.send(result.topic, key.encode(), value)
+    except SendRefused as exc:
         batch.keys.pop()
         result.note_failure(key, exc)
         return
@@ -200,7 +200,7 @@ def publish(cfg: Config, stop: threading.Event | None = None) -> list[TopicResul
     results: list[TopicResult] = []
     try:
         refused = create_topics(cfg, present, stop)
-        producer = clients.producer(cfg, stop=stop)
+        producer = producers.producer(cfg, stop=stop)
     except (clients.Interrupted, KeyboardInterrupt):
         return [TopicResult(topic, path) for topic, path in paths.items()]
     sender = Sender(producer, cfg, Pacer(cfg.publisher.rate), stop)
@@ -211,16 +211,5 @@ def publish(cfg: Config, stop: threading.Event | None = None) -> list[TopicResul
             else:
                 results.append(sender.publish_topic(topic))
     finally:
-        _close(producer, hard=any(r.unconfirmed for r in results))
+        producer.close(hard=any(r.unconfirmed for r in results))
     return results
-
-
-def _close(producer: KafkaProducer, hard: bool) -> None:
-    """Close the producer; after a second Ctrl-C without waiting for what is still in flight."""
-    if hard:
-        compat.close_producer_now(producer)
-        return
-    try:
-        producer.close()
-    except (KafkaError, KeyboardInterrupt):
-        compat.close_producer_now(producer)
