@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast test-kafka kafka lint broker bench clean
+.PHONY: demo test test-clients test-fast test-kafka kafka lint broker bench clean
+
+#: The test files that publish through publisher.py: the tier run again on each client.
+PUBLISHING_TESTS := tests/scripts tests/query tests/subscribe/test_subscriber.py tests/kafka/test_producers.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +29,9 @@ test: $(VENV)/.installed  ## the test suite (starts and stops its own brokers), 
 
 test-kafka: $(VENV)/.installed  ## the broker tests again, on Apache Kafka (Java 17+; Maven fetches it the first time)
 	$(BIN)/python -m pytest -m broker --broker kafka
+
+test-clients: $(VENV)/.installed  ## the tests that publish, again with [kafka] client = "confluent-kafka"
+	$(BIN)/python -m pytest -m broker --client confluent-kafka $(PUBLISHING_TESTS)
 
 test-fast: $(VENV)/.installed  ## the tests that need no broker: units and Delta tables, in seconds
 	$(BIN)/python -m pytest -m "not broker"

@@ -37,7 +37,7 @@ from kafka import KafkaProducer
 
 from deltastream import config
 from deltastream.demo import sampledata
-from deltastream.kafka import clients
+from deltastream.kafka import clients, librdkafka
 from deltastream.kafka.apache import ApacheKafka
 from deltastream.kafka.embedded import EmbeddedBroker
 from deltastream.kafka.message import Record
@@ -104,7 +104,7 @@ def run(script: str, cfg: Path, *args: str) -> tuple[float, int]:
 
 def producer_limit(cfg: config.Config, path: Path, topic: str) -> Row:
     """kafka-python alone: read the CSV, JSON-encode each row, send it keyed by id, flush."""
-    producer = clients.producer(cfg)
+    producer = clients.kafka_producer(cfg)
     started = time.monotonic()
     count = 0
     with path.open(encoding="utf-8", newline="") as handle:
@@ -118,6 +118,42 @@ def producer_limit(cfg: config.Config, path: Path, topic: str) -> Row:
     elapsed = time.monotonic() - started
     producer.close()
     return Row("producer alone (kafka-python)", count, elapsed)
+
+
+def librdkafka_limit(cfg: config.Config, path: Path, topic: str) -> Row:
+    """confluent-kafka alone, with the publisher's settings: the same reading and encoding as
+    :func:`producer_limit`, each send's report served, flush."""
+    import confluent_kafka
+
+    producer = confluent_kafka.Producer(librdkafka.settings(cfg))
+    producer.list_topics(timeout=30)
+    failed = 0
+
+    def report(err: object, _message: object) -> None:
+        nonlocal failed
+        failed += err is not None
+
+    started = time.monotonic()
+    count = 0
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        for fields in reader:
+            value = json.dumps(dict(zip(header, fields, strict=True))).encode()
+            while True:
+                try:
+                    producer.produce(topic, value, fields[0].encode(), on_delivery=report)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            count += 1
+            if count % 1000 == 0:
+                producer.poll(0)
+    producer.flush(60)
+    elapsed = time.monotonic() - started
+    if failed:
+        raise SystemExit(f"confluent-kafka alone: {failed} sends failed")
+    return Row("producer alone (confluent-kafka)", count, elapsed)
 
 
 def consumer_limit(cfg: config.Config, topic: str, expected: int) -> Row:
@@ -316,6 +352,29 @@ def publish_stage(args: argparse.Namespace, cfg: config.Config, cfg_path: Path, 
     return rows
 
 
+def librdkafka_stage(args: argparse.Namespace, cfg: config.Config, cfg_path: Path, raw: Path) -> list[Row]:
+    """confluent-kafka alone against publisher.py with ``client = "confluent-kafka"``, on the
+    same rows, in alternating rounds."""
+    fast_path = cfg_path.with_name("librdkafka.toml")
+    fast_path.write_text(
+        cfg_path.read_text().replace("[kafka]\n", '[kafka]\nclient = "confluent-kafka"\n'), encoding="utf-8"
+    )
+    limits: list[Row] = []
+    publishes: list[float] = []
+    for round_ in range(1, args.repeat + 1):
+        topic = f"salefast{round_}"
+        shutil.copy(raw / "sale.csv", raw / f"{topic}.csv")
+        log(f"round {round_}: confluent-kafka alone ...")
+        limits.append(librdkafka_limit(cfg, raw / "sale.csv", f"bench-fast-{round_}"))
+        log(f"round {round_}: publisher.py with confluent-kafka ...")
+        publishes.append(run("publisher.py", fast_path, "--topics", topic)[0])
+    limit = min(limits, key=lambda r: r.seconds)
+    script = Row("publisher.py, client confluent-kafka (whole process)", args.sales, min(publishes))
+    rows = [limit, Row(script.stage, script.records, script.seconds, limit=limit.rate)]
+    log("; ".join(f"{r.stage}: {r.rate:,.0f} records/s" for r in rows))
+    return rows
+
+
 def subscribe_stage(
     args: argparse.Namespace, cfg: config.Config, cfg_path: Path, work: Path, total: int
 ) -> list[Row]:
@@ -428,6 +487,12 @@ def main() -> int:
         default="embedded",
         help="the embedded broker (Tansu), or Apache Kafka (Java 17+, fetched with Maven)",
     )
+    parser.add_argument(
+        "--clients",
+        type=lambda text: text.split(","),
+        default=["kafka-python", "confluent-kafka"],
+        help="the publisher's clients to measure, comma-separated (kafka-python always)",
+    )
     args = parser.parse_args()
 
     work = args.workdir
@@ -449,6 +514,8 @@ def main() -> int:
         admin.close()
 
         rows = publish_stage(args, cfg, cfg_path, raw)
+        if "confluent-kafka" in args.clients:
+            rows += librdkafka_stage(args, cfg, cfg_path, raw)
         total = args.sales + sizes.clients + sizes.employees + len(sampledata.DEPARTMENTS)
         rows += subscribe_stage(args, cfg, cfg_path, work, total)
         rows += typed_stage(args, cfg_path, work, total)
