@@ -4,12 +4,14 @@ clean up the log.
 Every ``compact_every`` commits to a table, its files below the target size are packed together up
 to that size; then files that left the table more than ``vacuum_retention_hours`` ago are deleted,
 and so are log entries and checkpoints older than that which the newest checkpoint makes
-unnecessary. The retention is kept in the table's own properties
-(``delta.deletedFileRetentionDuration``, ``delta.logRetentionDuration``), so every writer and
-reader of the table sees it; time travel (``query.py --as-of``) reaches back that far.
-Maintenance never stops ingestion: a failure (a concurrent commit, a storage fault) is logged as a
-warning and tried again :data:`RETRY_AFTER` commits later. It runs on the writer's thread between
-two writes, so never alongside this subscriber's own MERGE on that table.
+unnecessary (the subscriber's commits themselves leave the log alone: see
+:data:`deltastream.subscribe.upsert.HOOKS`; ``compact_every = 0`` keeps every entry). The
+retention is kept in the table's own properties (``delta.deletedFileRetentionDuration``,
+``delta.logRetentionDuration``), so every writer and reader of the table sees it; time travel
+(``query.py --as-of``) reaches back that far. Maintenance never stops ingestion: a failure (a
+concurrent commit, a storage fault) is logged as a warning and tried again :data:`RETRY_AFTER`
+commits later. It runs on the writer's thread between two writes, so never alongside this
+subscriber's own MERGE on that table.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class Maintenance:
 
     tables: Tables
     every: int = 100
-    retention_hours: float = 24
+    retention_hours: float = 1
     target_bytes: int = 128 * 1024
     due_in: dict[str, int] = field(default_factory=dict)
     #: Tables whose retention properties are known to be this one's.

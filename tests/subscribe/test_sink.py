@@ -309,6 +309,28 @@ def test_maintenance_keeps_the_retention_in_the_table_and_cleans_up_the_log(tmp_
     assert len(rows(tmp_path)) == 25
 
 
+def test_the_log_is_cleaned_up_by_the_maintenance_only(tmp_path: Path) -> None:
+    """A commit does not list the whole log to delete expired entries (delta-rs's default after
+    each commit, a cost that grows with the log): the maintenance does, every ``every`` commits."""
+    tables = Tables.at(tmp_path)
+    sink = TopicWriter(
+        DeltaSink(tables, "id", maintenance=Maintenance(tables, every=25, retention_hours=0)),
+        JsonFormat("id"),
+    )
+    for i in range(25):  # the 25th commit: maintenance, which sets a retention of 0 minutes
+        sink.write("t", numbered("t", [1000 + i], first_offset=i), IDS)
+    log = tmp_path / "t" / "_delta_log"
+    oldest = min(int(p.name[:20]) for p in log.glob("*.json"))
+    for i in range(25, 49):  # past two checkpoints, every entry before them expired
+        sink.write("t", numbered("t", [1000 + i], first_offset=i), IDS)
+    assert min(int(p.name[:20]) for p in log.glob("*.json")) == oldest
+    checkpoints = sorted(int(p.name[:20]) for p in log.glob("*.checkpoint.parquet"))
+    assert checkpoints[-1] >= oldest + 20  # checkpoints are still written
+    sink.write("t", numbered("t", [2000], first_offset=49), IDS)  # the 50th: maintenance again
+    assert min(int(p.name[:20]) for p in log.glob("*.json")) >= checkpoints[-1] - 1
+    assert len(rows(tmp_path)) == 50
+
+
 def test_a_failed_compaction_is_a_warning_and_ingestion_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
