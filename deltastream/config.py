@@ -129,7 +129,7 @@ class SubscriberConfig:
     max_batch_latency_ms: int = _key(integer(1, 3_600_000), 500)
     compact_every: int = _key(integer(0, 1_000_000), 100)
     file_target_kb: int | None = _key(integer(16, 4_000_000), None)
-    vacuum_retention_hours: float = _key(number(0.1, 100_000, " of hours"), 24.0)
+    vacuum_retention_hours: float = _key(number(0.1, 100_000, " of hours"), 1.0)
     storage_options: Mapping[str, str] = _key(storage_options, factory=lambda: MappingProxyType({}))
 
     @property
