@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 .PHONY: demo test test-clients test-fast test-kafka kafka lint broker bench clean
 
 #: The test files that publish through publisher.py: the tier run again on each client.
-PUBLISHING_TESTS := tests/scripts tests/query tests/subscribe/test_subscriber.py tests/kafka/test_producers.py
+PUBLISHING_TESTS := tests/scripts tests/query tests/subscribe/test_subscriber.py tests/kafka
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -17,6 +17,7 @@ import argparse
 import atexit
 import contextlib
 import csv
+import importlib.util
 import json
 import os
 import random
@@ -355,10 +356,10 @@ def publish_stage(args: argparse.Namespace, cfg: config.Config, cfg_path: Path, 
 def librdkafka_stage(args: argparse.Namespace, cfg: config.Config, cfg_path: Path, raw: Path) -> list[Row]:
     """confluent-kafka alone against publisher.py with ``client = "confluent-kafka"``, on the
     same rows, in alternating rounds."""
+    text = cfg_path.read_text(encoding="utf-8")
+    assert "[kafka]\n" in text
     fast_path = cfg_path.with_name("librdkafka.toml")
-    fast_path.write_text(
-        cfg_path.read_text().replace("[kafka]\n", '[kafka]\nclient = "confluent-kafka"\n'), encoding="utf-8"
-    )
+    fast_path.write_text(text.replace("[kafka]\n", '[kafka]\nclient = "confluent-kafka"\n'), encoding="utf-8")
     limits: list[Row] = []
     publishes: list[float] = []
     for round_ in range(1, args.repeat + 1):
@@ -494,6 +495,10 @@ def main() -> int:
         help="the publisher's clients to measure, comma-separated (kafka-python always)",
     )
     args = parser.parse_args()
+    if unknown := set(args.clients) - {"kafka-python", "confluent-kafka"}:
+        parser.error(f"--clients: unknown {', '.join(sorted(unknown))}")
+    if "confluent-kafka" in args.clients and importlib.util.find_spec("confluent_kafka") is None:
+        parser.error("--clients confluent-kafka needs the package: pip install confluent-kafka")
 
     work = args.workdir
     if work is None:
@@ -510,7 +515,9 @@ def main() -> int:
         cfg_path = write_config(work / "config.toml", broker.bootstrap_servers, raw, delta)
         cfg = config.load(cfg_path)
         admin = clients.admin(cfg, patience_s=30)
-        clients.ensure_topics(admin, ["bench-raw"], 3, 1)
+        # The bare producers' topics, with the partitions publisher.py gives its own.
+        bare = [f"bench-{kind}-{n}" for kind in ("raw", "fast") for n in range(1, args.repeat + 1)]
+        clients.ensure_topics(admin, bare, 3, 1)
         admin.close()
 
         rows = publish_stage(args, cfg, cfg_path, raw)

@@ -96,8 +96,23 @@ class KafkaConfig:
     #: SASL_SSL; none: the system's trusted ones.
     ssl_cafile: Path | None = _key(path, None)
 
+    def librdkafka_settings(self) -> dict[str, Any]:
+        """Security settings for librdkafka clients, in its names (the password leaves here and
+        in :meth:`client_settings` only)."""
+        settings: dict[str, Any] = {"security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            settings["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            settings["sasl.username"] = self.sasl_username
+        if self.sasl_password:
+            settings["sasl.password"] = self.sasl_password.get()
+        if self.ssl_cafile:
+            settings["ssl.ca.location"] = str(self.ssl_cafile)
+        return settings
+
     def client_settings(self) -> dict[str, Any]:
-        """Security settings for kafka-python clients (the password only leaves here)."""
+        """Security settings for kafka-python clients (the password leaves here and in
+        :meth:`librdkafka_settings` only)."""
         settings: dict[str, Any] = {"security_protocol": self.security_protocol}
         if self.sasl_mechanism:
             settings["sasl_mechanism"] = self.sasl_mechanism

@@ -12,6 +12,10 @@ def one_line(detail: object) -> str:
     return " ".join(ANSI.sub("", str(detail)).replace("↳", " ").split())
 
 
+class Interrupted(Exception):
+    """A stop was asked for while waiting for a broker."""
+
+
 class PipelineError(Exception):
     """Base class of every error the scripts turn into a one-line message."""
 

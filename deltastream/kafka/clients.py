@@ -30,6 +30,7 @@ from kafka.producer.future import FutureRecordMetadata
 from deltastream.config import Config
 from deltastream.errors import (
     BrokerUnavailable,
+    Interrupted,
     KafkaAccessDenied,
     KafkaAuthenticationFailed,
     KafkaOperationError,
@@ -46,10 +47,6 @@ ATTEMPT_S = 1.0
 WATCH_TIMEOUT_MS = 3000
 #: The longest pause between two reconnect attempts of a client.
 RECONNECT_BACKOFF_MAX_MS = 1000
-
-
-class Interrupted(Exception):
-    """A stop was asked for while waiting for a broker."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +170,9 @@ class KafkaPythonProducer:
             raise SendRefused(too_large(len(key) + len(value))) from exc
         except KafkaError as exc:  # the buffer full for max_block_ms
             raise SendRefused(str(exc)) from exc
+
+    def serve(self) -> None:
+        """kafka-python's own thread completes each future as the broker answers."""
 
     def flush(self, timeout_s: float) -> None:
         try:

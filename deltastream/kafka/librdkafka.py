@@ -5,6 +5,10 @@ in-sync replica acknowledges a record, one request in flight per connection keep
 partition in order through retries, and keys are hashed with murmur2 as the Java client and
 kafka-python do. librdkafka's own log lines go to the ``deltastream.kafka.librdkafka`` logger at
 DEBUG: what it retries is not the user's concern, what fails reaches the rows it fails.
+
+Delivery reports arrive only when the producer is served (``poll``, ``flush``): every
+:data:`SERVE_EVERY` sends, while a delivery is waited for, and before a batch is settled. Each
+wait is cut into steps of at most :data:`STEP_S`, so that a Ctrl-C is noticed between two.
 """
 
 from __future__ import annotations
@@ -15,8 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from deltastream.config import Config
-from deltastream.errors import BrokerUnavailable, ConfigError, KafkaAuthenticationFailed
-from deltastream.kafka.clients import Interrupted
+from deltastream.errors import BrokerUnavailable, ConfigError, Interrupted, KafkaAuthenticationFailed
 from deltastream.kafka.producers import MAX_REQUEST_BYTES, FlushTimedOut, SendRefused, too_large
 
 if TYPE_CHECKING:
@@ -27,14 +30,16 @@ log = logging.getLogger(__name__)
 ATTEMPT_S = 1.0
 #: Sends between two services of delivery reports while rows are handed over.
 SERVE_EVERY = 1000
-#: librdkafka's code for a record over ``message.max.bytes`` (KafkaError.MSG_SIZE_TOO_LARGE).
-TOO_LARGE = 10
-#: How long a send waits between tries while the producer's queue is full.
-FULL_WAIT_S = 0.05
+#: The longest single wait on librdkafka (poll, flush): a Ctrl-C is noticed between two.
+STEP_S = 0.1
+#: librdkafka's longest request timeout.
+MAX_REQUEST_TIMEOUT_MS = 900_000
 
 
 class ClientMissing(ConfigError):
     """``client = "confluent-kafka"`` without the package installed."""
+
+    exit_code = 1  # a missing package, as for every script
 
     def __init__(self, source: str) -> None:
         super().__init__(
@@ -46,8 +51,13 @@ class ClientMissing(ConfigError):
         )
 
 
+def check(cfg: Config) -> None:
+    """Raise :class:`ClientMissing` now, before anything is done, if the package is not there."""
+    module(cfg)
+
+
 def module(cfg: Config) -> Any:
-    """The confluent_kafka module; :class:`ClientMissing` when it is not installed."""
+    """The confluent_kafka module; :class:`ClientMissing` when it cannot be imported."""
     try:
         import confluent_kafka
     except ImportError:
@@ -58,7 +68,8 @@ def module(cfg: Config) -> Any:
 def settings(cfg: Config) -> dict[str, Any]:
     """The publisher's producer settings in librdkafka's names."""
     k, pub = cfg.kafka, cfg.publisher
-    conf: dict[str, Any] = {
+    request_timeout_ms = min(k.request_timeout_ms, pub.delivery_timeout_ms - pub.linger_ms - 1)
+    return {
         "bootstrap.servers": ",".join(cfg.general.bootstrap_servers),
         "acks": "all",
         "enable.idempotence": False,
@@ -67,20 +78,13 @@ def settings(cfg: Config) -> dict[str, Any]:
         "linger.ms": pub.linger_ms,
         "message.max.bytes": MAX_REQUEST_BYTES,
         "batch.size": 256 * 1024,
+        # As much in hand as kafka-python's buffer (32 MB), not librdkafka's 1 GB.
+        "queue.buffering.max.kbytes": 32 * 1024,
         "delivery.timeout.ms": pub.delivery_timeout_ms,
-        "request.timeout.ms": min(k.request_timeout_ms, pub.delivery_timeout_ms - pub.linger_ms - 1),
+        "request.timeout.ms": min(request_timeout_ms, MAX_REQUEST_TIMEOUT_MS),
         "reconnect.backoff.max.ms": 1000,
-        "security.protocol": k.security_protocol,
+        **k.librdkafka_settings(),
     }
-    if k.sasl_mechanism:
-        conf["sasl.mechanism"] = k.sasl_mechanism
-    if k.sasl_username:
-        conf["sasl.username"] = k.sasl_username
-    if k.sasl_password:
-        conf["sasl.password"] = k.sasl_password.get()
-    if k.ssl_cafile:
-        conf["ssl.ca.location"] = str(k.ssl_cafile)
-    return conf
 
 
 class Quiet(logging.LoggerAdapter[logging.Logger]):
@@ -90,7 +94,7 @@ class Quiet(logging.LoggerAdapter[logging.Logger]):
         self.logger.debug(msg, *args, **kwargs)
 
 
-class Delivery:
+class LibrdkafkaDelivery:
     """One record on its way through librdkafka; its report arrives when the producer is served."""
 
     __slots__ = ("error", "is_done", "owner")
@@ -115,7 +119,7 @@ class Delivery:
     def wait(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while not self.is_done and (left := deadline - time.monotonic()) > 0:
-            self.owner.client.poll(min(left, 0.1))
+            self.owner.client.poll(min(left, STEP_S))
 
 
 class SendFailed(Exception):
@@ -128,13 +132,14 @@ class SendFailed(Exception):
 class LibrdkafkaProducer:
     """confluent-kafka's producer as a :class:`~deltastream.kafka.producers.Producer`."""
 
-    def __init__(self, client: confluent_kafka.Producer, block_s: float) -> None:
+    def __init__(self, ck: Any, client: confluent_kafka.Producer, block_s: float) -> None:
+        self.ck = ck
         self.client = client
         self.block_s = block_s
         self.sends = 0
 
-    def send(self, topic: str, key: bytes, value: bytes) -> Delivery:
-        delivery = Delivery(self)
+    def send(self, topic: str, key: bytes, value: bytes) -> LibrdkafkaDelivery:
+        delivery = LibrdkafkaDelivery(self)
         deadline = 0.0
         while True:
             try:
@@ -144,9 +149,9 @@ class LibrdkafkaProducer:
                 deadline = deadline or time.monotonic() + self.block_s
                 if time.monotonic() >= deadline:
                     raise SendRefused(f"the producer's queue stayed full for {self.block_s:.0f} s") from None
-                self.client.poll(FULL_WAIT_S)
-            except Exception as exc:  # KafkaException: too big, or a topic it cannot send to
-                if getattr(exc.args[0] if exc.args else None, "code", lambda: None)() == TOO_LARGE:
+                self.client.poll(STEP_S)
+            except self.ck.KafkaException as exc:  # too big, or a topic it cannot send to
+                if error_code(exc) == self.ck.KafkaError.MSG_SIZE_TOO_LARGE:
                     raise SendRefused(too_large(len(key) + len(value))) from exc
                 raise SendRefused(one_error(exc)) from exc
         self.sends += 1
@@ -154,17 +159,34 @@ class LibrdkafkaProducer:
             self.client.poll(0)
         return delivery
 
+    def serve(self) -> None:
+        self.client.poll(0)
+
     def flush(self, timeout_s: float) -> None:
-        left = self.client.flush(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        left = self.client.flush(0)
+        while left and (remaining := deadline - time.monotonic()) > 0:
+            left = self.client.flush(min(remaining, STEP_S))
         if left:
             raise FlushTimedOut(f"{left:,} records not acknowledged after {timeout_s:.0f} s")
 
     def close(self, hard: bool = False) -> None:
-        if hard:  # fail what is still queued or in flight: their reports say so
-            self.client.purge(in_queue=True, in_flight=True, blocking=False)
-            self.client.poll(0)
-        else:
-            self.client.flush(self.block_s)
+        if not hard:
+            try:
+                self.flush(self.block_s)
+                return
+            except (FlushTimedOut, KeyboardInterrupt) as exc:
+                log.debug("closing the producer at once: %s", exc or "interrupted")
+        # Fail what is still queued or in flight: their reports say so.
+        self.client.purge(in_queue=True, in_flight=True, blocking=False)
+        self.client.poll(0)
+
+
+def error_code(exc: BaseException) -> int | None:
+    """The librdkafka error code a KafkaException carries."""
+    err: Any = exc.args[0] if exc.args else None
+    code = getattr(err, "code", None)
+    return int(code()) if callable(code) else None
 
 
 def one_error(exc: BaseException) -> str:
@@ -188,7 +210,10 @@ def producer(cfg: Config, stop: threading.Event | None = None) -> LibrdkafkaProd
             refusals.append(err)
 
     conf = {**settings(cfg), "logger": Quiet(log, {}), "error_cb": on_error}
-    client = ck.Producer(conf)
+    try:
+        client = ck.Producer(conf)
+    except ck.KafkaException as exc:  # a setting librdkafka refuses (a CA file it cannot load)
+        raise ConfigError(str(cfg.source), "[kafka]", "settings librdkafka accepts", one_error(exc)) from None
     servers, patience_s = cfg.general.bootstrap_servers, cfg.kafka.connect_timeout_s
     started = time.monotonic()
     attempt = 0
@@ -196,11 +221,13 @@ def producer(cfg: Config, stop: threading.Event | None = None) -> LibrdkafkaProd
         attempt += 1
         try:
             client.list_topics(timeout=ATTEMPT_S)
-            return LibrdkafkaProducer(client, cfg.publisher.delivery_timeout_ms / 1000)
+            return LibrdkafkaProducer(ck, client, cfg.publisher.delivery_timeout_ms / 1000)
         except ck.KafkaException as exc:
             failure: BaseException = exc
+        client.poll(0)  # serves the errors seen meanwhile to on_error
         if refusals:
-            raise KafkaAuthenticationFailed(servers, *refused(refusals[-1], cfg.kafka.sasl_username))
+            tls = refusals[-1].code() == ck.KafkaError._SSL
+            raise KafkaAuthenticationFailed(servers, *refused(refusals[-1], cfg.kafka.sasl_username, tls))
         waited = time.monotonic() - started
         if waited >= patience_s:
             raise BrokerUnavailable(servers, waited, one_error(failure))
@@ -215,10 +242,11 @@ def producer(cfg: Config, stop: threading.Event | None = None) -> LibrdkafkaProd
             raise Interrupted
 
 
-def refused(err: confluent_kafka.KafkaError, user: str | None) -> tuple[str, str]:
-    """What kept the producer out, and the fix, as :func:`compat.refusal` says it for kafka-python."""
+def refused(err: confluent_kafka.KafkaError, user: str | None, tls: bool) -> tuple[str, str]:
+    """What kept the producer out (``tls``: the TLS handshake failed), and the fix, in the words
+    used for kafka-python."""
     text = err.str()
-    if "certificate verify failed" in text or "SSL handshake failed" in text:
+    if tls or "certificate verify failed" in text:
         return (
             f"has a TLS certificate this machine does not trust ({text})",
             "set [kafka] ssl_cafile to the certificate authority that signed it (a PEM file)",

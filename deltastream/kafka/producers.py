@@ -52,11 +52,22 @@ class Producer(Protocol):
     def send(self, topic: str, key: bytes, value: bytes) -> Delivery:
         """Hand one record over; raises :class:`SendRefused` when it cannot be taken."""
 
+    def serve(self) -> None:
+        """Bring every delivery up to date with what the broker has said so far, without waiting."""
+
     def flush(self, timeout_s: float) -> None:
         """Wait for every record handed over; raises :class:`FlushTimedOut` after ``timeout_s``."""
 
     def close(self, hard: bool = False) -> None:
         """Close; ``hard``: at once, failing what is still on its way."""
+
+
+def check(cfg: Config) -> None:
+    """Raise now, before anything is sent, when the configured client is not installed."""
+    if cfg.kafka.client == "confluent-kafka":
+        from deltastream.kafka import librdkafka
+
+        librdkafka.check(cfg)
 
 
 def producer(cfg: Config, stop: threading.Event | None = None) -> Producer:

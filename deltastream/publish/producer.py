@@ -24,7 +24,7 @@ from kafka.errors import KafkaError
 from tqdm import tqdm
 
 from deltastream.config import Config
-from deltastream.errors import KafkaOperationError, SourceError
+from deltastream.errors import Interrupted, KafkaOperationError, SourceError
 from deltastream.kafka import clients, producers
 from deltastream.kafka.producers import FlushTimedOut, Producer, SendRefused
 from deltastream.publish.confirm import InFlight, confirm, settle
@@ -95,10 +95,12 @@ class Sender:
         except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, count what is not confirmed
             stop.set()
             result.stopped = True
+            producer.serve()  # what the broker acknowledged meanwhile counts as sent
             for batch in batches:
                 settle(batch, result, log_line=False)
         except FlushTimedOut as exc:  # the rows not acknowledged by now count as failed
             log.error("%s: %s", topic, exc)
+            producer.serve()
             for batch in batches:
                 settle(batch, result)
         result.seconds = time.monotonic() - started
@@ -170,7 +172,7 @@ def send(producer: Producer, key: str, value: bytes, batch: InFlight, result: To
 def create_topics(cfg: Config, topics: Sequence[str], stop: threading.Event) -> dict[str, str]:
     """Create the topics that do not exist yet; returns the ones that could not be, with why.
 
-    Raises :class:`clients.Interrupted` when a stop comes while waiting for a broker.
+    Raises :class:`Interrupted` when a stop comes while waiting for a broker.
     """
     admin = clients.admin(cfg, patience_s=cfg.kafka.connect_timeout_s, stop=stop)
     refused: dict[str, str] = {}
@@ -198,10 +200,11 @@ def publish(cfg: Config, stop: threading.Event | None = None) -> list[TopicResul
     paths = {topic: csv_path(cfg.publisher.raw_path, topic) for topic in cfg.topics}
     present = [topic for topic, path in paths.items() if problem(path) is None]
     results: list[TopicResult] = []
+    producers.check(cfg)
     try:
         refused = create_topics(cfg, present, stop)
         producer = producers.producer(cfg, stop=stop)
-    except (clients.Interrupted, KeyboardInterrupt):
+    except (Interrupted, KeyboardInterrupt):
         return [TopicResult(topic, path) for topic, path in paths.items()]
     sender = Sender(producer, cfg, Pacer(cfg.publisher.rate), stop)
     try:

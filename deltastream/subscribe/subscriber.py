@@ -16,7 +16,7 @@ from kafka import KafkaAdminClient
 
 from deltastream import signals
 from deltastream.config import Config
-from deltastream.errors import BrokerUnavailable
+from deltastream.errors import BrokerUnavailable, Interrupted
 from deltastream.kafka import clients
 from deltastream.subscribe.assignment import AllPartitions, Assignment, InGroup
 from deltastream.subscribe.evolution import reconcile
@@ -92,7 +92,7 @@ class Subscriber:
                     admin = self._wait_for_broker(assignment.waits_for_broker)
                 elif self.stopping.wait(RESTART_PAUSE_S):
                     break
-        except clients.Interrupted:
+        except Interrupted:
             pass
         finally:
             writer.close()
@@ -118,7 +118,7 @@ class Subscriber:
             try:
                 reminder = max(STILL_WAITING_MIN_S, self.cfg.kafka.connect_timeout_s)
                 admin = self._admin(reminder if patience is None else patience, quiet=True)
-            except clients.Interrupted:
+            except Interrupted:
                 return None
             except BrokerUnavailable:
                 if not forever:

@@ -8,10 +8,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+
+from deltastream.errors import KafkaAuthenticationFailed
+from deltastream.kafka import producers
 
 from ..conftest import ROOT, Project
 from .conftest import USERS, Secure
@@ -127,8 +131,8 @@ def test_a_user_without_acls_on_the_group_is_one_line(secure: Secure, published:
 
 
 def test_librdkafka_publishes_over_sasl_ssl(secure: Secure, tmp_path: Path) -> None:
-    """[kafka] client = "confluent-kafka": the same security keys, in librdkafka's names; its own
-    DEBUG lines show no secret either."""
+    """[kafka] client = "confluent-kafka": the same security keys, in librdkafka's names; nothing
+    the run writes at DEBUG shows a secret."""
     project = Project(tmp_path, secure.servers, ("item",))
     project.write(kafka={"client": "confluent-kafka"})
     project.csv("item", ["id", "v"], [[str(i), f"v{i}"] for i in range(50)])
@@ -149,3 +153,37 @@ def test_librdkafka_publishes_over_sasl_ssl(secure: Secure, tmp_path: Path) -> N
     finally:
         consumer.close()
     assert keys == {str(i).encode() for i in range(50)}
+
+
+@pytest.mark.parametrize(("password", "which"), [(WRONG, "password"), (None, "ca")])
+def test_librdkafka_refusals_are_one_line(
+    secure: Secure, published: Project, password: str | None, which: str
+) -> None:
+    """The librdkafka producer itself, past the topic checks the publisher makes first with
+    kafka-python: a refusal is said at once, as for kafka-python, not waited out."""
+    published.write(
+        kafka={
+            "client": "confluent-kafka",
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_username": "admin",
+            "sasl_password": password or USERS["admin"],
+            "connect_timeout_s": 30,
+            "ssl_cafile": str(secure.ca if which == "password" else secure.other_ca),
+        }
+    )
+    started = time.monotonic()
+    with pytest.raises(KafkaAuthenticationFailed) as info:
+        producers.producer(published.config)
+    assert time.monotonic() - started < 25  # not the whole connect_timeout_s
+    message = str(info.value)
+    assert "\n" not in message and USERS["admin"] not in message and WRONG not in message
+    if which == "password":
+        assert message.startswith(
+            f"the broker at {secure.servers} refused the SASL credentials of user 'admin'"
+        )
+        assert message.endswith("check [kafka] sasl_username, sasl_password and sasl_mechanism")
+    else:
+        assert message.startswith(
+            f"the broker at {secure.servers} has a TLS certificate this machine does not trust"
+        )
