@@ -65,7 +65,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test that uses the broker fixture, or starts a broker of its own, needs a broker.
+    """Every test that uses the broker fixture or the secure one, or starts a broker of its own,
+    needs a broker.
 
     On ``--broker kafka`` a test that starts an embedded broker of its own tests the embedded
     broker, which the embedded run does already: it is skipped.
@@ -74,7 +75,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         code = getattr(getattr(item, "function", None), "__code__", None)
         starts_one = code is not None and "EmbeddedBroker" in code.co_names
-        if "broker" in getattr(item, "fixturenames", ()) or starts_one:
+        # ``secure`` is a second Apache Kafka broker of its own (tests/kafka/conftest.py).
+        if {"broker", "secure"} & set(getattr(item, "fixturenames", ())) or starts_one:
             item.add_marker(pytest.mark.broker)
         if on_kafka and starts_one:
             item.add_marker(
