@@ -35,8 +35,8 @@ from deltastream.errors import (
     KafkaAuthenticationFailed,
     KafkaOperationError,
 )
-from deltastream.kafka import compat
-from deltastream.kafka.producers import MAX_REQUEST_BYTES, FlushTimedOut, SendRefused, too_large
+from deltastream.kafka import compat, librdkafka
+from deltastream.kafka.producers import MAX_REQUEST_BYTES, FlushTimedOut, Producer, SendRefused, too_large
 from deltastream.logs import counted
 
 log = logging.getLogger(__name__)
@@ -190,8 +190,17 @@ class KafkaPythonProducer:
         compat.close_producer_now(self.client)
 
 
-def producer(cfg: Config, stop: threading.Event | None = None) -> KafkaPythonProducer:
-    """The publisher's producer on kafka-python, once a broker answers."""
+def check_client(cfg: Config) -> None:
+    """Raise now, before anything is sent, when the configured client is not installed."""
+    if cfg.kafka.client == "confluent-kafka":
+        librdkafka.check(cfg)
+
+
+def producer(cfg: Config, stop: threading.Event | None = None) -> Producer:
+    """The publisher's producer on the configured client (``[kafka] client``), once a broker
+    answers."""
+    if cfg.kafka.client == "confluent-kafka":
+        return librdkafka.producer(cfg, stop)
     return KafkaPythonProducer(kafka_producer(cfg, stop))
 
 

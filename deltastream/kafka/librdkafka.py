@@ -224,6 +224,8 @@ def producer(cfg: Config, stop: threading.Event | None = None) -> LibrdkafkaProd
             return LibrdkafkaProducer(ck, client, cfg.publisher.delivery_timeout_ms / 1000)
         except ck.KafkaException as exc:
             failure: BaseException = exc
+            if error_code(exc) in (ck.KafkaError._AUTHENTICATION, ck.KafkaError._SSL):
+                refusals.append(exc.args[0])  # said by the request itself, not only to on_error
         client.poll(0)  # serves the errors seen meanwhile to on_error
         if refusals:
             tls = refusals[-1].code() == ck.KafkaError._SSL

@@ -1,18 +1,16 @@
 """The producer the publisher sends through, whichever Kafka client is configured.
 
-``[kafka] client`` chooses the implementation: kafka-python (:mod:`deltastream.kafka.clients`) or
-librdkafka through confluent-kafka (:mod:`deltastream.kafka.librdkafka`). Both acknowledge a send
-once every in-sync replica has it (``acks=all``), keep each partition in order with one request
-in flight, and put a key in the same partition (murmur2, as the Java client does), so a topic
-written by one reads the same as a topic written by the other.
+``[kafka] client`` chooses the implementation (:func:`deltastream.kafka.clients.producer`):
+kafka-python (:mod:`deltastream.kafka.clients`) or librdkafka through confluent-kafka
+(:mod:`deltastream.kafka.librdkafka`). Both acknowledge a send once every in-sync replica has it
+(``acks=all``), keep each partition in order with one request in flight, and put a key in the
+same partition (murmur2, as the Java client does), so a topic written by one reads the same as a
+topic written by the other.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Protocol
-
-from deltastream.config import Config
 
 #: The largest request a producer sends, and so the largest record it takes (either client).
 MAX_REQUEST_BYTES = 1_048_576
@@ -60,22 +58,3 @@ class Producer(Protocol):
 
     def close(self, hard: bool = False) -> None:
         """Close; ``hard``: at once, failing what is still on its way."""
-
-
-def check(cfg: Config) -> None:
-    """Raise now, before anything is sent, when the configured client is not installed."""
-    if cfg.kafka.client == "confluent-kafka":
-        from deltastream.kafka import librdkafka
-
-        librdkafka.check(cfg)
-
-
-def producer(cfg: Config, stop: threading.Event | None = None) -> Producer:
-    """The configured client's producer, once a broker answers (see :func:`clients.connect`)."""
-    if cfg.kafka.client == "confluent-kafka":
-        from deltastream.kafka import librdkafka
-
-        return librdkafka.producer(cfg, stop)
-    from deltastream.kafka import clients
-
-    return clients.producer(cfg, stop)

@@ -32,8 +32,7 @@ class InFlight:
 def wait_for(batch: InFlight, timeout_s: float) -> None:
     """Wait until every send of ``batch`` is acknowledged or has failed."""
     for future in batch.futures:
-        if not future.is_done:
-            future.wait(timeout_s)
+        future.wait(timeout_s)
 
 
 def settle(batch: InFlight, result: TopicResult, log_line: bool = True) -> None:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from deltastream.config import Config
 from deltastream.errors import Interrupted, KafkaOperationError, SourceError
-from deltastream.kafka import clients, producers
+from deltastream.kafka import clients
 from deltastream.kafka.producers import FlushTimedOut, Producer, SendRefused
 from deltastream.publish.confirm import InFlight, confirm, settle
 from deltastream.publish.pacing import PACED_BATCH_S, Pacer
@@ -200,10 +200,10 @@ def publish(cfg: Config, stop: threading.Event | None = None) -> list[TopicResul
     paths = {topic: csv_path(cfg.publisher.raw_path, topic) for topic in cfg.topics}
     present = [topic for topic, path in paths.items() if problem(path) is None]
     results: list[TopicResult] = []
-    producers.check(cfg)
+    clients.check_client(cfg)
     try:
         refused = create_topics(cfg, present, stop)
-        producer = producers.producer(cfg, stop=stop)
+        producer = clients.producer(cfg, stop=stop)
     except (Interrupted, KeyboardInterrupt):
         return [TopicResult(topic, path) for topic, path in paths.items()]
     sender = Sender(producer, cfg, Pacer(cfg.publisher.rate), stop)

@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 import publisher
 import subscriber
 from deltastream.errors import BrokerUnavailable
-from deltastream.kafka import producers
+from deltastream.kafka import clients
 from deltastream.kafka.embedded import free_port
 
 from ..conftest import CLIENTS, ROOT, Project
@@ -40,6 +40,13 @@ def records(project: Project, topic: str, expected: int) -> dict[bytes, tuple[in
     finally:
         consumer.close()
     return found
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Python with ``args`` from the project's root, as a user runs a script; its output captured."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_both_clients_send_the_same_records_to_the_same_partitions(
@@ -92,14 +99,7 @@ def test_no_broker_is_one_line(project_factory: Callable[..., Project]) -> None:
     servers = f"127.0.0.1:{free_port()}"
     project.write(general={"bootstrap_servers": servers}, kafka={"connect_timeout_s": 1})
     project.csv("item", ["id"], [["1"]])
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "publisher.py"), *project.args()],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(str(ROOT / "publisher.py"), *project.args())
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1].startswith(
@@ -118,14 +118,7 @@ def test_confluent_kafka_missing_is_one_line(project_factory: Callable[..., Proj
         "import sys; sys.modules['confluent_kafka'] = None; sys.path.insert(0, sys.argv[1]); "
         "import publisher; sys.exit(publisher.main(sys.argv[2:]))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", program, str(ROOT), *project.args()],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python("-c", program, str(ROOT), *project.args())
     assert result.returncode == 1
     assert "no broker" not in result.stderr
     assert result.stderr.splitlines()[-1] == (
@@ -144,6 +137,6 @@ def test_each_producer_waits_for_a_broker_then_says_none_answered(
     servers = f"127.0.0.1:{free_port()}"
     project.write(general={"bootstrap_servers": servers}, kafka={"client": client, "connect_timeout_s": 1})
     with pytest.raises(BrokerUnavailable) as info:
-        producers.producer(project.config)
+        clients.producer(project.config)
     assert str(info.value).startswith(f"no Kafka broker reachable at {servers} after 1 s (")
     assert "\n" not in str(info.value)

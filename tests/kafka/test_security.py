@@ -15,7 +15,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from deltastream.errors import KafkaAuthenticationFailed
-from deltastream.kafka import producers
+from deltastream.kafka import clients
 
 from ..conftest import ROOT, Project
 from .conftest import USERS, Secure
@@ -174,7 +174,7 @@ def test_librdkafka_refusals_are_one_line(
     )
     started = time.monotonic()
     with pytest.raises(KafkaAuthenticationFailed) as info:
-        producers.producer(published.config)
+        clients.producer(published.config)
     assert time.monotonic() - started < 25  # not the whole connect_timeout_s
     message = str(info.value)
     assert "\n" not in message and USERS["admin"] not in message and WRONG not in message
