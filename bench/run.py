@@ -103,18 +103,23 @@ def run(script: str, cfg: Path, *args: str) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
+def keyed_json(path: Path) -> Iterator[tuple[bytes, bytes]]:
+    """The work a bare producer does per row: read the CSV, JSON-encode each row, key it by id."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        for fields in reader:
+            yield fields[0].encode(), json.dumps(dict(zip(header, fields, strict=True))).encode()
+
+
 def producer_limit(cfg: config.Config, path: Path, topic: str) -> Row:
     """kafka-python alone: read the CSV, JSON-encode each row, send it keyed by id, flush."""
     producer = clients.kafka_producer(cfg)
     started = time.monotonic()
     count = 0
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        for fields in reader:
-            value = json.dumps(dict(zip(header, fields, strict=True))).encode()
-            producer.send(topic, key=fields[0].encode(), value=value)
-            count += 1
+    for key, value in keyed_json(path):
+        producer.send(topic, key=key, value=value)
+        count += 1
     producer.flush()
     elapsed = time.monotonic() - started
     producer.close()
@@ -136,20 +141,16 @@ def librdkafka_limit(cfg: config.Config, path: Path, topic: str) -> Row:
 
     started = time.monotonic()
     count = 0
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        for fields in reader:
-            value = json.dumps(dict(zip(header, fields, strict=True))).encode()
-            while True:
-                try:
-                    producer.produce(topic, value, fields[0].encode(), on_delivery=report)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
-            count += 1
-            if count % 1000 == 0:
-                producer.poll(0)
+    for key, value in keyed_json(path):
+        while True:
+            try:
+                producer.produce(topic, value, key, on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        count += 1
+        if count % 1000 == 0:
+            producer.poll(0)
     producer.flush(60)
     elapsed = time.monotonic() - started
     if failed:
