@@ -38,10 +38,10 @@ from kafka import KafkaProducer
 
 from deltastream import config
 from deltastream.demo import sampledata
-from deltastream.kafka import clients, librdkafka
+from deltastream.kafka import clients, librdkafka, rdconsumer
 from deltastream.kafka.apache import ApacheKafka
 from deltastream.kafka.embedded import EmbeddedBroker
-from deltastream.kafka.message import Record
+from deltastream.kafka.message import Fetched, Record
 from deltastream.query import report
 from deltastream.subscribe import offsets
 from deltastream.subscribe.formats.json import JsonFormat
@@ -162,7 +162,7 @@ def consumer_limit(cfg: config.Config, topic: str, expected: int) -> Row:
     """kafka-python alone, built with the subscriber's settings, in a fresh group: from creation
     (group join included) to the last message."""
     started = time.monotonic()
-    consumer = clients.consumer(cfg, patience_s=30, group_id=f"limit-{random.getrandbits(32)}")
+    consumer = clients.kafka_consumer(cfg, patience_s=30, group_id=f"limit-{random.getrandbits(32)}")
     consumer.subscribe([topic])
     count = 0
     while count < expected:
@@ -171,6 +171,63 @@ def consumer_limit(cfg: config.Config, topic: str, expected: int) -> Row:
     elapsed = time.monotonic() - started
     consumer.close()
     return Row("consumer alone (fresh group)", count, elapsed)
+
+
+def librdkafka_consumer_limit(cfg: config.Config, topics: list[str], expected: int) -> Row:
+    """confluent-kafka alone, with the subscriber's settings, every partition of ``topics``
+    assigned from its start: from creation to the last message, each record read into the
+    subscriber's own record type (its topic, partition, offset, key and value)."""
+    ck = librdkafka.module(cfg)
+    started = time.monotonic()
+    consumer = ck.Consumer(rdconsumer.consumer_settings(cfg, f"limit-{random.getrandbits(32)}"))
+    metadata = consumer.list_topics(timeout=30)
+    consumer.assign(
+        [
+            ck.TopicPartition(topic, partition, ck.OFFSET_BEGINNING)
+            for topic in topics
+            for partition in metadata.topics[topic].partitions
+        ]
+    )
+    count = 0
+    while count < expected:
+        for m in consumer.consume(50_000, 0.5):
+            if m.error() is None:
+                Fetched(m.topic(), m.partition(), m.offset(), m.key(), m.value())
+                count += 1
+    elapsed = time.monotonic() - started
+    consumer.close()
+    return Row("consumer alone (confluent-kafka, partitions assigned)", count, elapsed)
+
+
+def librdkafka_subscribe_stage(
+    args: argparse.Namespace, cfg: config.Config, work: Path, total: int
+) -> list[Row]:
+    """confluent-kafka alone against subscriber.py --once with ``client = "confluent-kafka"``, on
+    the same records, in alternating rounds."""
+    text = (work / "config.toml").read_text(encoding="utf-8")
+    fast_path = work / "librdkafka-subscriber.toml"
+    fast_path.write_text(text.replace("[kafka]\n", '[kafka]\nclient = "confluent-kafka"\n'), encoding="utf-8")
+    limits: list[Row] = []
+    subscribes: list[tuple[float, int]] = []
+    topics = ["client", "department", "employee", "sale"]
+    for round_ in range(1, args.repeat + 1):
+        log(f"round {round_}: confluent-kafka consumer alone ...")
+        limits.append(librdkafka_consumer_limit(cfg, topics, total))
+        log(f"round {round_}: subscriber.py --once with confluent-kafka ...")
+        target = work / f"delta-librdkafka{round_}"
+        subscribes.append(run("subscriber.py", fast_path, "--once", "--delta-path", str(target)))
+    limit = min(limits, key=lambda r: r.seconds)
+    seconds, _ = min(subscribes)
+    peak = max(r for _, r in subscribes) / 1024
+    script = Row(
+        "subscriber.py --once, client confluent-kafka (whole process)",
+        total,
+        seconds,
+        limit=limit.rate,
+        note=f"peak RSS {peak:.0f} MB",
+    )
+    log("; ".join(f"{r.stage}: {r.rate:,.0f} records/s" for r in (limit, script)))
+    return [limit, script]
 
 
 def wide_update(work: Path, rows: int = 10_000, widths: tuple[int, ...] = (10, 2000)) -> list[Row]:
@@ -493,7 +550,8 @@ def main() -> int:
         "--clients",
         type=lambda text: text.split(","),
         default=["kafka-python", "confluent-kafka"],
-        help="the publisher's clients to measure, comma-separated (kafka-python always)",
+        help="the clients to measure the publisher and the subscriber on, comma-separated "
+        "(kafka-python always)",
     )
     args = parser.parse_args()
     if unknown := set(args.clients) - {"kafka-python", "confluent-kafka"}:
@@ -526,6 +584,8 @@ def main() -> int:
             rows += librdkafka_stage(args, cfg, cfg_path, raw)
         total = args.sales + sizes.clients + sizes.employees + len(sampledata.DEPARTMENTS)
         rows += subscribe_stage(args, cfg, cfg_path, work, total)
+        if "confluent-kafka" in args.clients:
+            rows += librdkafka_subscribe_stage(args, cfg, work, total)
         rows += typed_stage(args, cfg_path, work, total)
         rows += query_stage(cfg, cfg_path, work)
         log("MERGE cost ...")

@@ -7,25 +7,20 @@ answers, the patience runs out (:class:`BrokerUnavailable`) or a stop is asked f
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import (
-    GroupAuthorizationFailedError,
     KafkaError,
     KafkaTimeoutError,
-    MessageSizeTooLargeError,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
 )
-from kafka.producer.future import FutureRecordMetadata
 
 from deltastream.config import Config
 from deltastream.errors import (
@@ -35,30 +30,19 @@ from deltastream.errors import (
     KafkaAuthenticationFailed,
     KafkaOperationError,
 )
-from deltastream.kafka import compat, librdkafka
-from deltastream.kafka.producers import MAX_REQUEST_BYTES, FlushTimedOut, Producer, SendRefused, too_large
+from deltastream.kafka import compat, librdkafka, rdconsumer
+from deltastream.kafka.consumers import FETCH_MAX_WAIT_MS, Consumer
+from deltastream.kafka.kafkapython import KafkaPythonConsumer, KafkaPythonProducer
+from deltastream.kafka.producers import MAX_REQUEST_BYTES, Producer
+from deltastream.kafka.wait import ATTEMPT_S, Wait
 from deltastream.logs import counted
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-#: The longest single attempt to reach a broker; a stop is noticed between attempts.
-ATTEMPT_S = 1.0
 #: The request timeout of the admin client that watches topics: how fast a lost broker is noticed.
 WATCH_TIMEOUT_MS = 3000
 #: The longest pause between two reconnect attempts of a client.
 RECONNECT_BACKOFF_MAX_MS = 1000
-
-
-@dataclass(frozen=True)
-class Wait:
-    """How a client waits for a broker: ``patience_s`` bounds the wait (``None``: until stopped),
-    ``stop`` ends it, and each failed attempt is logged as a warning naming ``what`` unless
-    ``quiet`` (the caller then says what it waits for)."""
-
-    what: str
-    patience_s: float | None
-    stop: threading.Event = field(default_factory=threading.Event)
-    quiet: bool = False
 
 
 def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
@@ -131,65 +115,6 @@ def kafka_producer(cfg: Config, stop: threading.Event | None = None) -> KafkaPro
     return connect(cfg, build, Wait("publisher", cfg.kafka.connect_timeout_s, stop or threading.Event()))
 
 
-class KafkaPythonDelivery:
-    """A kafka-python send's future, as a :class:`~deltastream.kafka.producers.Delivery`."""
-
-    __slots__ = ("future",)
-
-    def __init__(self, future: FutureRecordMetadata) -> None:
-        self.future = future
-
-    @property
-    def is_done(self) -> bool:
-        return bool(self.future.is_done)
-
-    def failed(self) -> bool:
-        return bool(self.future.failed())
-
-    @property
-    def exception(self) -> BaseException | None:
-        exc: BaseException | None = self.future.exception
-        return exc
-
-    def wait(self, timeout_s: float) -> None:
-        if not self.future.is_done:
-            with contextlib.suppress(KafkaError):
-                self.future.get(timeout=timeout_s)
-
-
-class KafkaPythonProducer:
-    """kafka-python's producer as a :class:`~deltastream.kafka.producers.Producer`."""
-
-    def __init__(self, client: KafkaProducer) -> None:
-        self.client = client
-
-    def send(self, topic: str, key: bytes, value: bytes) -> KafkaPythonDelivery:
-        try:
-            return KafkaPythonDelivery(self.client.send(topic, key=key, value=value))
-        except MessageSizeTooLargeError as exc:
-            raise SendRefused(too_large(len(key) + len(value))) from exc
-        except KafkaError as exc:  # the buffer full for max_block_ms
-            raise SendRefused(str(exc)) from exc
-
-    def serve(self) -> None:
-        """kafka-python's own thread completes each future as the broker answers."""
-
-    def flush(self, timeout_s: float) -> None:
-        try:
-            self.client.flush(timeout=timeout_s)
-        except KafkaError as exc:
-            raise FlushTimedOut(str(exc)) from exc
-
-    def close(self, hard: bool = False) -> None:
-        if not hard:
-            try:
-                self.client.close()
-                return
-            except (KafkaError, KeyboardInterrupt):
-                pass
-        compat.close_producer_now(self.client)
-
-
 def check_client(cfg: Config) -> None:
     """Raise now, before anything is sent, when the configured client is not installed."""
     if cfg.kafka.client == "confluent-kafka":
@@ -202,12 +127,6 @@ def producer(cfg: Config, stop: threading.Event | None = None) -> Producer:
     if cfg.kafka.client == "confluent-kafka":
         return librdkafka.producer(cfg, stop)
     return KafkaPythonProducer(kafka_producer(cfg, stop))
-
-
-#: How long a fetch waits at the broker for records (measured on the embedded broker, a record
-#: sent every 100 ms: in the consumer's hands p50 123 ms after the acknowledgement at 500, 20 ms
-#: at 100).
-FETCH_MAX_WAIT_MS = 100
 
 
 def consumer_settings(cfg: Config) -> dict[str, Any]:
@@ -240,34 +159,6 @@ def consumer_settings(cfg: Config) -> dict[str, Any]:
     }
 
 
-class Consumer(KafkaConsumer):  # type: ignore[misc]  # kafka-python has no type information
-    """kafka-python's consumer, whose refusals by the broker's authorizer are one clear error."""
-
-    def poll(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().poll(*args, **kwargs)
-        except GroupAuthorizationFailedError:
-            group = self.config["group_id"]
-            raise KafkaAccessDenied(
-                self.config.get("sasl_plain_username"),
-                f"use consumer group {group}",
-                f"grant it READ on the group {group} ([subscriber] group_id)",
-            ) from None
-        except TopicAuthorizationFailedError as exc:
-            raise KafkaAccessDenied(
-                self.config.get("sasl_plain_username"),
-                f"read {_topics(exc)}",
-                "grant it READ and DESCRIBE on each topic it reads",
-            ) from None
-
-
-def _topics(exc: KafkaError) -> str:
-    """The topics an authorization error names (kafka-python puts them in a set), for a message."""
-    names = next((arg for arg in exc.args if isinstance(arg, set | frozenset | list | tuple)), ())
-    listed = ", ".join(sorted(map(str, names)))
-    return f"topic {listed}" if listed else "its topics"
-
-
 def consumer(
     cfg: Config,
     *,
@@ -275,11 +166,30 @@ def consumer(
     stop: threading.Event | None = None,
     quiet: bool = False,
     **overrides: Any,
+) -> Consumer:
+    """A consumer on the configured client (``[kafka] client``) in the subscriber's group;
+    offsets are managed by the caller, not auto-committed. ``overrides`` are kafka-python
+    settings (``group_id`` is understood by both)."""
+    if cfg.kafka.client == "confluent-kafka":
+        return rdconsumer.consumer(
+            cfg, patience_s=patience_s, stop=stop, quiet=quiet, group_id=overrides.get("group_id")
+        )
+    client = kafka_consumer(cfg, patience_s=patience_s, stop=stop, quiet=quiet, **overrides)
+    return KafkaPythonConsumer(client)
+
+
+def kafka_consumer(
+    cfg: Config,
+    *,
+    patience_s: float | None,
+    stop: threading.Event | None = None,
+    quiet: bool = False,
+    **overrides: Any,
 ) -> KafkaConsumer:
-    """A consumer in the subscriber's group; offsets are managed by the caller, not auto-committed."""
+    """kafka-python's consumer with the subscriber's settings."""
 
     def build(common: dict[str, Any]) -> KafkaConsumer:
-        client = Consumer(**common, **{**consumer_settings(cfg), **overrides})
+        client = KafkaConsumer(**common, **{**consumer_settings(cfg), **overrides})
         compat.forbid_auto_create(client)
         return client
 

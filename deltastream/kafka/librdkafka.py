@@ -19,15 +19,19 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from deltastream.config import Config
-from deltastream.errors import BrokerUnavailable, ConfigError, Interrupted, KafkaAuthenticationFailed
+from deltastream.errors import (
+    BrokerUnavailable,
+    ConfigError,
+    Interrupted,
+    KafkaAuthenticationFailed,
+)
 from deltastream.kafka.producers import MAX_REQUEST_BYTES, FlushTimedOut, SendRefused, too_large
+from deltastream.kafka.wait import ATTEMPT_S, Wait
 
 if TYPE_CHECKING:
     import confluent_kafka
 
 log = logging.getLogger(__name__)
-#: The longest single attempt to reach a broker; a stop is noticed between attempts.
-ATTEMPT_S = 1.0
 #: Sends between two services of delivery reports while rows are handed over.
 SERVE_EVERY = 1000
 #: The longest single wait on librdkafka (poll, flush): a Ctrl-C is noticed between two.
@@ -201,27 +205,46 @@ def producer(cfg: Config, stop: threading.Event | None = None) -> LibrdkafkaProd
     """The publisher's producer on librdkafka, once a broker answers (waiting as
     :func:`deltastream.kafka.clients.connect` does, up to ``connect_timeout_s``)."""
     ck = module(cfg)
-    stop = stop or threading.Event()
     refusals: list[Any] = []
+    client = build(cfg, ck.Producer, {**settings(cfg), "error_cb": refusals_into(ck, refusals)})
+    reach(cfg, client, refusals, Wait("publisher", cfg.kafka.connect_timeout_s, stop or threading.Event()))
+    return LibrdkafkaProducer(ck, client, cfg.publisher.delivery_timeout_ms / 1000)
+
+
+def refusals_into(ck: Any, refusals: list[Any]) -> Any:
+    """An ``error_cb`` that logs librdkafka's errors and keeps those that say the broker refused
+    the client (its credentials, its TLS handshake)."""
 
     def on_error(err: confluent_kafka.KafkaError) -> None:
         log.debug("librdkafka: %s", err)
         if err.code() in (ck.KafkaError._AUTHENTICATION, ck.KafkaError._SSL):
             refusals.append(err)
 
-    conf = {**settings(cfg), "logger": Quiet(log, {}), "error_cb": on_error}
+    return on_error
+
+
+def build(cfg: Config, kind: Any, conf: dict[str, Any]) -> Any:
+    """A librdkafka client of ``kind``, its log lines at DEBUG; a setting it refuses is one line."""
+    ck = module(cfg)
     try:
-        client = ck.Producer(conf)
+        return kind({**conf, "logger": Quiet(log, {})})
     except ck.KafkaException as exc:  # a setting librdkafka refuses (a CA file it cannot load)
         raise ConfigError(str(cfg.source), "[kafka]", "settings librdkafka accepts", one_error(exc)) from None
-    servers, patience_s = cfg.general.bootstrap_servers, cfg.kafka.connect_timeout_s
+
+
+def reach(cfg: Config, client: Any, refusals: list[Any], wait: Wait) -> None:
+    """Return once ``client`` gets an answer from a broker; raise when the broker refuses it
+    (``refusals``, filled by :func:`refusals_into`), or as :class:`Wait` says."""
+    ck = module(cfg)
+    what, patience_s, stop, quiet = wait.what, wait.patience_s, wait.stop, wait.quiet
+    servers = cfg.general.bootstrap_servers
     started = time.monotonic()
     attempt = 0
     while True:
         attempt += 1
         try:
             client.list_topics(timeout=ATTEMPT_S)
-            return LibrdkafkaProducer(ck, client, cfg.publisher.delivery_timeout_ms / 1000)
+            return
         except ck.KafkaException as exc:
             failure: BaseException = exc
             if error_code(exc) in (ck.KafkaError._AUTHENTICATION, ck.KafkaError._SSL):
@@ -231,16 +254,21 @@ def producer(cfg: Config, stop: threading.Event | None = None) -> LibrdkafkaProd
             tls = refusals[-1].code() == ck.KafkaError._SSL
             raise KafkaAuthenticationFailed(servers, *refused(refusals[-1], cfg.kafka.sasl_username, tls))
         waited = time.monotonic() - started
-        if waited >= patience_s:
+        if patience_s is not None and waited >= patience_s:
             raise BrokerUnavailable(servers, waited, one_error(failure))
-        log.warning(
-            "publisher: no broker at %s yet (attempt %d, waited %.0f s of %.0f s); retrying",
-            ",".join(servers),
-            attempt,
-            waited,
-            patience_s,
-        )
-        if stop.wait(min(0.2 * attempt, 2.0, max(0.0, patience_s - waited))):
+        if not quiet:
+            log.warning(
+                "%s: no broker at %s yet (attempt %d, waited %.0f s%s); retrying",
+                what,
+                ",".join(servers),
+                attempt,
+                waited,
+                "" if patience_s is None else f" of {patience_s:.0f} s",
+            )
+        pause = min(0.2 * attempt, 2.0)
+        if patience_s is not None:
+            pause = min(pause, max(0.0, patience_s - waited))
+        if stop.wait(pause):
             raise Interrupted
 
 

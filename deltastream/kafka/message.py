@@ -1,13 +1,21 @@
 """What the subscriber reads of a Kafka record: where it came from, its key and its value.
 
 kafka-python's ``ConsumerRecord`` fits, and so does any object with these attributes
-(:class:`Record`); nothing downstream of the consumer needs more.
+(:class:`Fetched`, :class:`Record`); nothing downstream of the consumer needs more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
+
+
+class TopicPartition(NamedTuple):
+    """A partition of a topic. Equal to, and hashed as, kafka-python's own (both are tuples)."""
+
+    topic: str
+    partition: int
 
 
 class Message(Protocol):
@@ -40,3 +48,17 @@ class Record:
     partition: int = 0
     topic: str = "t"
     headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class Fetched(NamedTuple):
+    """A record as a client that hands out its own message objects is read into."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+#: What one poll returns: each partition's records, in offset order.
+Polled = Mapping[TopicPartition, Sequence[Message]]

@@ -18,10 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
-
-from deltastream.kafka import compat
+from deltastream.kafka.consumers import Consumer
+from deltastream.kafka.message import TopicPartition
 from deltastream.kafka.topics import Snapshot
 from deltastream.subscribe import positions
 
@@ -43,30 +41,30 @@ class Assignment(Protocol):
     #: Whether a lost broker is waited for without a limit (a long-running subscriber).
     waits_for_broker: bool
 
-    def start(self, consumer: KafkaConsumer, snapshot: Snapshot) -> None:
+    def start(self, consumer: Consumer, snapshot: Snapshot) -> None:
         """Begin reading with a new consumer; ``snapshot`` says which partitions exist."""
 
-    def before_poll(self, consumer: KafkaConsumer) -> None: ...
+    def before_poll(self, consumer: Consumer) -> None: ...
 
     def take(self) -> Moves:
         """The partitions revoked and assigned since the last call."""
 
-    def finished(self, consumer: KafkaConsumer, empty_polls: int) -> bool:
+    def finished(self, consumer: Consumer, empty_polls: int) -> bool:
         """Whether there is nothing more to read."""
 
-    def drained(self, consumer: KafkaConsumer) -> bool:
+    def drained(self, consumer: Consumer) -> bool:
         """Whether a run that ends when caught up has been given every record fetched so far:
         then its last batch need not wait for the latency budget."""
 
-    def stalled(self, consumer: KafkaConsumer, now: float) -> str | None:
+    def stalled(self, consumer: Consumer, now: float) -> str | None:
         """Why reading cannot go on with this consumer, or ``None`` while it can."""
 
 
-class Recorder(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
+class Recorder:
     """Notes what a rebalance revoked and assigned, for the loop to act on.
 
-    kafka-python calls it on its IO thread, in the middle of a poll: it only records, so the
-    heartbeats are never held up by reading Delta.
+    A client may call it on its own IO thread, in the middle of a poll (kafka-python does): it
+    only records, so the heartbeats are never held up by reading Delta.
     """
 
     def __init__(self) -> None:
@@ -96,7 +94,8 @@ class InGroup:
     """Join the consumer group and read what it assigns.
 
     A member whose join does not complete within ``join_timeout_s`` is stalled: the session
-    starts over with a new consumer, a new member (see :func:`compat.join_stalled`).
+    starts over with a new consumer, a new member (see
+    :meth:`~deltastream.kafka.consumers.Consumer.group_stable`).
     """
 
     waits_for_broker = True
@@ -107,25 +106,25 @@ class InGroup:
         self.recorder = Recorder()
         self._unstable_since: float | None = None
 
-    def start(self, consumer: KafkaConsumer, snapshot: Snapshot) -> None:
+    def start(self, consumer: Consumer, snapshot: Snapshot) -> None:
         self.recorder = Recorder()
         self._unstable_since = None
-        consumer.subscribe(topics=self.topics, listener=self.recorder)
+        consumer.subscribe(self.topics, self.recorder)
 
-    def before_poll(self, consumer: KafkaConsumer) -> None:
-        compat.finish_interrupted_rebalance(consumer)
+    def before_poll(self, consumer: Consumer) -> None:
+        consumer.before_poll()
 
     def take(self) -> Moves:
         return self.recorder.take()
 
-    def finished(self, consumer: KafkaConsumer, empty_polls: int) -> bool:
+    def finished(self, consumer: Consumer, empty_polls: int) -> bool:
         return False
 
-    def drained(self, consumer: KafkaConsumer) -> bool:
+    def drained(self, consumer: Consumer) -> bool:
         return False  # more may come at any time: a trickle is written once per latency budget
 
-    def stalled(self, consumer: KafkaConsumer, now: float) -> str | None:
-        if compat.group_stable(consumer):
+    def stalled(self, consumer: Consumer, now: float) -> str | None:
+        if consumer.group_stable():
             self._unstable_since = None
             return None
         if self._unstable_since is None:
@@ -154,7 +153,7 @@ class AllPartitions:
         self._ends: dict[TopicPartition, int] = {}
         self._quiet_since: float | None = None
 
-    def start(self, consumer: KafkaConsumer, snapshot: Snapshot) -> None:
+    def start(self, consumer: Consumer, snapshot: Snapshot) -> None:
         partitions = [
             TopicPartition(topic, p)
             for topic in self.topics
@@ -163,16 +162,16 @@ class AllPartitions:
         ]
         consumer.assign(partitions)
         self._new = frozenset(partitions)
-        self._ends = compat.end_offsets(consumer, partitions, END_OFFSETS_TIMEOUT_MS)
+        self._ends = consumer.end_offsets(partitions, END_OFFSETS_TIMEOUT_MS)
 
-    def before_poll(self, consumer: KafkaConsumer) -> None:
+    def before_poll(self, consumer: Consumer) -> None:
         pass
 
     def take(self) -> Moves:
         moves, self._new = Moves(assigned=self._new), frozenset()
         return moves
 
-    def finished(self, consumer: KafkaConsumer, empty_polls: int) -> bool:
+    def finished(self, consumer: Consumer, empty_polls: int) -> bool:
         if positions.caught_up(consumer, self._ends, empty_polls):
             return True
         if not self.read_committed or empty_polls == 0:
@@ -183,8 +182,8 @@ class AllPartitions:
             self._quiet_since = now
         return now - self._quiet_since >= QUIET_S
 
-    def drained(self, consumer: KafkaConsumer) -> bool:
+    def drained(self, consumer: Consumer) -> bool:
         return positions.drained(consumer)
 
-    def stalled(self, consumer: KafkaConsumer, now: float) -> str | None:
+    def stalled(self, consumer: Consumer, now: float) -> str | None:
         return None

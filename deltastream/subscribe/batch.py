@@ -15,9 +15,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from kafka import TopicPartition
-
-from deltastream.kafka.message import Message
+from deltastream.kafka.message import Message, TopicPartition
 from deltastream.subscribe.offsets import next_offset
 
 

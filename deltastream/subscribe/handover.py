@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from kafka import KafkaConsumer
-
+from deltastream.kafka.consumers import Consumer
 from deltastream.logs import counted
 from deltastream.subscribe import offsets, positions
 from deltastream.subscribe.batch import Batch
@@ -98,7 +97,7 @@ class HandOver:
         """Hand ``batch``, read under ``ids``, to the writer (collect the write in flight first)."""
         self.writer.submit(WriteJob(batch.by_topic, ids, batch.next_offsets()))
 
-    def collect(self, consumer: KafkaConsumer | None, ack: bool = True) -> None:
+    def collect(self, consumer: Consumer | None, ack: bool = True) -> None:
         """Wait for the write in flight (its error is raised here), log and count it, and, with
         ``ack``, commit its offsets to the Kafka group."""
         written = self.writer.collect()

@@ -9,8 +9,8 @@ that went away): then the batch in hand is dropped, the write in flight finishes
 Delta.
 
 Threads: the loop thread owns the consumer, the batch and the session; the writer thread owns the
-sink (:mod:`deltastream.subscribe.writer`); kafka-python's IO thread only records rebalances
-(:mod:`deltastream.subscribe.assignment`).
+sink (:mod:`deltastream.subscribe.writer`); a client's own IO thread, if it has one, only records
+rebalances (:mod:`deltastream.subscribe.assignment`).
 """
 
 from __future__ import annotations
@@ -19,16 +19,15 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka import KafkaAdminClient
 
 from deltastream.config import Config
 from deltastream.errors import BrokerUnavailable, KafkaReadError
-from deltastream.kafka import clients, compat
-from deltastream.kafka.message import Message
+from deltastream.kafka import clients
+from deltastream.kafka.consumers import Consumer
+from deltastream.kafka.message import Polled
 from deltastream.kafka.topics import BrokerGone
 from deltastream.logs import counted
 from deltastream.subscribe import offsets, positions
@@ -39,11 +38,6 @@ from deltastream.subscribe.handover import HandOver
 from deltastream.tables import Tables
 
 log = logging.getLogger(__name__)
-
-#: How long closing a consumer may take (leaving the group) when a session ends.
-CLOSE_TIMEOUT_MS = 2000
-
-Polled = Mapping[TopicPartition, Sequence[Message]]
 
 
 class Outcome(enum.Enum):
@@ -85,7 +79,7 @@ class Session:
         self.guard = TopicGuard(admin, cfg.topics, cfg.subscriber.group_id)
         self.batch = Batch()
         self.empty_polls = 0
-        self.consumer: KafkaConsumer | None = None
+        self.consumer: Consumer | None = None
 
     def run(self) -> Outcome:
         outcome = Outcome.STOPPED
@@ -137,7 +131,7 @@ class Session:
             idle, drained = self.handover.idle, self.assignment.drained(consumer)
             wait_ms = policy.poll_wait_ms(self.batch, now=time.monotonic(), writer_idle=idle, drained=drained)
             self.assignment.before_poll(consumer)
-            records = self._moved(consumer, poll(consumer, wait_ms, sub.max_batch_records))
+            records = self._moved(consumer, consumer.poll(wait_ms, sub.max_batch_records))
             self.batch.add(records)
             self.empty_polls = 0 if records else self.empty_polls + 1
             now = time.monotonic()
@@ -154,7 +148,7 @@ class Session:
                 return Outcome.CAUGHT_UP
         return Outcome.STOPPED
 
-    def _moved(self, consumer: KafkaConsumer, records: Polled) -> Polled:
+    def _moved(self, consumer: Consumer, records: Polled) -> Polled:
         """Apply the partitions revoked and assigned since the last poll; the records of those
         partitions are left out: a partition assigned again is read from where Delta says, not
         from where the consumer happened to fetch."""
@@ -194,32 +188,14 @@ class Session:
                 self.consumer = None
 
 
-def close(consumer: KafkaConsumer, outcome: Outcome, join_s: float, stopping: threading.Event) -> None:
-    """Close a session's consumer; a join in progress is given ``join_s`` to complete first."""
-    try:
-        # A consumer that sent what it cannot read must not be polled again: it would spin for
-        # good (kafka-python 3.0.12).
-        if outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP, Outcome.STARTING_OVER):
-            # A join completes in about 3 s on the embedded broker: waiting for it lets the next
-            # session join at once.
-            compat.finish_join(consumer, join_s, stopping)
-        consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
-    except KafkaError as exc:  # closing must not hide the run's own outcome
-        log.debug("consumer close: %s", exc)
+def close(consumer: Consumer, outcome: Outcome, join_s: float, stopping: threading.Event) -> None:
+    """Close a session's consumer; a join in progress is given ``join_s`` to complete first.
 
-
-def poll(consumer: KafkaConsumer, wait_ms: int, most: int) -> Polled:
-    """Up to ``most`` records, waiting up to ``wait_ms``; a broker gone and records the client
-    cannot read are raised as such."""
-    try:
-        polled: Polled = consumer.poll(timeout_ms=wait_ms, max_records=most)
-    except KafkaError as exc:
-        if exc.retriable:
-            raise BrokerGone(str(exc)) from exc
-        # A batch it cannot decode: kafka-python 3.0.12 raises this once, and its next poll would
-        # spin for good.
-        raise KafkaReadError(exc) from exc
-    return polled
+    A join completes in about 3 s on the embedded broker: waiting for it lets the next session
+    join at once. A consumer that sent what it cannot read is not polled again.
+    """
+    finish_join = outcome in (Outcome.STOPPED, Outcome.CAUGHT_UP, Outcome.STARTING_OVER)
+    consumer.close(join_s, stopping, finish_join=finish_join)
 
 
 def dropping(batch: Batch) -> str:

@@ -24,9 +24,9 @@ from types import MappingProxyType
 from typing import Protocol, TypeVar
 
 from deltalake import DeltaTable, Transaction
-from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
+
+from deltastream.kafka.consumers import Consumer
+from deltastream.kafka.message import TopicPartition
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ COMMIT_TIMEOUT_MS = 2000
 
 
 def commit_group(
-    consumer: KafkaConsumer, next_offsets: Mapping[TopicPartition, int], timeout_ms: int = COMMIT_TIMEOUT_MS
+    consumer: Consumer, next_offsets: Mapping[TopicPartition, int], timeout_ms: int = COMMIT_TIMEOUT_MS
 ) -> bool:
     """Commit the next offsets to read to the Kafka group, for lag tools; Delta holds the truth.
 
@@ -133,12 +133,5 @@ def commit_group(
     a refusal (a rebalance, a broker going away) is not an error, since nothing is read from there.
     """
     owned = consumer.assignment()
-    commit = {tp: OffsetAndMetadata(o, "", -1) for tp, o in next_offsets.items() if tp in owned}
-    if not commit:
-        return True
-    try:
-        consumer.commit(commit, timeout_ms=timeout_ms)
-    except KafkaError as exc:
-        log.debug("Kafka group offsets not committed (%s); Delta holds the offsets", exc)
-        return False
-    return True
+    commit = {tp: o for tp, o in next_offsets.items() if tp in owned}
+    return consumer.commit(commit, timeout_ms) if commit else True

@@ -10,10 +10,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from deltalake.exceptions import DeltaError
-from kafka import KafkaConsumer, TopicPartition
 
 from deltastream.errors import SinkError
-from deltastream.kafka import compat
+from deltastream.kafka.consumers import Consumer
+from deltastream.kafka.message import TopicPartition
 from deltastream.subscribe import offsets
 from deltastream.tables import Tables
 
@@ -39,7 +39,7 @@ def stored_offsets(
 
 
 def seek(
-    consumer: KafkaConsumer, tables: Tables, ids: offsets.AppIds, partitions: Iterable[TopicPartition]
+    consumer: Consumer, tables: Tables, ids: offsets.AppIds, partitions: Iterable[TopicPartition]
 ) -> dict[TopicPartition, int]:
     """Move each partition to the offset after the one stored in Delta (or to 0); returns them."""
     result: dict[TopicPartition, int] = {}
@@ -76,24 +76,25 @@ def starting_line(
     return f"{topic}: reading {where} ({why})"
 
 
-def caught_up(consumer: KafkaConsumer, listed_ends: Mapping[TopicPartition, int], empty_polls: int) -> bool:
+def caught_up(consumer: Consumer, listed_ends: Mapping[TopicPartition, int], empty_polls: int) -> bool:
     """True once every assigned partition has been read to its end.
 
     The end is the larger of the end offset listed at assignment and the high watermark of the
-    latest fetch (:func:`compat.end_offset`), and the last two polls must have returned nothing,
+    latest fetch (the embedded broker lists the base offset of a partition's last record batch + 1
+    as its end; the high watermark is right), and the last two polls must have returned nothing,
     so no fetched record is still buffered.
     """
     assignment = consumer.assignment()
     if not assignment or empty_polls < 2:
         return False
     for tp in assignment:
-        position = compat.position(consumer, tp)
-        if position is None or position < compat.end_offset(consumer, tp, listed_ends.get(tp)):
+        position = consumer.position(tp)
+        if position is None or position < max(listed_ends.get(tp) or 0, consumer.highwater(tp) or 0):
             return False
     return True
 
 
-def drained(consumer: KafkaConsumer) -> bool:
+def drained(consumer: Consumer) -> bool:
     """True when every assigned partition has been fetched and read up to the high watermark of its
     latest fetch. A partition not fetched yet is not drained: Tansu lists ends too low to rely on."""
     assignment = consumer.assignment()
@@ -101,18 +102,18 @@ def drained(consumer: KafkaConsumer) -> bool:
         return False
     for tp in assignment:
         high = consumer.highwater(tp)
-        position = compat.position(consumer, tp)
+        position = consumer.position(tp)
         if high is None or position is None or position < high:
             return False
     return True
 
 
-def lag(consumer: KafkaConsumer) -> int | None:
+def lag(consumer: Consumer) -> int | None:
     """Records not read yet over the assigned partitions, or ``None`` when not known."""
     total = 0
     for tp in consumer.assignment():
         high = consumer.highwater(tp)
-        position = compat.position(consumer, tp)
+        position = consumer.position(tp)
         if high is None or position is None:
             return None
         total += max(0, high - position)

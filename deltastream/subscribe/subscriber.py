@@ -147,6 +147,7 @@ def assignment_for(cfg: Config, once: bool) -> Assignment:
 
 def subscribe(cfg: Config, once: bool = False) -> int:
     """subscriber.py's body: consume until stopped (or, with ``once``, caught up), then log totals."""
+    clients.check_client(cfg)
     subscriber = Subscriber(cfg)
     assignment = assignment_for(cfg, once)
     with signals.stop_on_signals(subscriber.stopping, "finishing the current batch, then stopping"):

@@ -13,11 +13,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain
 
-from kafka import TopicPartition
 from polars.exceptions import PolarsError
 
 from deltastream.errors import SinkError
-from deltastream.kafka.message import Message
+from deltastream.kafka.message import Message, TopicPartition
 from deltastream.subscribe.formats import Format
 from deltastream.subscribe.offsets import AppIds, spans
 from deltastream.subscribe.sink import DeltaSink, WriteResult

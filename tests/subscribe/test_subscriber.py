@@ -256,9 +256,14 @@ def test_help(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_a_topic_created_anew_while_running_is_read_by_its_new_id(
-    project_factory: Callable[..., Project],
+    project_factory: Callable[..., Project], broker_kind: str
 ) -> None:
     project = project_factory("item")
+    if project.client == "confluent-kafka" and broker_kind == "embedded":
+        pytest.skip(
+            "librdkafka 2.16.0 crashes (SIGSEGV in rd_kafka_metadata_update_op) on the embedded "
+            "broker's fetch answer for a deleted topic; Apache Kafka's run tests it"
+        )
     publish(project, rows(20))
     topic = project.topics["item"]
     with running_subscriber(project.config):
@@ -280,7 +285,7 @@ def test_a_topic_created_anew_while_running_is_read_by_its_new_id(
 def test_the_consumer_does_not_create_a_missing_topic(project_factory: Callable[..., Project]) -> None:
     project = project_factory("item")
     topic = project.topics["item"]
-    consumer = clients.consumer(project.config, patience_s=10)
+    consumer = clients.kafka_consumer(project.config, patience_s=10)
     admin = KafkaAdminClient(bootstrap_servers=project.bootstrap)
     try:
         consumer.subscribe([topic])

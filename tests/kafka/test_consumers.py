@@ -1,0 +1,155 @@
+"""The subscriber's consumer on either client ([kafka] client): kafka-python or librdkafka.
+
+Both read a partition from where the subscriber sends it, in the group and without one, and
+nothing from before; both say where they stand (position, high watermark) as the caught-up check
+needs; no broker is one line after the patience; and a missing confluent-kafka package is one
+line naming the fix, from subscriber.py as from publisher.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+import pytest
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+
+from deltastream.errors import BrokerUnavailable
+from deltastream.kafka import clients
+from deltastream.kafka.consumers import Consumer
+from deltastream.kafka.embedded import free_port
+from deltastream.kafka.message import TopicPartition
+
+from ..conftest import CLIENTS, ROOT, Project
+from .test_producers import run_python
+
+PARTITIONS = 3
+PER_PARTITION = 20
+
+
+def topic_with_records(project: Project) -> str:
+    """A topic of 3 partitions with records 0..19 in each (value b"<partition>:<offset>")."""
+    topic = project.topics["item"]
+    admin = KafkaAdminClient(bootstrap_servers=project.bootstrap)
+    producer = KafkaProducer(bootstrap_servers=project.bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+        for partition in range(PARTITIONS):
+            for offset in range(PER_PARTITION):
+                producer.send(topic, key=b"k", value=f"{partition}:{offset}".encode(), partition=partition)
+        producer.flush()
+    finally:
+        producer.close()
+        admin.close()
+    return topic
+
+
+def read_all(consumer: Consumer, expected: int, deadline_s: float = 30) -> dict[int, list[int]]:
+    """Poll until ``expected`` records came; each partition's offsets in the order read."""
+    read: dict[int, list[int]] = {}
+    deadline = time.monotonic() + deadline_s
+    while sum(map(len, read.values())) < expected:
+        assert time.monotonic() < deadline, f"read {read} of {expected}"
+        for tp, messages in consumer.poll(100, 1000).items():
+            read.setdefault(tp.partition, []).extend(m.offset for m in messages)
+            assert all(m.value == f"{tp.partition}:{m.offset}".encode() for m in messages)
+    return read
+
+
+class Given:
+    """Records the partitions a rebalance gives, for the test to seek them as the loop does."""
+
+    def __init__(self) -> None:
+        self.assigned: list[TopicPartition] = []
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.assigned.extend(assigned)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_each_consumer_reads_assigned_partitions_from_where_it_is_sent(
+    project_factory: Callable[..., Project], client: str
+) -> None:
+    project = project_factory("item")
+    project.write(kafka={"client": client})
+    topic = topic_with_records(project)
+    consumer = clients.consumer(project.config, patience_s=10)
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        assert consumer.assignment() == set(partitions)
+        for tp in partitions:
+            consumer.seek(tp, 5 + tp.partition)
+        read = read_all(consumer, sum(PER_PARTITION - 5 - p for p in range(PARTITIONS)))
+        assert read == {p: list(range(5 + p, PER_PARTITION)) for p in range(PARTITIONS)}
+        for tp in partitions:
+            assert consumer.position(tp) == PER_PARTITION
+            assert consumer.highwater(tp) == PER_PARTITION
+    finally:
+        consumer.close(1, threading.Event(), finish_join=False)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_each_consumer_reads_what_the_group_gives_from_where_it_is_sent_and_nothing_before(
+    project_factory: Callable[..., Project], client: str
+) -> None:
+    """The group's committed offsets (none: the reset goes to the start) never win over a seek:
+    no record before the offset sent to is returned, none twice."""
+    project = project_factory("item")
+    project.write(kafka={"client": client})
+    topic = topic_with_records(project)
+    consumer = clients.consumer(project.config, patience_s=10)
+    given = Given()
+    try:
+        consumer.subscribe([topic], given)
+        deadline = time.monotonic() + 30
+        while len(given.assigned) < PARTITIONS:
+            assert time.monotonic() < deadline, "no assignment"
+            consumer.poll(100, 1000)  # what comes before the seek is dropped, as the loop does
+        assert consumer.group_stable()
+        for tp in given.assigned:
+            consumer.seek(tp, 7)
+        read = read_all(consumer, PARTITIONS * (PER_PARTITION - 7))
+        assert read == {p: list(range(7, PER_PARTITION)) for p in range(PARTITIONS)}
+        assert not consumer.poll(500, 1000)  # nothing again
+    finally:
+        consumer.close(1, threading.Event(), finish_join=False)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_each_consumer_waits_for_a_broker_then_says_none_answered(
+    project_factory: Callable[..., Project], client: str
+) -> None:
+    project = project_factory("item")
+    servers = f"127.0.0.1:{free_port()}"
+    project.write(general={"bootstrap_servers": servers}, kafka={"client": client})
+    with pytest.raises(BrokerUnavailable) as info:
+        clients.consumer(project.config, patience_s=1)
+    assert str(info.value).startswith(f"no Kafka broker reachable at {servers} after 1 s (")
+    assert "\n" not in str(info.value)
+
+
+def test_confluent_kafka_missing_is_one_line_for_the_subscriber(
+    project_factory: Callable[..., Project],
+) -> None:
+    """As on a machine without the package: said at once, before any wait for a broker."""
+    project = project_factory("item")
+    servers = f"127.0.0.1:{free_port()}"
+    project.write(general={"bootstrap_servers": servers}, kafka={"client": "confluent-kafka"})
+    program = (
+        "import sys; sys.modules['confluent_kafka'] = None; sys.path.insert(0, sys.argv[1]); "
+        "import subscriber; sys.exit(subscriber.main(sys.argv[2:]))"
+    )
+    result = run_python("-c", program, str(ROOT), *project.args())
+    assert result.returncode == 1
+    assert "no broker" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f'subscriber.py: error: {project.config_path}: [kafka] client: expected "kafka-python", or the '
+        'confluent-kafka package installed for "confluent-kafka" (pip install confluent-kafka), '
+        "got 'confluent-kafka'"
+    )
