@@ -134,7 +134,12 @@ class Partitions:
         for tp in partitions:
             self.held.pop(tp, None)
             self.reading.pop(tp, None)
-        self.hand_over()
+        if self.reading:
+            self.hand_over()
+        else:
+            # An empty assignment is not the end of one: a group waits for this member's
+            # partitions to be given up before its rebalance goes on.
+            self.client.unassign()
 
     def start(self, tp: TopicPartition, offset: int) -> None:
         if tp in self.held:

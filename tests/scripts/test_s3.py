@@ -190,6 +190,8 @@ def test_two_subscribers_in_one_group_share_the_work_on_s3(
         for handle in handles
     ]
     try:
+        # Both members hold partitions before anything is sent (each says where it reads them).
+        wait_until(lambda: all(": reading " in log.read_text() for log in logs), 60)
         rows = [[str(i), f"v{i}"] for i in range(3000)]
         project.csv("item", ["id", "v"], rows)
         assert publisher.main(project.args()) == 0
