@@ -131,6 +131,7 @@ class Session:
             idle, drained = self.handover.idle, self.assignment.drained(consumer)
             wait_ms = policy.poll_wait_ms(self.batch, now=time.monotonic(), writer_idle=idle, drained=drained)
             self.assignment.before_poll(consumer)
+            self._moved(consumer)  # partitions given outside a poll (a one-off run's, at its start)
             records = self._moved(consumer, consumer.poll(wait_ms, sub.max_batch_records))
             self.batch.add(records)
             self.empty_polls = 0 if records else self.empty_polls + 1
@@ -148,10 +149,12 @@ class Session:
                 return Outcome.CAUGHT_UP
         return Outcome.STOPPED
 
-    def _moved(self, consumer: Consumer, records: Polled) -> Polled:
-        """Apply the partitions revoked and assigned since the last poll; the records of those
+    def _moved(self, consumer: Consumer, records: Polled | None = None) -> Polled:
+        """Apply the partitions revoked and assigned since the last look; the records of those
         partitions are left out: a partition assigned again is read from where Delta says, not
-        from where the consumer happened to fetch."""
+        from where the consumer happened to fetch. Seeking a partition before the poll that would
+        fetch it spares reading records only to drop them."""
+        records = records or {}
         moves = self.assignment.take()
         if not (moves.revoked or moves.assigned):
             return records
