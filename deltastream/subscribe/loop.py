@@ -131,7 +131,7 @@ class Session:
             idle, drained = self.handover.idle, self.assignment.drained(consumer)
             wait_ms = policy.poll_wait_ms(self.batch, now=time.monotonic(), writer_idle=idle, drained=drained)
             self.assignment.before_poll(consumer)
-            self._moved(consumer)  # partitions given outside a poll (a one-off run's, at its start)
+            self._moved(consumer)
             records = self._moved(consumer, consumer.poll(wait_ms, sub.max_batch_records))
             self.batch.add(records)
             self.empty_polls = 0 if records else self.empty_polls + 1
@@ -150,21 +150,18 @@ class Session:
         return Outcome.STOPPED
 
     def _moved(self, consumer: Consumer, records: Polled | None = None) -> Polled:
-        """Apply the partitions revoked and assigned since the last look; the records of those
-        partitions are left out: a partition assigned again is read from where Delta says, not
-        from where the consumer happened to fetch. Seeking a partition before the poll that would
-        fetch it spares reading records only to drop them."""
-        records = records or {}
+        """Seek the partitions assigned since the last look (before a poll too: none is fetched
+        to be dropped) where Delta says; what was read of partitions moved is left out."""
         moves = self.assignment.take()
         if not (moves.revoked or moves.assigned):
-            return records
+            return records or {}
         moved = moves.revoked | moves.assigned
         self.batch.drop(moved)
         if moves.assigned:
             self.guard.verify()
             start = positions.seek(consumer, self.tables, self.guard.ids, moves.assigned)
             offsets.commit_group(consumer, start)
-        return {tp: batch for tp, batch in records.items() if tp not in moved}
+        return {tp: batch for tp, batch in (records or {}).items() if tp not in moved}
 
     def _flush(self) -> None:
         """Hand the batch to the writer, once the write in flight is collected and the topics are
