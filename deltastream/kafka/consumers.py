@@ -1,15 +1,17 @@
 """The subscriber's consumer, whichever client reads (``[kafka] client``): one small interface.
 
-Two implementations: :class:`deltastream.kafka.clients.KafkaPythonConsumer` (kafka-python) and
-:class:`deltastream.kafka.librdkafka.LibrdkafkaConsumer` (librdkafka). The subscriber keeps the
+Two implementations: :class:`deltastream.kafka.kafkapython.KafkaPythonConsumer` (kafka-python) and
+:class:`deltastream.kafka.rdconsumer.LibrdkafkaConsumer` (librdkafka). The subscriber keeps the
 offsets (Delta holds them): a consumer reads where it is sent (:meth:`Consumer.seek`), never
 commits on its own, and says which partitions a rebalance took and gave through a
 :class:`Rebalances` listener, without acting on them.
 
 Each implementation raises, from :meth:`Consumer.poll`, the same errors:
-:class:`~deltastream.kafka.topics.BrokerGone` when the broker is away,
-:class:`~deltastream.errors.KafkaReadError` for records it cannot read, and
-:class:`~deltastream.errors.KafkaAccessDenied` for what the broker's authorizer refuses.
+:class:`~deltastream.kafka.topics.BrokerGone` for an error it reports while the broker is away
+(librdkafka reconnects without a word: the subscriber's topic checks notice a broker gone),
+:class:`~deltastream.errors.KafkaReadError` for records it cannot read (after returning those
+before them), and :class:`~deltastream.errors.KafkaAccessDenied` for what the broker's authorizer
+refuses.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ FETCH_MAX_WAIT_MS = 100
 
 
 class Rebalances(Protocol):
-    """Told of the partitions a rebalance takes away and gives (on the thread that polls)."""
+    """Told of the partitions a rebalance takes away and gives: during a poll, on the client's own
+    IO thread (kafka-python) or on the thread that polls (librdkafka)."""
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None: ...
 
@@ -60,7 +63,8 @@ class Consumer(Protocol):
         """The end offsets the broker lists, or none for a partition it cannot list in time."""
 
     def commit(self, next_offsets: Mapping[TopicPartition, int], timeout_ms: int) -> bool:
-        """Commit offsets to the group (for lag tools only); whether it was taken."""
+        """Commit offsets to the group (for lag tools only); ``False`` when the client says at once
+        that it was not taken (librdkafka sends it without waiting for the answer)."""
 
     def before_poll(self) -> None:
         """Whatever the client needs done before each poll."""

@@ -82,6 +82,9 @@ class Faults:
         if name in MISSING:
             log.debug("librdkafka: %s", err)
             return
+        if name == "_MAX_POLL_EXCEEDED":  # the member left the group; the next poll rejoins it
+            log.warning("librdkafka: %s; joining the group again", err.str())
+            return
         raise self.failure(err, m.topic())
 
     def failure(self, err: Any, topic: str | None = None) -> Exception:
@@ -100,13 +103,12 @@ class Faults:
         return BrokerGone(text)
 
     def refused(self) -> None:
-        """Raise when the broker refused the client since it connected."""
-        if self.refusals:
-            err = self.refusals[-1]
-            tls = err.code() == self.ck.KafkaError._SSL
-            raise KafkaAuthenticationFailed(
-                self.cfg.general.bootstrap_servers, *refused(err, self.cfg.kafka.sasl_username, tls)
-            )
+        """Raise when the broker refused the client's credentials since it connected (a TLS
+        handshake cut short by a broker that restarts is no refusal: the client reconnects)."""
+        denied = [err for err in self.refusals if err.code() == self.ck.KafkaError._AUTHENTICATION]
+        if denied:
+            reason = refused(denied[-1], self.cfg.kafka.sasl_username, tls=False)
+            raise KafkaAuthenticationFailed(self.cfg.general.bootstrap_servers, *reason)
 
 
 class Partitions:
@@ -146,6 +148,7 @@ class Partitions:
             self.held[tp] = offset
         else:
             self.client.seek(self.ck.TopicPartition(tp.topic, tp.partition, offset))
+            self.reading[tp] = offset
 
     @property
     def due(self) -> bool:
@@ -167,10 +170,13 @@ class Partitions:
         return set(self.reading) | set(self.held)
 
     def position(self, tp: TopicPartition) -> int | None:
-        if tp not in self.reading:
+        """librdkafka knows a position once it has returned a record of the partition; until
+        then it is where the partition was started."""
+        start = self.reading.get(tp)
+        if start is None:
             return None
         (found,) = self.client.position([self.ck.TopicPartition(tp.topic, tp.partition)])
-        return int(found.offset) if found.offset >= 0 else None
+        return int(found.offset) if found.offset >= 0 else start
 
     def highwater(self, tp: TopicPartition) -> int | None:
         if tp not in self.reading:
@@ -191,6 +197,7 @@ class LibrdkafkaConsumer:
         self.partitions = Partitions(ck, client)
         self.listener: Rebalances | None = None
         self.stable = True
+        self.failed: Exception | None = None
 
     def subscribe(self, topics: Sequence[str], listener: Rebalances | None = None) -> None:
         self.listener = listener
@@ -219,6 +226,9 @@ class LibrdkafkaConsumer:
         self.partitions.start(tp, offset)
 
     def poll(self, wait_ms: int, most: int) -> Polled:
+        if self.failed is not None:
+            failed, self.failed = self.failed, None
+            raise failed
         if self.partitions.due:
             self.partitions.hand_over()
         try:
@@ -233,7 +243,13 @@ class LibrdkafkaConsumer:
         for m in messages:
             err = m.error()
             if err is not None:
-                self.faults.message(m, err)
+                try:
+                    self.faults.message(m, err)
+                except Exception as exc:
+                    if not polled:
+                        raise
+                    self.failed = exc  # raised by the next poll: what came before it is returned
+                    break
                 continue
             topic, partition = m.topic(), m.partition()
             if (topic, partition) != at:
@@ -286,9 +302,9 @@ class LibrdkafkaConsumer:
 
     def close(self, join_s: float, stop: threading.Event, *, finish_join: bool) -> None:
         deadline = time.monotonic() + join_s
-        while finish_join and not self.stable and time.monotonic() < deadline and not stop.is_set():
-            self.client.consume(1000, STEP_S)  # records read here are read again by the next session
         try:
+            while finish_join and not self.stable and time.monotonic() < deadline and not stop.is_set():
+                self.client.consume(1000, STEP_S)  # records read here are read again by the next session
             self.client.close()
         except (self.ck.KafkaException, RuntimeError) as exc:  # closing must not hide the run's own outcome
             log.debug("consumer close: %s", exc)

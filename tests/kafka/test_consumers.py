@@ -122,6 +122,47 @@ def test_each_consumer_reads_what_the_group_gives_from_where_it_is_sent_and_noth
 
 
 @pytest.mark.parametrize("client", CLIENTS)
+def test_each_consumer_reports_an_empty_partition_as_read_to_its_end(
+    project_factory: Callable[..., Project], client: str
+) -> None:
+    """Nothing to read: once polled, the position is the offset sent to, and the end the same
+    (the caught-up check of a one-off run depends on it)."""
+    project = project_factory("item")
+    project.write(kafka={"client": client})
+    topic = project.topics["item"]
+    admin = KafkaAdminClient(bootstrap_servers=project.bootstrap)
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.close()
+    consumer = clients.consumer(project.config, patience_s=10)
+    tp = TopicPartition(topic, 0)
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, 0)
+        assert consumer.poll(300, 10) == {}
+        assert consumer.position(tp) == 0
+        assert consumer.end_offsets([tp], 5000).get(tp, 0) == 0
+    finally:
+        consumer.close(1, threading.Event(), finish_join=False)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_no_consumer_creates_a_missing_topic(project_factory: Callable[..., Project], client: str) -> None:
+    project = project_factory("item")
+    project.write(kafka={"client": client})
+    topic = project.topics["item"]
+    consumer = clients.consumer(project.config, patience_s=10)
+    admin = KafkaAdminClient(bootstrap_servers=project.bootstrap)
+    try:
+        consumer.subscribe([topic], Given())
+        for _ in range(5):  # each poll may ask the broker for the topic's metadata
+            consumer.poll(200, 10)
+        assert topic not in admin.list_topics()
+    finally:
+        consumer.close(1, threading.Event(), finish_join=False)
+        admin.close()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
 def test_each_consumer_waits_for_a_broker_then_says_none_answered(
     project_factory: Callable[..., Project], client: str
 ) -> None:

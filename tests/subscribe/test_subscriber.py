@@ -135,6 +135,23 @@ def test_a_one_off_run_writes_its_last_batch_without_waiting_for_the_latency_bud
     assert table(project).to_dicts() == expected(rows(5))
 
 
+def test_a_one_off_run_reading_uncommitted_ends_beside_empty_partitions(
+    project_factory: Callable[..., Project],
+) -> None:
+    """One record, three partitions: two have nothing to read, and the run still ends once caught
+    up (read_uncommitted has no quiet fallback)."""
+    project = project_factory("item")
+    project.write(kafka={"isolation_level": "read_uncommitted"})
+    publish(project, rows(1))
+    process = start_script("subscriber.py", *project.args("--once"), quiet=True)
+    try:
+        wait_until(lambda: process.poll() is not None, timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    assert table(project).to_dicts() == expected(rows(1))
+
+
 def test_partitions_are_drained_only_once_read_to_the_high_watermark_of_their_fetch(
     project_factory: Callable[..., Project],
 ) -> None:
