@@ -237,25 +237,7 @@ class LibrdkafkaConsumer:
         except self.ck.KafkaException as exc:
             raise self.faults.failure(exc.args[0] if exc.args else exc) from exc
         self.faults.refused()
-        polled: dict[TopicPartition, list[Fetched]] = {}
-        at: tuple[str, int] | None = None
-        into: list[Fetched] = []
-        for m in messages:
-            err = m.error()
-            if err is not None:
-                try:
-                    self.faults.message(m, err)
-                except Exception as exc:
-                    if not polled:
-                        raise
-                    self.failed = exc  # raised by the next poll: what came before it is returned
-                    break
-                continue
-            topic, partition = m.topic(), m.partition()
-            if (topic, partition) != at:
-                at = (topic, partition)
-                into = polled.setdefault(TopicPartition(topic, partition), [])
-            into.append(Fetched(topic, partition, m.offset(), m.key(), m.value()))
+        polled, self.failed = grouped(messages, self.faults)
         return polled
 
     def assignment(self) -> set[TopicPartition]:
@@ -308,6 +290,31 @@ class LibrdkafkaConsumer:
             self.client.close()
         except (self.ck.KafkaException, RuntimeError) as exc:  # closing must not hide the run's own outcome
             log.debug("consumer close: %s", exc)
+
+
+def grouped(messages: list[Any], faults: Faults) -> tuple[Polled, Exception | None]:
+    """librdkafka's messages by partition, as the subscriber's records; a message carrying an
+    error stops there: the error is raised now if nothing came before it, else returned to be
+    raised by the next poll, once the records before it are handed on."""
+    polled: dict[TopicPartition, list[Fetched]] = {}
+    at: tuple[str, int] | None = None
+    into: list[Fetched] = []
+    for m in messages:
+        err = m.error()
+        if err is not None:
+            try:
+                faults.message(m, err)
+            except Exception as exc:
+                if not polled:
+                    raise
+                return polled, exc
+            continue
+        topic, partition = m.topic(), m.partition()
+        if (topic, partition) != at:
+            at = (topic, partition)
+            into = polled.setdefault(TopicPartition(topic, partition), [])
+        into.append(Fetched(topic, partition, m.offset(), m.key(), m.value()))
+    return polled, None
 
 
 def consumer(
