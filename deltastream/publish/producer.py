@@ -13,11 +13,11 @@ and the summary says, per topic, what the broker confirmed and from which line n
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from json.encoder import encode_basestring
 from typing import Any
 
 from kafka.errors import KafkaError
@@ -35,8 +35,18 @@ from deltastream.publish.source import Row, csv_path, problem, read_rows
 
 log = logging.getLogger(__name__)
 
-#: Compact JSON with non-ASCII text kept as UTF-8; one encoder for every row.
-ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+class JsonObjects:
+    """A file's rows as compact JSON objects of strings, non-ASCII text kept as UTF-8: the bytes
+    ``json.dumps(values, ensure_ascii=False, separators=(",", ":"))`` gives, twice as fast, the
+    header's names encoded once. Every row of a file has the header's names, in its order."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.prefixes = [encode_basestring(name) + ":" for name in names]
+
+    def encode(self, values: dict[str, str]) -> bytes:
+        pairs = zip(self.prefixes, values.values(), strict=True)
+        return ("{" + ",".join([prefix + encode_basestring(v) for prefix, v in pairs]) + "}").encode()
 
 
 class Sender:
@@ -114,6 +124,7 @@ class Sender:
         rows = read_rows(result.path, cfg.general.id_column)
         current = InFlight(1, time.monotonic())
         batches.append(current)
+        objects: JsonObjects | None = None
         try:
             while True:
                 pacer.wait_turn(stop)
@@ -123,15 +134,15 @@ class Sender:
                 item = next(rows, None)
                 if item is None:
                     break
-                value = ENCODER.encode(item.values).encode() if isinstance(item, Row) else b""
                 # Counted as read and as in hand together, so that a second Ctrl-C at any point
                 # leaves every row read either sent, rejected, failed or unconfirmed.
                 result.read += 1
                 result.last_line = item.last
                 current.rows += 1
                 if isinstance(item, Row):
+                    objects = objects or JsonObjects(item.values)
                     current.keys.append(item.key)
-                    send(self.producer, item.key, value, current, result)
+                    send(self.producer, item.key, objects.encode(item.values), current, result)
                 else:
                     result.note_rejected(item)
                 if current.rows >= size or (
