@@ -297,19 +297,3 @@ def test_a_topic_created_anew_while_running_is_read_by_its_new_id(
         publish(project, rows(12, city="Braga"))  # offsets from 0 again, on a new topic id
         wait_until(lambda: table(project).filter(pl.col("city") == "Braga").height == 12, 45)
     assert table(project).height == 20
-
-
-def test_the_consumer_does_not_create_a_missing_topic(project_factory: Callable[..., Project]) -> None:
-    project = project_factory("item")
-    topic = project.topics["item"]
-    consumer = clients.kafka_consumer(project.config, patience_s=10)
-    admin = KafkaAdminClient(bootstrap_servers=project.bootstrap)
-    try:
-        consumer.subscribe([topic])
-        for _ in range(5):  # each poll asks the broker for the topic's metadata
-            consumer.poll(timeout_ms=200)
-        assert not consumer.partitions_for_topic(topic)
-        assert topic not in admin.list_topics()
-    finally:
-        consumer.close()
-        admin.close()
