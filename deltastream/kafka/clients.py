@@ -10,29 +10,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import NewTopic
 from kafka.errors import (
-    KafkaError,
     KafkaTimeoutError,
-    TopicAlreadyExistsError,
-    TopicAuthorizationFailedError,
 )
 
 from deltastream.config import Config
 from deltastream.errors import (
     BrokerUnavailable,
     Interrupted,
-    KafkaAccessDenied,
     KafkaAuthenticationFailed,
-    KafkaOperationError,
 )
 from deltastream.kafka import compat, librdkafka, rdconsumer
+from deltastream.kafka.admins import Admin
 from deltastream.kafka.consumers import FETCH_MAX_WAIT_MS, Consumer
-from deltastream.kafka.kafkapython import KafkaPythonConsumer, KafkaPythonProducer
+from deltastream.kafka.kafkapython import KafkaPythonAdmin, KafkaPythonConsumer, KafkaPythonProducer
 from deltastream.kafka.producers import MAX_REQUEST_BYTES, Producer
 from deltastream.kafka.wait import ATTEMPT_S, Wait
 from deltastream.logs import counted
@@ -199,44 +194,24 @@ def admin(
     stop: threading.Event | None = None,
     request_timeout_ms: int | None = None,
     quiet: bool = False,
-) -> KafkaAdminClient:
-    """An admin client; a short ``request_timeout_ms`` keeps periodic checks from stalling."""
+) -> Admin:
+    """An admin client on the configured client (``[kafka] client``); a short
+    ``request_timeout_ms`` keeps periodic checks from stalling."""
     timeout_ms = request_timeout_ms or cfg.kafka.request_timeout_ms
+    wait = Wait("admin", patience_s, stop or threading.Event(), quiet)
+    if cfg.kafka.client == "confluent-kafka":
+        return librdkafka.admin(cfg, wait, timeout_ms / 1000)
 
     def build(common: dict[str, Any]) -> KafkaAdminClient:
         return KafkaAdminClient(**common, request_timeout_ms=timeout_ms)
 
-    return connect(cfg, build, Wait("admin", patience_s, stop or threading.Event(), quiet))
+    return KafkaPythonAdmin(connect(cfg, build, wait))
 
 
-def ensure_topics(
-    client: KafkaAdminClient, names: Iterable[str], partitions: int, replication: int
-) -> list[str]:
-    """Create the topics that do not exist yet; returns the names it created.
-
-    A refusal raises :class:`KafkaOperationError`; a broker that does not answer raises the
-    client's own (retriable) error, for the caller to wait.
-    """
-    existing = set(client.list_topics())
-    created = []
-    for name in names:
-        if name in existing:
-            continue
-        try:
-            client.create_topics([NewTopic(name, partitions, replication)])
-            created.append(name)
-        except TopicAlreadyExistsError:
-            pass
-        except TopicAuthorizationFailedError:
-            raise KafkaAccessDenied(
-                client.config.get("sasl_plain_username"),
-                f"see topic {name}, nor to create it",
-                "grant it DESCRIBE and READ on the topic (and create the topic as a user who may)",
-            ) from None
-        except KafkaError as exc:
-            if exc.retriable:
-                raise
-            raise KafkaOperationError(f"cannot create topic {name}: {exc}") from exc
+def ensure_topics(admin: Admin, names: Sequence[str], partitions: int, replication: int) -> list[str]:
+    """Create the topics that do not exist yet (see :meth:`Admin.create`); returns the names it
+    created, each said in a log line."""
+    created = admin.create(names, partitions, replication)
     for name in created:
         log.info("created topic %s with %s", name, counted(partitions, "partition"))
     return created

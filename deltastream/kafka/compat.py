@@ -143,16 +143,6 @@ def position(consumer: KafkaConsumer, tp: TopicPartition) -> int | None:
     return None if value is None else int(value)
 
 
-def known_topic_id(topic_id: object) -> str | None:
-    """A topic id as a string, or ``None`` for a broker that reports none.
-
-    Brokers before Apache Kafka 2.8 answer with no id or the all-zero UUID; a table's offsets then
-    go under app ids without a topic id, as before topic ids existed.
-    """
-    text = str(topic_id or "")
-    return text if text and set(text) - {"0", "-"} else None
-
-
 #: Where kafka-python 3.0.12 logs why a connection failed (warnings and errors carrying the error).
 CONNECTION_LOGGER = "kafka.net"
 

@@ -1,6 +1,7 @@
 """The kafka-python side of the client interfaces: its producer as a
-:class:`~deltastream.kafka.producers.Producer` and its consumer as a
-:class:`~deltastream.kafka.consumers.Consumer` (the clients themselves are built in
+:class:`~deltastream.kafka.producers.Producer`, its consumer as a
+:class:`~deltastream.kafka.consumers.Consumer` and its admin client as an
+:class:`~deltastream.kafka.admins.Admin` (the clients themselves are built in
 :mod:`deltastream.kafka.clients`; what works around kafka-python's behaviour is in
 :mod:`deltastream.kafka.compat`)."""
 
@@ -11,24 +12,26 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaPartition
+from kafka.admin import NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import (
     GroupAuthorizationFailedError,
     KafkaError,
     MessageSizeTooLargeError,
+    TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
 )
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
-from deltastream.errors import KafkaAccessDenied, KafkaReadError
+from deltastream.errors import KafkaAccessDenied, KafkaOperationError, KafkaReadError
 from deltastream.kafka import compat
 from deltastream.kafka.consumers import Rebalances
 from deltastream.kafka.message import Polled, TopicPartition
 from deltastream.kafka.producers import FlushTimedOut, SendRefused, too_large
-from deltastream.kafka.topics import BrokerGone
+from deltastream.kafka.topics import BrokerGone, Snapshot, TopicState, known_topic_id
 
 log = logging.getLogger(__name__)
 #: How long closing a consumer may take (leaving the group) when a session ends.
@@ -189,3 +192,50 @@ def _topics(exc: KafkaError) -> str:
     names = next((arg for arg in exc.args if isinstance(arg, set | frozenset | list | tuple)), ())
     listed = ", ".join(sorted(map(str, names)))
     return f"topic {listed}" if listed else "its topics"
+
+
+class KafkaPythonAdmin:
+    """kafka-python's admin client as an :class:`~deltastream.kafka.admins.Admin`."""
+
+    def __init__(self, client: KafkaAdminClient) -> None:
+        self.client = client
+
+    def describe(self, topics: Sequence[str]) -> Snapshot:
+        try:
+            described = self.client.describe_topics(list(topics))
+        except (KafkaError, OSError) as exc:
+            raise BrokerGone(str(exc) or type(exc).__name__) from exc
+        return {
+            item["name"]: TopicState(known_topic_id(item.get("topic_id")), len(item.get("partitions") or ()))
+            for item in described
+            if item.get("error_code") == 0
+        }
+
+    def create(self, names: Sequence[str], partitions: int, replication: int) -> list[str]:
+        try:
+            existing = set(self.client.list_topics())
+        except (KafkaError, OSError) as exc:
+            raise BrokerGone(str(exc) or type(exc).__name__) from exc
+        created = []
+        for name in names:
+            if name in existing:
+                continue
+            try:
+                self.client.create_topics([NewTopic(name, partitions, replication)])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass
+            except TopicAuthorizationFailedError:
+                raise KafkaAccessDenied(
+                    self.client.config.get("sasl_plain_username"),
+                    f"see topic {name}, nor to create it",
+                    "grant it DESCRIBE and READ on the topic (and create the topic as a user who may)",
+                ) from None
+            except KafkaError as exc:
+                if exc.retriable:
+                    raise BrokerGone(str(exc)) from exc
+                raise KafkaOperationError(f"cannot create topic {name}: {exc}") from exc
+        return created
+
+    def close(self) -> None:
+        self.client.close()

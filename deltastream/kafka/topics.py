@@ -10,13 +10,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError
-
-from deltastream.kafka.compat import known_topic_id
+if TYPE_CHECKING:
+    from deltastream.kafka.admins import Admin
 
 log = logging.getLogger(__name__)
+
+
+def known_topic_id(topic_id: object) -> str | None:
+    """A topic id as a string, or ``None`` for a broker that reports none.
+
+    Brokers before Apache Kafka 2.8 answer with no id or the all-zero UUID; a table's offsets then
+    go under app ids without a topic id, as before topic ids existed.
+    """
+    text = str(topic_id or "")
+    return text if text and set(text) - {"0", "-"} else None
 
 
 @dataclass(frozen=True)
@@ -76,21 +85,11 @@ class BrokerGone(Exception):
 class TopicWatcher:
     """Describes the configured topics on the broker, through an admin client it is given."""
 
-    def __init__(self, admin: KafkaAdminClient, topics: Iterable[str]) -> None:
+    def __init__(self, admin: Admin, topics: Iterable[str]) -> None:
         self.admin = admin
         self.topics = list(topics)
 
     def snapshot(self) -> Snapshot:
         """The current state of each topic that exists; raises :class:`BrokerGone` when the broker
         does not answer."""
-        try:
-            described = self.admin.describe_topics(self.topics)
-        except (KafkaError, OSError) as exc:
-            raise BrokerGone(str(exc) or type(exc).__name__) from exc
-        result: dict[str, TopicState] = {}
-        for item in described:
-            if item.get("error_code") == 0:
-                result[item["name"]] = TopicState(
-                    known_topic_id(item.get("topic_id")), len(item.get("partitions") or ())
-                )
-        return result
+        return self.admin.describe(self.topics)

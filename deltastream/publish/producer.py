@@ -20,13 +20,13 @@ from collections.abc import Iterable, Sequence
 from json.encoder import encode_basestring
 from typing import Any
 
-from kafka.errors import KafkaError
 from tqdm import tqdm
 
 from deltastream.config import Config
 from deltastream.errors import Interrupted, KafkaOperationError, SourceError
 from deltastream.kafka import clients
 from deltastream.kafka.producers import FlushTimedOut, Producer, SendRefused
+from deltastream.kafka.topics import BrokerGone
 from deltastream.publish.confirm import InFlight, confirm, settle
 from deltastream.publish.pacing import PACED_BATCH_S, Pacer
 from deltastream.publish.progress import progress
@@ -193,7 +193,7 @@ def create_topics(cfg: Config, topics: Sequence[str], stop: threading.Event) -> 
                 clients.ensure_topics(
                     admin, [topic], cfg.publisher.partitions, cfg.publisher.replication_factor
                 )
-            except (KafkaOperationError, KafkaError) as exc:
+            except (KafkaOperationError, BrokerGone) as exc:
                 refused[topic] = f"cannot create the topic ({exc})"
                 log.error("%s: %s; topic not published", topic, refused[topic])
     finally:

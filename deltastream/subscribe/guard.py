@@ -14,11 +14,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError
-
 from deltastream.kafka import clients
-from deltastream.kafka.topics import BrokerGone, Snapshot, TopicChanges, TopicWatcher, diff
+from deltastream.kafka.admins import Admin
+from deltastream.kafka.topics import Snapshot, TopicChanges, TopicWatcher, diff
 from deltastream.subscribe.offsets import AppIds
 
 log = logging.getLogger(__name__)
@@ -40,7 +38,7 @@ class TopicsChanged(StartOver):
 class TopicGuard:
     """The session's snapshot of its topics, and the checks against the broker."""
 
-    def __init__(self, admin: KafkaAdminClient, topics: Sequence[str], group_id: str) -> None:
+    def __init__(self, admin: Admin, topics: Sequence[str], group_id: str) -> None:
         self.admin = admin
         self.topics = list(topics)
         self.group_id = group_id
@@ -53,10 +51,7 @@ class TopicGuard:
         """Take the snapshot, creating the missing topics first when ``create`` gives their
         (partitions, replication factor)."""
         if create is not None:
-            try:
-                clients.ensure_topics(self.admin, self.topics, *create)
-            except KafkaError as exc:
-                raise BrokerGone(str(exc)) from exc
+            clients.ensure_topics(self.admin, self.topics, *create)
         self.snapshot = self.watcher.snapshot()
         if missing := [t for t in self.topics if t not in self.snapshot]:
             log.info("waiting for %s to be created on the broker", ", ".join(missing))

@@ -21,11 +21,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient
-
 from deltastream.config import Config
 from deltastream.errors import BrokerUnavailable, KafkaReadError
 from deltastream.kafka import clients
+from deltastream.kafka.admins import Admin
 from deltastream.kafka.consumers import Consumer
 from deltastream.kafka.message import Polled
 from deltastream.kafka.topics import BrokerGone
@@ -69,7 +68,7 @@ class Shared:
 class Session:
     """One consumer's run, from positions read in Delta until it stops or must start over."""
 
-    def __init__(self, shared: Shared, admin: KafkaAdminClient, *, create_topics: bool) -> None:
+    def __init__(self, shared: Shared, admin: Admin, *, create_topics: bool) -> None:
         self.cfg = cfg = shared.cfg
         self.tables = shared.tables
         self.handover = shared.handover

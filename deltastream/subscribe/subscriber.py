@@ -12,12 +12,11 @@ import logging
 import threading
 import time
 
-from kafka import KafkaAdminClient
-
 from deltastream import signals
 from deltastream.config import Config
 from deltastream.errors import BrokerUnavailable, Interrupted
 from deltastream.kafka import clients
+from deltastream.kafka.admins import Admin
 from deltastream.subscribe.assignment import AllPartitions, Assignment, InGroup
 from deltastream.subscribe.evolution import reconcile
 from deltastream.subscribe.formats import Format
@@ -74,7 +73,7 @@ class Subscriber:
         """Consume until stopped, or until ``assignment`` is finished."""
         writer = Writer(self.sink, self.format_for)
         shared = Shared(self.cfg, self.tables, HandOver(writer, self.totals), assignment, self.stopping)
-        admin: KafkaAdminClient | None = None
+        admin: Admin | None = None
         try:
             admin = self._admin(self.cfg.kafka.connect_timeout_s)
             for topic in self.cfg.topics:
@@ -100,7 +99,7 @@ class Subscriber:
                 admin.close()
         return self.totals
 
-    def _admin(self, patience_s: float | None, quiet: bool = False) -> KafkaAdminClient:
+    def _admin(self, patience_s: float | None, quiet: bool = False) -> Admin:
         return clients.admin(
             self.cfg,
             patience_s=patience_s,
@@ -109,7 +108,7 @@ class Subscriber:
             quiet=quiet,
         )
 
-    def _wait_for_broker(self, forever: bool) -> KafkaAdminClient | None:
+    def _wait_for_broker(self, forever: bool) -> Admin | None:
         """Wait for the broker to answer again; ``None`` when stopped first."""
         servers = ",".join(self.cfg.general.bootstrap_servers)
         started = time.monotonic()
