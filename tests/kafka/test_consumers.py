@@ -8,14 +8,18 @@ line naming the fix, from subscriber.py as from publisher.py.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 
+import polars as pl
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
+import publisher
+import subscriber
 from deltastream.errors import BrokerUnavailable
 from deltastream.kafka import clients
 from deltastream.kafka.consumers import Consumer
@@ -194,3 +198,26 @@ def test_confluent_kafka_missing_is_one_line_for_the_subscriber(
         'confluent-kafka package installed for "confluent-kafka" (pip install confluent-kafka), '
         "got 'confluent-kafka'"
     )
+
+
+def test_a_table_written_on_one_client_is_read_on_by_the_other(
+    project_factory: Callable[..., Project], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The offsets' app ids hold the topic id as both clients give it: switching the client reads
+    on from Delta's offsets, nothing again."""
+    project = project_factory("item")
+    topic = project.topics["item"]
+    for n, client in enumerate(CLIENTS):
+        project.write(kafka={"client": client})
+        project.csv("item", ["id", "v"], [[str(i), f"{client} {i}"] for i in range(n * 10, n * 10 + 10)])
+        assert publisher.main(project.args()) == 0
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="deltastream"):
+            assert subscriber.main(project.args("--once")) == 0
+        written = [r.getMessage() for r in caplog.records if " -> version " in r.getMessage()]
+        assert sum(int(line.split(": ")[1].split(" records")[0]) for line in written) == 10, written
+        if n:
+            assert f"{topic}: reading " in caplog.text
+            assert "after the offsets stored in Delta" in caplog.text
+    frame = pl.read_delta(str(project.delta / topic))
+    assert frame.height == 20
