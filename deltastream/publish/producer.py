@@ -27,11 +27,13 @@ from deltastream.errors import Interrupted, KafkaOperationError, SourceError
 from deltastream.kafka import clients
 from deltastream.kafka.producers import FlushTimedOut, Producer, SendRefused
 from deltastream.kafka.topics import BrokerGone
+from deltastream.publish import bulk
+from deltastream.publish.bulk import Encoded
 from deltastream.publish.confirm import InFlight, confirm, settle
 from deltastream.publish.pacing import PACED_BATCH_S, Pacer
 from deltastream.publish.progress import progress
 from deltastream.publish.results import TopicResult
-from deltastream.publish.source import Row, csv_path, problem, read_rows
+from deltastream.publish.source import Rejected, csv_path, problem, read_rows
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +123,7 @@ class Sender:
         cfg, pacer, stop, timeout_s = self.cfg, self.pacer, self.stop, self.timeout_s
         topic = result.topic
         size = cfg.publisher.batch_size
-        rows = read_rows(result.path, cfg.general.id_column)
+        rows = bulk.read(result.path, cfg.general.id_column) or read_rows(result.path, cfg.general.id_column)
         current = InFlight(1, time.monotonic())
         batches.append(current)
         objects: JsonObjects | None = None
@@ -139,12 +141,15 @@ class Sender:
                 result.read += 1
                 result.last_line = item.last
                 current.rows += 1
-                if isinstance(item, Row):
+                if isinstance(item, Rejected):
+                    result.note_rejected(item)
+                elif isinstance(item, Encoded):
+                    current.keys.append(item.key)
+                    send(self.producer, item.key, item.value, current, result)
+                else:
                     objects = objects or JsonObjects(item.values)
                     current.keys.append(item.key)
                     send(self.producer, item.key, objects.encode(item.values), current, result)
-                else:
-                    result.note_rejected(item)
                 if current.rows >= size or (
                     pacer.paced and time.monotonic() - current.started >= PACED_BATCH_S
                 ):
