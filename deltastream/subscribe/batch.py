@@ -86,9 +86,11 @@ class FlushPolicy:
         """How long the next poll may wait for records.
 
         Polls of up to :data:`IDLE_POLL_MS` while no batch is open; while one is, until it is due
-        (a poll returns as soon as records come); none once it is due and the writer can take it
-        (a due batch waiting for a busy writer polls briefly rather than spin). Briefly once
-        ``drained``: a one-off run that has read all there is only makes sure of it.
+        but no longer than that either (a poll returns as soon as records come, but not when a
+        fetch without records shows a partition read to its end: a one-off run looks again at
+        least that often whether it has read everything); none once it is due and the writer can
+        take it (a due batch waiting for a busy writer polls briefly rather than spin). Briefly
+        once ``drained``: a one-off run that has read all there is only makes sure of it.
         """
         if drained:
             return QUIET_POLL_MS
@@ -97,4 +99,4 @@ class FlushPolicy:
         left_ms = int((self.max_latency_s - (now - batch.started)) * 1000)
         if left_ms <= 0 and not writer_idle:
             return QUIET_POLL_MS
-        return max(0, left_ms)
+        return min(IDLE_POLL_MS, max(0, left_ms))

@@ -75,6 +75,15 @@ def test_polls_wait_until_the_batch_is_due_and_not_at_all_once_it_is() -> None:
     assert policy.poll_wait_ms(open_batch, now=due, writer_idle=False) == 10  # waits, does not spin
 
 
+def test_a_poll_never_waits_long_while_a_batch_is_open() -> None:
+    """A batch with ten minutes of budget left: the loop still looks every 100 ms whether the
+    run has read everything (librdkafka learns a partition's end from fetches without records,
+    and its poll returns only for a record)."""
+    policy = FlushPolicy(max_records=10, max_latency_s=600)
+    open_batch = batch_of(1)
+    assert policy.poll_wait_ms(open_batch, now=open_batch.started, writer_idle=True) == 100
+
+
 def test_a_one_off_run_that_read_everything_writes_at_once_and_only_makes_sure() -> None:
     policy = FlushPolicy(max_records=10, max_latency_s=0.1)
     last = batch_of(1)
