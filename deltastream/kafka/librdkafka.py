@@ -14,6 +14,7 @@ wait is cut into steps of at most :data:`STEP_S`, so that a Ctrl-C is noticed be
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -279,18 +280,28 @@ def reach(cfg: Config, client: Any, refusals: list[Any], wait: Wait) -> None:
 
 
 def refused(err: confluent_kafka.KafkaError, user: str | None, tls: bool) -> tuple[str, str]:
-    """What kept the producer out (``tls``: the TLS handshake failed), and the fix, in the words
-    used for kafka-python."""
+    """What kept a client out (``tls``: the TLS handshake failed), and the fix, in the words used
+    for kafka-python: the broker's own reason, without librdkafka's connection name and state."""
     text = err.str()
     if tls or "certificate verify failed" in text:
+        reason = "certificate verify failed" if "certificate verify failed" in text else bare(text)
         return (
-            f"has a TLS certificate this machine does not trust ({text})",
+            f"has a TLS certificate this machine does not trust ({reason})",
             "set [kafka] ssl_cafile to the certificate authority that signed it (a PEM file)",
         )
     return (
-        f"refused the SASL credentials of user '{user}' ({text})",
+        f"refused the SASL credentials of user '{user}' ({bare(text)})",
         "check [kafka] sasl_username, sasl_password and sasl_mechanism",
     )
+
+
+def bare(text: str) -> str:
+    """librdkafka's error text without the connection it names first and the state it names last
+    ("sasl_ssl://host:port/bootstrap: SASL authentication error: ... (after 311ms in state
+    AUTH_REQ)")."""
+    text = re.sub(r"\s*\(after \d+ms in state \w+\)$", "", text)
+    text = re.sub(r"^\w+://\S+: ", "", text)
+    return text.removeprefix("SASL authentication error: ")
 
 
 class LibrdkafkaAdmin:
