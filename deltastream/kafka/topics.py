@@ -1,19 +1,15 @@
 """Topic identity: what the broker says each topic is (its id and partition count), and changes.
 
 A topic's id changes when it is deleted and created again, and every topic of an in-memory broker
-is new after a restart. :func:`diff` compares two snapshots without any I/O; :class:`TopicWatcher`
-takes the snapshots.
+is new after a restart. :func:`diff` compares two snapshots without any I/O; an admin client
+(:meth:`deltastream.kafka.admins.Admin.describe`) takes them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from deltastream.kafka.admins import Admin
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +76,3 @@ def diff(before: Snapshot, after: Snapshot) -> TopicChanges:
 
 class BrokerGone(Exception):
     """The broker did not answer a request for topic metadata."""
-
-
-class TopicWatcher:
-    """Describes the configured topics on the broker, through an admin client it is given."""
-
-    def __init__(self, admin: Admin, topics: Iterable[str]) -> None:
-        self.admin = admin
-        self.topics = list(topics)
-
-    def snapshot(self) -> Snapshot:
-        """The current state of each topic that exists; raises :class:`BrokerGone` when the broker
-        does not answer."""
-        return self.admin.describe(self.topics)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from deltastream.kafka import clients
 from deltastream.kafka.admins import Admin
-from deltastream.kafka.topics import Snapshot, TopicChanges, TopicWatcher, diff
+from deltastream.kafka.topics import Snapshot, TopicChanges, diff
 from deltastream.subscribe.offsets import AppIds
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ class TopicGuard:
         self.admin = admin
         self.topics = list(topics)
         self.group_id = group_id
-        self.watcher = TopicWatcher(admin, topics)
         self.snapshot: Snapshot = {}
         self.ids = AppIds.of(group_id)
         self._next_check = 0.0
@@ -52,7 +51,7 @@ class TopicGuard:
         (partitions, replication factor)."""
         if create is not None:
             clients.ensure_topics(self.admin, self.topics, *create)
-        self.snapshot = self.watcher.snapshot()
+        self.snapshot = self.admin.describe(self.topics)
         if missing := [t for t in self.topics if t not in self.snapshot]:
             log.info("waiting for %s to be created on the broker", ", ".join(missing))
         self.ids = AppIds.of(
@@ -63,7 +62,7 @@ class TopicGuard:
     def verify(self) -> None:
         """Raise :class:`TopicsChanged` or :class:`BrokerGone` unless the broker still holds the
         topics of the snapshot."""
-        changes = diff(self.snapshot, self.watcher.snapshot())
+        changes = diff(self.snapshot, self.admin.describe(self.topics))
         if changes:
             raise TopicsChanged(changes)
 

@@ -16,7 +16,6 @@ from kafka.admin import NewTopic
 import publisher
 import subscriber
 from deltastream.kafka import clients
-from deltastream.kafka.topics import TopicWatcher
 from deltastream.subscribe import offsets, positions
 from deltastream.values import DEAD_LETTERS
 
@@ -59,7 +58,7 @@ def app_ids(project: Project) -> offsets.AppIds:
     cfg = project.config
     admin = clients.admin(cfg, patience_s=10)
     try:
-        states = TopicWatcher(admin, cfg.topics).snapshot()
+        states = admin.describe(cfg.topics)
         return offsets.AppIds.of(project.group, {t: s.topic_id for t, s in states.items() if s.topic_id})
     finally:
         admin.close()
