@@ -20,8 +20,6 @@ from kafka.errors import (
 
 from deltastream.config import Config
 from deltastream.errors import (
-    BrokerUnavailable,
-    Interrupted,
     KafkaAuthenticationFailed,
 )
 from deltastream.kafka import compat, librdkafka, rdconsumer
@@ -44,7 +42,7 @@ def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
     """Build a client, trying until a broker answers (see :class:`Wait`)."""
     servers = cfg.general.bootstrap_servers
     compat.keep_the_last_answer()
-    what, patience_s, stop, quiet = wait.what, wait.patience_s, wait.stop, wait.quiet
+    patience_s = wait.patience_s
     started = time.monotonic()
     attempt = 0
     while True:
@@ -69,23 +67,8 @@ def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
                         raise KafkaAuthenticationFailed(servers, *refused) from None
                     raise
         except (KafkaTimeoutError, OSError) as exc:
-            waited = time.monotonic() - started
-            if patience_s is not None and waited >= patience_s:
-                raise BrokerUnavailable(servers, waited, exc) from None
-            if not quiet:
-                log.warning(
-                    "%s: no broker at %s yet (attempt %d, waited %.0f s%s); retrying",
-                    what,
-                    ",".join(servers),
-                    attempt,
-                    waited,
-                    "" if patience_s is None else f" of {patience_s:.0f} s",
-                )
-        pause = min(0.2 * attempt, 2.0)
-        if patience_s is not None:
-            pause = min(pause, max(0.0, patience_s - (time.monotonic() - started)))
-        if stop.wait(pause):
-            raise Interrupted
+            failure = exc
+        wait.failed(servers, attempt, started, failure)
 
 
 def kafka_producer(cfg: Config, stop: threading.Event | None = None) -> KafkaProducer:

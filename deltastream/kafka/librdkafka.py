@@ -23,9 +23,7 @@ from uuid import UUID
 
 from deltastream.config import Config
 from deltastream.errors import (
-    BrokerUnavailable,
     ConfigError,
-    Interrupted,
     KafkaAccessDenied,
     KafkaAuthenticationFailed,
     KafkaOperationError,
@@ -243,7 +241,6 @@ def reach(cfg: Config, client: Any, refusals: list[Any], wait: Wait) -> None:
     """Return once ``client`` gets an answer from a broker; raise when the broker refuses it
     (``refusals``, filled by :func:`refusals_into`), or as :class:`Wait` says."""
     ck = module(cfg)
-    what, patience_s, stop, quiet = wait.what, wait.patience_s, wait.stop, wait.quiet
     servers = cfg.general.bootstrap_servers
     started = time.monotonic()
     attempt = 0
@@ -260,23 +257,7 @@ def reach(cfg: Config, client: Any, refusals: list[Any], wait: Wait) -> None:
         if refusals:
             tls = refusals[-1].code() == ck.KafkaError._SSL
             raise KafkaAuthenticationFailed(servers, *refused(refusals[-1], cfg.kafka.sasl_username, tls))
-        waited = time.monotonic() - started
-        if patience_s is not None and waited >= patience_s:
-            raise BrokerUnavailable(servers, waited, one_error(failure))
-        if not quiet:
-            log.warning(
-                "%s: no broker at %s yet (attempt %d, waited %.0f s%s); retrying",
-                what,
-                ",".join(servers),
-                attempt,
-                waited,
-                "" if patience_s is None else f" of {patience_s:.0f} s",
-            )
-        pause = min(0.2 * attempt, 2.0)
-        if patience_s is not None:
-            pause = min(pause, max(0.0, patience_s - waited))
-        if stop.wait(pause):
-            raise Interrupted
+        wait.failed(servers, attempt, started, one_error(failure))
 
 
 def refused(err: confluent_kafka.KafkaError, user: str | None, tls: bool) -> tuple[str, str]:

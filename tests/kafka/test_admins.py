@@ -1,16 +1,11 @@
 """The admin calls on either client ([kafka] client): the same topics created, the same topic ids
-described (the offsets' app ids are made of them, so a table is read on by the other client), and
-a broker that does not answer is one line."""
+described (the offsets' app ids are made of them, so a table is read on by the other client)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
-
-from deltastream.errors import BrokerUnavailable
 from deltastream.kafka import clients
-from deltastream.kafka.embedded import free_port
 
 from ..conftest import CLIENTS, Project
 
@@ -33,16 +28,3 @@ def test_both_clients_create_and_describe_the_same_topics(project_factory: Calla
     assert all(state.partitions == 2 for state in snapshots[0].values())
     ids = [state.topic_id for state in snapshots[0].values()]
     assert all(ids) and len(set(ids)) == 2
-
-
-@pytest.mark.parametrize("client", CLIENTS)
-def test_each_admin_waits_for_a_broker_then_says_none_answered(
-    project_factory: Callable[..., Project], client: str
-) -> None:
-    project = project_factory("item")
-    servers = f"127.0.0.1:{free_port()}"
-    project.write(general={"bootstrap_servers": servers}, kafka={"client": client})
-    with pytest.raises(BrokerUnavailable) as info:
-        clients.admin(project.config, patience_s=1)
-    assert str(info.value).startswith(f"no Kafka broker reachable at {servers} after 1 s (")
-    assert "\n" not in str(info.value)

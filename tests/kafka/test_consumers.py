@@ -2,8 +2,8 @@
 
 Both read a partition from where the subscriber sends it, in the group and without one, and
 nothing from before; both say where they stand (position, high watermark) as the caught-up check
-needs; no broker is one line after the patience; and a missing confluent-kafka package is one
-line naming the fix, from subscriber.py as from publisher.py.
+needs; and a table written on one client is read on by the other. (No broker, and a missing
+confluent-kafka package, are tested for every client in test_producers.py.)
 """
 
 from __future__ import annotations
@@ -20,14 +20,11 @@ from kafka.admin import NewTopic
 
 import publisher
 import subscriber
-from deltastream.errors import BrokerUnavailable
 from deltastream.kafka import clients
 from deltastream.kafka.consumers import Consumer
-from deltastream.kafka.embedded import free_port
 from deltastream.kafka.message import TopicPartition
 
-from ..conftest import CLIENTS, ROOT, Project
-from .test_producers import run_python
+from ..conftest import CLIENTS, Project
 
 PARTITIONS = 3
 PER_PARTITION = 20
@@ -164,40 +161,6 @@ def test_no_consumer_creates_a_missing_topic(project_factory: Callable[..., Proj
     finally:
         consumer.close(1, threading.Event(), finish_join=False)
         admin.close()
-
-
-@pytest.mark.parametrize("client", CLIENTS)
-def test_each_consumer_waits_for_a_broker_then_says_none_answered(
-    project_factory: Callable[..., Project], client: str
-) -> None:
-    project = project_factory("item")
-    servers = f"127.0.0.1:{free_port()}"
-    project.write(general={"bootstrap_servers": servers}, kafka={"client": client})
-    with pytest.raises(BrokerUnavailable) as info:
-        clients.consumer(project.config, patience_s=1)
-    assert str(info.value).startswith(f"no Kafka broker reachable at {servers} after 1 s (")
-    assert "\n" not in str(info.value)
-
-
-def test_confluent_kafka_missing_is_one_line_for_the_subscriber(
-    project_factory: Callable[..., Project],
-) -> None:
-    """As on a machine without the package: said at once, before any wait for a broker."""
-    project = project_factory("item")
-    servers = f"127.0.0.1:{free_port()}"
-    project.write(general={"bootstrap_servers": servers}, kafka={"client": "confluent-kafka"})
-    program = (
-        "import sys; sys.modules['confluent_kafka'] = None; sys.path.insert(0, sys.argv[1]); "
-        "import subscriber; sys.exit(subscriber.main(sys.argv[2:]))"
-    )
-    result = run_python("-c", program, str(ROOT), *project.args())
-    assert result.returncode == 1
-    assert "no broker" not in result.stderr
-    assert result.stderr.splitlines()[-1] == (
-        f'subscriber.py: error: {project.config_path}: [kafka] client: expected "kafka-python", or the '
-        'confluent-kafka package installed for "confluent-kafka" (pip install confluent-kafka), '
-        "got 'confluent-kafka'"
-    )
 
 
 def test_a_table_written_on_one_client_is_read_on_by_the_other(

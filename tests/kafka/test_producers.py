@@ -1,8 +1,9 @@
 """The publisher on either client ([kafka] client): kafka-python or librdkafka (confluent-kafka).
 
 Both send the same records to the same partitions, so a topic reads the same whoever wrote it; a
-record either cannot take fails alone, in one line; no broker is one line after the patience; and
-a missing confluent-kafka package is one line naming the fix.
+record either cannot take fails alone, in one line; no broker is one line after the patience, for
+every client (producer, consumer, admin); and a missing confluent-kafka package is one line naming
+the fix, from publisher.py and subscriber.py.
 """
 
 from __future__ import annotations
@@ -107,36 +108,46 @@ def test_no_broker_is_one_line(project_factory: Callable[..., Project]) -> None:
     )
 
 
-def test_confluent_kafka_missing_is_one_line(project_factory: Callable[..., Project]) -> None:
+@pytest.mark.parametrize("script", ["publisher.py", "subscriber.py"])
+def test_confluent_kafka_missing_is_one_line(project_factory: Callable[..., Project], script: str) -> None:
     """As on a machine without the package: its import fails. Said at once, before any wait for
     a broker (there is none at this address)."""
     project = project_factory("item")
     servers = f"127.0.0.1:{free_port()}"
     project.write(general={"bootstrap_servers": servers}, kafka={"client": "confluent-kafka"})
     project.csv("item", ["id"], [["1"]])
+    name = script.removesuffix(".py")
     program = (
         "import sys; sys.modules['confluent_kafka'] = None; sys.path.insert(0, sys.argv[1]); "
-        "import publisher; sys.exit(publisher.main(sys.argv[2:]))"
+        f"import {name}; sys.exit({name}.main(sys.argv[2:]))"
     )
     result = run_python("-c", program, str(ROOT), *project.args())
     assert result.returncode == 1
     assert "no broker" not in result.stderr
     assert result.stderr.splitlines()[-1] == (
-        f'publisher.py: error: {project.config_path}: [kafka] client: expected "kafka-python", or the '
+        f'{script}: error: {project.config_path}: [kafka] client: expected "kafka-python", or the '
         'confluent-kafka package installed for "confluent-kafka" (pip install confluent-kafka), '
         "got 'confluent-kafka'"
     )
 
 
+@pytest.mark.parametrize("kind", ["producer", "consumer", "admin"])
 @pytest.mark.parametrize("client", CLIENTS)
-def test_each_producer_waits_for_a_broker_then_says_none_answered(
-    project_factory: Callable[..., Project], client: str
+def test_each_client_waits_for_a_broker_then_says_none_answered(
+    project_factory: Callable[..., Project], client: str, kind: str
 ) -> None:
-    """The producer itself, past the topic checks the publisher makes first."""
+    """Each client itself (the producer past the topic checks the publisher makes first), for
+    connect_timeout_s."""
     project = project_factory("item")
     servers = f"127.0.0.1:{free_port()}"
     project.write(general={"bootstrap_servers": servers}, kafka={"client": client, "connect_timeout_s": 1})
+    cfg = project.config
     with pytest.raises(BrokerUnavailable) as info:
-        clients.producer(project.config)
+        if kind == "producer":
+            clients.producer(cfg)
+        elif kind == "consumer":
+            clients.consumer(cfg, patience_s=cfg.kafka.connect_timeout_s)
+        else:
+            clients.admin(cfg, patience_s=cfg.kafka.connect_timeout_s)
     assert str(info.value).startswith(f"no Kafka broker reachable at {servers} after 1 s (")
     assert "\n" not in str(info.value)

@@ -54,6 +54,16 @@ def once(project: Project) -> None:
     assert subscriber.main(project.args("--once")) == 0
 
 
+def once_in_a_process(project: Project, timeout_s: float = 60) -> int | None:
+    """``subscriber.py --once`` run as a user runs it, given ``timeout_s`` to end; its exit code."""
+    process = start_script("subscriber.py", *project.args("--once"), quiet=True)
+    try:
+        wait_until(lambda: process.poll() is not None, timeout=timeout_s)
+    finally:
+        process.kill()
+    return process.returncode
+
+
 def app_ids(project: Project) -> offsets.AppIds:
     cfg = project.config
     admin = clients.admin(cfg, patience_s=10)
@@ -125,12 +135,7 @@ def test_a_one_off_run_writes_its_last_batch_without_waiting_for_the_latency_bud
     project = project_factory("item")
     project.write(subscriber={"max_batch_latency_ms": 600_000})  # a trickle would wait ten minutes
     publish(project, rows(5))
-    process = start_script("subscriber.py", *project.args("--once"), quiet=True)
-    try:
-        wait_until(lambda: process.poll() is not None, timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == 0
+    assert once_in_a_process(project) == 0
     assert table(project).to_dicts() == expected(rows(5))
 
 
@@ -142,12 +147,7 @@ def test_a_one_off_run_reading_uncommitted_ends_beside_empty_partitions(
     project = project_factory("item")
     project.write(kafka={"isolation_level": "read_uncommitted"})
     publish(project, rows(1))
-    process = start_script("subscriber.py", *project.args("--once"), quiet=True)
-    try:
-        wait_until(lambda: process.poll() is not None, timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == 0
+    assert once_in_a_process(project) == 0
     assert table(project).to_dicts() == expected(rows(1))
 
 
