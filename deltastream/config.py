@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -21,8 +22,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from deltastream import crosschecks
 from deltastream.errors import ConfigError
-from deltastream.schema import TopicSchema, read_topics
+from deltastream.schema import FORMATS, TopicSchema, read_topics
 from deltastream.values import (
     LOCAL_FILE_KB,
     OBJECT_STORE_FILE_KB,
@@ -53,6 +55,8 @@ from deltastream.values import (
 MAX_FILE_BYTES = 1 << 20
 #: Command-line flags whose name is not the key's with '-' for '_'.
 FLAGS = {("general", "logging_level"): "--log-level"}
+#: A Schema Registry's address.
+REGISTRY_URL = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
 
 
 def flag(section: str, key: str) -> str:
@@ -95,6 +99,13 @@ class KafkaConfig:
     #: The certificate authority (a PEM file) that signed the brokers' certificates, for SSL and
     #: SASL_SSL; none: the system's trusted ones.
     ssl_cafile: Path | None = _key(path, None)
+    #: The Schema Registry (Confluent's API) that Avro topics name their schemas in; its basic
+    #: auth user and password, and the certificate authority of an https registry (none: the
+    #: system's trusted ones).
+    schema_registry_url: str | None = _key(text(REGISTRY_URL, "an http:// or https:// URL"), None)
+    schema_registry_username: str | None = _key(text(), None)
+    schema_registry_password: Secret | None = _key(secret, None)
+    schema_registry_cafile: Path | None = _key(path, None)
 
     def librdkafka_settings(self) -> dict[str, Any]:
         """Security settings for librdkafka clients, in its names (the password leaves here and
@@ -134,6 +145,10 @@ class PublisherConfig:
     linger_ms: int = _key(integer(0, 60_000), 5)
     delivery_timeout_ms: int = _key(integer(1000, 3_600_000), 30_000)
     rate: float = _key(rate, 0.0)
+    #: What rows are sent as, and what a topic's messages are read as unless ``[topic.<name>]
+    #: format`` says otherwise: JSON objects of text, or Avro (Confluent's wire format) in a
+    #: schema made from the topic's declared columns, registered in the Schema Registry.
+    format: str = _key(choice(*FORMATS), "json")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,9 +217,15 @@ class Config:
         """What config.toml declares for ``topic`` (nothing: every value is text)."""
         return self.topic.get(topic, TopicSchema())
 
+    def format(self, topic: str) -> str:
+        """How ``topic``'s messages are written: its own ``format``, else the publisher's."""
+        return self.schema(topic).format or self.publisher.format
+
     def secrets(self) -> tuple[str, ...]:
         """Every secret value in the config, for masking in logs and messages."""
         found = [self.kafka.sasl_password.get()] if self.kafka.sasl_password else []
+        if self.kafka.schema_registry_password:
+            found.append(self.kafka.schema_registry_password.get())
         found += [v for k, v in self.subscriber.storage_options.items() if secret_option(k) and v]
         return tuple(found)
 
@@ -268,47 +289,6 @@ def _cwd() -> Path:
         ) from None
 
 
-def _cross_checks(label: str, parts: Mapping[str, Any]) -> None:
-    """Rules that tie two keys together."""
-    kafka: KafkaConfig = parts["kafka"]
-    if kafka.heartbeat_interval_ms >= kafka.session_timeout_ms:
-        raise ConfigError(
-            label,
-            "[kafka] heartbeat_interval_ms",
-            f"a value below session_timeout_ms ({kafka.session_timeout_ms})",
-            kafka.heartbeat_interval_ms,
-        )
-    sasl = kafka.security_protocol.startswith("SASL_")
-    for key in ("sasl_mechanism", "sasl_username", "sasl_password"):
-        given = getattr(kafka, key) is not None
-        if sasl and not given:
-            raise ConfigError(
-                label, f"[kafka] {key}", f"a value: security_protocol {kafka.security_protocol} needs it"
-            )
-        if given and not sasl:
-            raise ConfigError(
-                label,
-                f"[kafka] {key}",
-                f"no value with security_protocol {kafka.security_protocol} (it would be ignored); "
-                'set security_protocol = "SASL_SSL" or "SASL_PLAINTEXT", or remove the key',
-            )
-    if kafka.ssl_cafile is not None and not kafka.security_protocol.endswith("SSL"):
-        raise ConfigError(
-            label,
-            "[kafka] ssl_cafile",
-            f"no value with security_protocol {kafka.security_protocol} (it would be ignored); "
-            'set security_protocol = "SSL" or "SASL_SSL", or remove the key',
-        )
-    publisher: PublisherConfig = parts["publisher"]
-    if publisher.delivery_timeout_ms < publisher.linger_ms + 1000:
-        raise ConfigError(
-            label,
-            "[publisher] delivery_timeout_ms",
-            f"at least linger_ms + 1000 ({publisher.linger_ms + 1000})",
-            publisher.delivery_timeout_ms,
-        )
-
-
 def parse(raw: Mapping[str, Any], source: Path, overrides: Overrides | None = None) -> Config:
     """Validate a parsed TOML document (and flag overrides) into a :class:`Config`."""
     overrides = overrides or {}
@@ -318,8 +298,9 @@ def parse(raw: Mapping[str, Any], source: Path, overrides: Overrides | None = No
             raise ConfigError(label, f"[{name}]", f"one of the sections {', '.join(SECTIONS)}, topic")
     document = _Document(label, source.parent, overrides)
     parts = {name: document.section(name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
-    _cross_checks(label, parts)
+    crosschecks.keys(label, parts)
     topic = read_topics(raw.get("topic", {}), label, parts["general"].id_column)
+    crosschecks.registry(label, parts, topic)
     return Config(source=source, topic=MappingProxyType(topic), **parts)
 
 

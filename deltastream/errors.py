@@ -166,3 +166,11 @@ class KafkaAccessDenied(PipelineError):
         self.user = user
         who = f"user '{user}'" if user else "this client"
         super().__init__(f"the broker does not allow {who} to {what}; {fix}")
+
+
+class RegistryUnavailable(PipelineError):
+    """The Schema Registry did not answer, or refused to; the message names it and says why."""
+
+    def __init__(self, url: str, problem: str, fix: str) -> None:
+        self.url = url
+        super().__init__(f"Schema Registry at {url}: {problem}; {fix}")

@@ -106,6 +106,8 @@ class TopicSchema:
 
     columns: Mapping[str, ColumnType] = field(default_factory=lambda: MappingProxyType({}))
     undeclared_fields: str = "evolve"
+    #: How its messages are written: one of :data:`FORMATS`; none: as ``[publisher] format``.
+    format: str | None = None
 
     @property
     def declared(self) -> bool:
@@ -113,7 +115,10 @@ class TopicSchema:
 
 
 #: The keys of a ``[topic.<name>]`` table.
-TOPIC_KEYS = ("columns", "undeclared_fields")
+TOPIC_KEYS = ("columns", "undeclared_fields", "format")
+#: What ``[topic.<name>] format`` may say: flat JSON objects (text, typed by the declared
+#: columns), or Avro in Confluent's wire format, typed by its schema in the Schema Registry.
+FORMATS = ("json", "avro")
 _BAD_NAME = re.compile(r"[ ,;{}()\n\t=\x00-\x1f\x7f]")
 
 
@@ -142,8 +147,17 @@ def read_topics(raw: object, source: str, id_column: str) -> dict[str, TopicSche
             raise ConfigError(
                 source, f"{where} undeclared_fields", "one of " + ", ".join(UNDECLARED), undeclared
             )
+        fmt = settings.get("format")
+        if fmt is not None and fmt not in FORMATS:
+            raise ConfigError(source, f"{where} format", "one of " + ", ".join(FORMATS), fmt)
         columns = _columns(settings.get("columns", {}), source, f"[topic.{name}.columns]", id_column)
-        result[name] = TopicSchema(MappingProxyType(columns), undeclared)
+        if fmt == "avro" and "undeclared_fields" in settings:
+            raise ConfigError(
+                source,
+                f"{where} undeclared_fields",
+                "no value with format avro: every field of its schema is a column",
+            )
+        result[name] = TopicSchema(MappingProxyType(columns), undeclared, fmt)
     return result
 
 

@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ import subscriber
 from deltastream import config, logs
 from deltastream.kafka.apache import ApacheKafka
 from deltastream.kafka.embedded import EmbeddedBroker
+from deltastream.kafka.registry import RegistryServer, server_jar_cached
 from deltastream.subscribe.subscriber import Subscriber, assignment_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -387,6 +389,24 @@ def logging_restored() -> Iterator[None]:
         for name, (level, handlers) in saved.items():
             logging.getLogger(name).setLevel(level)
             logging.getLogger(name).handlers = handlers
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """A real Schema Registry (Apicurio, in memory) on a free loopback port; it needs Java 17+
+    and, until Maven has fetched it, Maven: without them its tests are skipped (CI installs both)."""
+    if shutil.which("java") is None or (shutil.which("mvn") is None and not _registry_cached()):
+        pytest.skip("the Schema Registry needs java (17+) and mvn on PATH")
+    log_file = tmp_path_factory.mktemp("registry") / "registry.log"
+    with RegistryServer(log_file=log_file) as server:
+        yield server
+
+
+def _registry_cached() -> bool:
+    try:
+        return server_jar_cached()
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")

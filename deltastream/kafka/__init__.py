@@ -4,7 +4,7 @@ the subscriber reads with and the admin calls of both, on either client (the int
 ``librdkafka`` and ``rdconsumer``), the
 workarounds for the client and the brokers (``compat``), topic identity, what a message is, and
 the two brokers: the embedded one (``embedded``) and Apache Kafka run from a classpath Maven
-fetches (``apache``).
+fetches (``apache``), and a Schema Registry (Apicurio, ``registry``) for Avro topics.
 
 May import the core (config, errors, logs); knows nothing of Delta tables, CSV files or the report.
 """

@@ -6,7 +6,7 @@ no quote (so no field spans lines and no comma sits inside a field), no carriage
 CRLF line ends, no blank line and no NUL, every line UTF-8 with the header's number of fields, no
 field longer than the csv module allows, and an id on every line that is not only white space. Such
 a file, up to :data:`MAX_BYTES`, is read at once and its rows encoded as JSON in one pass: the same
-keys, bytes and line numbers the exact reader and :class:`~deltastream.publish.producer.JsonObjects`
+keys, bytes and line numbers the exact reader and :class:`~deltastream.publish.encoders.JsonObjects`
 give (tests/publish/test_bulk.py holds the two to each other). :func:`read` returns ``None`` for any
 other file, which the exact reader then reads.
 """

@@ -1,4 +1,5 @@
-"""CSV rows to Kafka: one JSON object of strings per row, keyed by id.
+"""CSV rows to Kafka: one JSON object of strings per row (or an Avro record, for a topic whose
+format is avro: :mod:`deltastream.avro.writer`), keyed by id.
 
 Rows are sent one by one as they are read. They are confirmed in batches: every ``batch_size``
 rows, and when paced by ``rate`` at least every second, the rows of a batch are each
@@ -16,39 +17,27 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from json.encoder import encode_basestring
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tqdm import tqdm
 
+from deltastream.avro.writer import NotConverted
 from deltastream.config import Config
-from deltastream.errors import Interrupted, KafkaOperationError, SourceError
+from deltastream.errors import Interrupted, KafkaOperationError, RegistryUnavailable, SourceError
 from deltastream.kafka import clients
 from deltastream.kafka.producers import FlushTimedOut, Producer, SendRefused
 from deltastream.kafka.topics import BrokerGone
 from deltastream.publish import bulk
 from deltastream.publish.bulk import Encoded
 from deltastream.publish.confirm import InFlight, confirm, settle
+from deltastream.publish.encoders import TopicEncoder
 from deltastream.publish.pacing import PACED_BATCH_S, Pacer
 from deltastream.publish.progress import progress
 from deltastream.publish.results import TopicResult
-from deltastream.publish.source import Rejected, csv_path, problem, read_rows
+from deltastream.publish.source import Rejected, Row, csv_path, problem, read_rows
 
 log = logging.getLogger(__name__)
-
-
-class JsonObjects:
-    """A file's rows as compact JSON objects of strings, non-ASCII text kept as UTF-8: the bytes
-    ``json.dumps(values, ensure_ascii=False, separators=(",", ":"))`` gives, twice as fast, the
-    header's names encoded once. Every row of a file has the header's names, in its order."""
-
-    def __init__(self, names: Iterable[str]) -> None:
-        self.prefixes = [encode_basestring(name) + ":" for name in names]
-
-    def encode(self, values: dict[str, str]) -> bytes:
-        pairs = zip(self.prefixes, values.values(), strict=True)
-        return ("{" + ",".join([prefix + encode_basestring(v) for prefix, v in pairs]) + "}").encode()
 
 
 class Sender:
@@ -123,10 +112,12 @@ class Sender:
         cfg, pacer, stop, timeout_s = self.cfg, self.pacer, self.stop, self.timeout_s
         topic = result.topic
         size = cfg.publisher.batch_size
-        rows = bulk.read(result.path, cfg.general.id_column) or read_rows(result.path, cfg.general.id_column)
+        avro = cfg.format(topic) == "avro"
+        bulky = None if avro else bulk.read(result.path, cfg.general.id_column)
+        rows = bulky or read_rows(result.path, cfg.general.id_column)
         current = InFlight(1, time.monotonic())
         batches.append(current)
-        objects: JsonObjects | None = None
+        encode = TopicEncoder(cfg, topic).encode
         try:
             while True:
                 pacer.wait_turn(stop)
@@ -147,9 +138,7 @@ class Sender:
                     current.keys.append(item.key)
                     send(self.producer, item.key, item.value, current, result)
                 else:
-                    objects = objects or JsonObjects(item.values)
-                    current.keys.append(item.key)
-                    send(self.producer, item.key, objects.encode(item.values), current, result)
+                    send_row(self.producer, encode, item, current, result)
                 if current.rows >= size or (
                     pacer.paced and time.monotonic() - current.started >= PACED_BATCH_S
                 ):
@@ -162,7 +151,7 @@ class Sender:
                     batches[:] = [b for b in batches if not b.settled]
                     current = InFlight(current.number + 1, time.monotonic())
                     batches.append(current)
-        except SourceError as exc:
+        except (SourceError, RegistryUnavailable) as exc:
             result.error = str(exc)
             if result.read:
                 log.error("%s; the rows before it are sent", exc)
@@ -171,6 +160,23 @@ class Sender:
         finally:
             rows.close()
         bar.update(current.rows)
+
+
+def send_row(
+    producer: Producer,
+    encode: Callable[[Row], tuple[str, bytes]],
+    item: Row,
+    batch: InFlight,
+    result: TopicResult,
+) -> None:
+    """Encode one row and send it; a value its type cannot hold rejects the row."""
+    try:
+        key, value = encode(item)
+    except NotConverted as exc:
+        result.note_rejected(Rejected(result.path, item.line, str(exc), item.last))
+        return
+    batch.keys.append(key)
+    send(producer, key, value, batch, result)
 
 
 def send(producer: Producer, key: str, value: bytes, batch: InFlight, result: TopicResult) -> None:

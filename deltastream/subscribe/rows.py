@@ -11,7 +11,7 @@ writes them. Nothing here knows of a wire format.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -101,3 +101,15 @@ def latest(rows: pl.DataFrame, id_column: str) -> pl.DataFrame:
 def deletes(rows: pl.DataFrame) -> int:
     """How many rows delete their id."""
     return int(rows[DELETED].sum()) if rows.height else 0
+
+
+def positioned(frame: pl.DataFrame, seq: Sequence[int], messages: Sequence[Message]) -> pl.DataFrame:
+    """A format's rows put in the order of ``messages``, each with where it came from: ``seq``
+    gives the index in ``messages`` of each row of ``frame``."""
+    order = pl.Series(SEQ, seq, dtype=pl.Int64)
+    rows = frame.with_columns(order).sort(SEQ).drop(SEQ)
+    ordered = sorted(seq)
+    return rows.with_columns(
+        pl.Series(PARTITION, [messages[i].partition for i in ordered], dtype=pl.Int32),
+        pl.Series(OFFSET, [messages[i].offset for i in ordered], dtype=pl.Int64),
+    )

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError
 from polars.exceptions import PolarsError
@@ -37,6 +38,7 @@ from polars.exceptions import PolarsError
 from deltastream import deltalog
 from deltastream.errors import SinkError, one_line
 from deltastream.subscribe import deadletters, offsets
+from deltastream.subscribe.changes import table_schema
 from deltastream.subscribe.maintenance import Maintenance
 from deltastream.subscribe.rows import Decoded, deletes, latest
 from deltastream.subscribe.upsert import Operation, TableSettings, Upserter
@@ -97,15 +99,15 @@ class DeltaSink:
         self.max_attempts = max_attempts
         self._copies: dict[str, DeltaTable] = {}
 
-    def columns(self, topic: str) -> list[str]:
-        """The columns of ``topic``'s table as last read: none before it exists, nor when it
-        cannot be read (the write then says why, with the offsets it holds)."""
+    def columns(self, topic: str) -> dict[str, pl.DataType]:
+        """The columns of ``topic``'s table as last read, with their types: none before it
+        exists, nor when it cannot be read (the write then says why, with the offsets it holds)."""
         try:
             table = self._current(topic)
         except STORAGE_ERRORS:
             self._copies.clear()
-            return []
-        return [f.name for f in table.schema().fields] if table is not None else []
+            return {}
+        return dict(table_schema(table)) if table is not None else {}
 
     def write(
         self, topic: str, decoded: Decoded, spans: Mapping[int, tuple[int, int]], ids: offsets.AppIds

@@ -13,6 +13,7 @@ import threading
 import time
 
 from deltastream import signals
+from deltastream.avro.registry import Registry
 from deltastream.config import Config
 from deltastream.errors import BrokerUnavailable, Interrupted
 from deltastream.kafka import clients
@@ -20,6 +21,7 @@ from deltastream.kafka.admins import Admin
 from deltastream.subscribe.assignment import AllPartitions, Assignment, InGroup
 from deltastream.subscribe.evolution import reconcile
 from deltastream.subscribe.formats import Format
+from deltastream.subscribe.formats.avro import AvroFormat
 from deltastream.subscribe.formats.json import JsonFormat
 from deltastream.subscribe.formats.typed import Declared
 from deltastream.subscribe.handover import HandOver, Totals
@@ -54,10 +56,7 @@ class Subscriber:
             TableSettings(file_target_bytes=target),
             Maintenance(self.tables, sub.compact_every, sub.vacuum_retention_hours, target),
         )
-        self.formats = {
-            topic: JsonFormat(cfg.general.id_column, Declared(topic, cfg.schema(topic)))
-            for topic in cfg.topics
-        }
+        self.formats = formats(cfg)
         self.totals = Totals()
         #: The session in progress, for tests and tools that look at a running subscriber.
         self.session: Session | None = None
@@ -77,7 +76,8 @@ class Subscriber:
         try:
             admin = self._admin(self.cfg.kafka.connect_timeout_s)
             for topic in self.cfg.topics:
-                reconcile(self.tables, topic, self.cfg.schema(topic))
+                if self.cfg.format(topic) == "json":  # an Avro topic's types are its schema's
+                    reconcile(self.tables, topic, self.cfg.schema(topic))
             first = True
             while admin is not None and not self.stopping.is_set():
                 self.session = Session(shared, admin, create_topics=first)
@@ -135,6 +135,19 @@ class Subscriber:
             )
             return admin
         return None
+
+
+def formats(cfg: Config) -> dict[str, Format]:
+    """Each topic's format, as ``[topic.<name>] format`` says."""
+    registry = Registry.of(cfg.kafka)
+    found: dict[str, Format] = {}
+    for topic in cfg.topics:
+        if cfg.format(topic) == "avro":
+            assert registry is not None  # the config checks it
+            found[topic] = AvroFormat(cfg.general.id_column, registry)
+        else:
+            found[topic] = JsonFormat(cfg.general.id_column, Declared(topic, cfg.schema(topic)))
+    return found
 
 
 def assignment_for(cfg: Config, once: bool) -> Assignment:

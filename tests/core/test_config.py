@@ -547,11 +547,41 @@ def test_a_password_of_the_wrong_type_is_never_echoed(tmp_path: Path, line: str,
             "[kafka] ssl_cafile: expected no value with security_protocol PLAINTEXT (it would be ignored); "
             'set security_protocol = "SSL" or "SASL_SSL", or remove the key',
         ),
+        (
+            'schema_registry_username = "u"',
+            "[kafka] schema_registry_username: expected no value without schema_registry_url "
+            "(it would be ignored)",
+        ),
+        (
+            'schema_registry_url = "localhost:8081"',
+            "[kafka] schema_registry_url: expected an http:// or https:// URL, got 'localhost:8081'",
+        ),
     ],
 )
 def test_rules_that_tie_keys_together(tmp_path: Path, lines: str, message: str) -> None:
     path = write(tmp_path, added("kafka", lines))
     assert error(path) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (added("publisher", 'format = "avro"'), "a Schema Registry's URL: [publisher] format is avro"),
+        (MINIMAL + '[topic.sale]\nformat = "avro"\n', "a Schema Registry's URL: [topic.sale] format is avro"),
+    ],
+)
+def test_avro_needs_a_schema_registry(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    assert error(path) == f"{path}: [kafka] schema_registry_url: expected {message}"
+
+
+def test_a_topic_is_read_in_its_own_format_else_the_publishers(tmp_path: Path) -> None:
+    text = added("kafka", 'schema_registry_url = "https://registry:8081/apis/ccompat/v7"')
+    text += '[topic.orders]\nformat = "json"\n[topic.sale]\nformat = "avro"\n'
+    cfg = config.load(write(tmp_path, text.replace("[publisher]\n", '[publisher]\nformat = "avro"\n')))
+    assert (cfg.format("orders"), cfg.format("sale"), cfg.format("other")) == ("json", "avro", "avro")
+    plain = config.load(write(tmp_path, MINIMAL))
+    assert plain.format("sale") == "json"
 
 
 def test_delivery_timeout_against_linger(tmp_path: Path) -> None:
@@ -656,8 +686,11 @@ def test_secrets_are_listed_for_masking(tmp_path: Path) -> None:
         'sasl_username = "u"\nsasl_password = "pw1"',
     )
     text += '[subscriber.storage_options]\nAWS_SECRET_ACCESS_KEY = "k2"\nAWS_REGION = "eu-west-1"\n'
+    registry = 'schema_registry_url = "https://r"\nschema_registry_username = "u"\n'
+    text = text.replace("[kafka]\n", f'[kafka]\n{registry}schema_registry_password = "pw3"\n')
     cfg = config.load(write(tmp_path, text))
-    assert cfg.secrets() == ("pw1", "k2")
+    assert cfg.secrets() == ("pw1", "pw3", "k2")
+    assert "pw3" not in repr(cfg)
     assert "pw1" not in repr(cfg) and "pw1" not in str(cfg.kafka)
 
 

@@ -84,7 +84,7 @@ SIDES = (
 )
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=name)
+@pytest.mark.parametrize("path", sorted([*PACKAGE.glob("*.py"), *PACKAGE.glob("avro/*.py")]), ids=name)
 def test_the_core_imports_no_side(path: Path) -> None:
     if name(path) != "broker.py":  # a command: it starts one of the brokers in kafka/
         assert not {m for m in imports(path) if m.startswith(SIDES)}
@@ -92,7 +92,12 @@ def test_the_core_imports_no_side(path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted((PACKAGE / "subscribe" / "formats").glob("*.py")), ids=name)
 def test_formats_make_rows_and_write_nothing(path: Path) -> None:
-    allowed = ("deltastream.kafka.message", "deltastream.schema", "deltastream.subscribe.rows")
+    allowed = (
+        "deltastream.kafka.message",
+        "deltastream.schema",
+        "deltastream.subscribe.rows",
+        "deltastream.avro",
+    )
     ours = {m for m in imports(path) if m.startswith("deltastream")}
     assert {
         m for m in ours if not m.startswith(allowed) and not m.startswith("deltastream.subscribe.formats")

@@ -120,7 +120,16 @@ def test_columns_and_the_undeclared_fields_setting_are_read(tmp_path: Path) -> N
             '[topic.sale]\nundeclared_fields = "keep"\n',
             "[topic.sale] undeclared_fields: expected one of evolve, discard, dead_letter, got 'keep'",
         ),
-        ("[topic.sale]\ncolumn = {}\n", "[topic.sale] column: expected one of: columns, undeclared_fields"),
+        (
+            "[topic.sale]\ncolumn = {}\n",
+            "[topic.sale] column: expected one of: columns, undeclared_fields, format",
+        ),
+        ('[topic.sale]\nformat = "xml"\n', "[topic.sale] format: expected one of json, avro, got 'xml'"),
+        (
+            '[topic.sale]\nformat = "avro"\nundeclared_fields = "discard"\n',
+            "[topic.sale] undeclared_fields: expected no value with format avro: every field of its "
+            "schema is a column",
+        ),
         (
             '[topic."no spaces"]\n',
             "[topic.no spaces]: expected Kafka topic names: letters, digits, '.', '_' and '-', at "

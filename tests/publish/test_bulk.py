@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deltastream.publish import bulk
-from deltastream.publish.producer import JsonObjects
+from deltastream.publish.encoders import JsonObjects
 from deltastream.publish.source import Row, read_rows
 
 #: Files the one-pass reader reads.

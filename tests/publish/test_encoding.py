@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from deltastream.publish.producer import JsonObjects
+from deltastream.publish.encoders import JsonObjects
 
 VALUES = [
     "",

@@ -31,7 +31,7 @@ from polars.exceptions import PolarsError
 
 from deltastream.kafka.message import Message
 from deltastream.subscribe.formats.typed import Declared
-from deltastream.subscribe.rows import DELETED, OFFSET, PARTITION, SEQ, DeadLetter, Decoded
+from deltastream.subscribe.rows import DELETED, DeadLetter, Decoded, positioned
 
 #: Characters a column name may not hold: those Delta (without column mapping) and Spark refuse,
 #: control characters, and halves of UTF-16 surrogate pairs, which no UTF-8 text can hold.
@@ -95,14 +95,7 @@ def decode(messages: Sequence[Message], id_column: str, columns: Iterable[str] =
         tombstones = pl.DataFrame({id_column: deletes, DELETED: [True] * len(deletes)})
         frame = pl.concat([frame, tombstones], how="diagonal")
         seq = [*seq, *delete_seq]
-    order = pl.Series(SEQ, seq, dtype=pl.Int64)
-    rows = frame.with_columns(order).sort(SEQ).drop(SEQ)
-    ordered = sorted(seq)
-    positioned = rows.with_columns(
-        pl.Series(PARTITION, [messages[i].partition for i in ordered], dtype=pl.Int32),
-        pl.Series(OFFSET, [messages[i].offset for i in ordered], dtype=pl.Int64),
-    )
-    return Decoded(positioned, sorted(dead, key=lambda d: (d.partition, d.offset)))
+    return Decoded(positioned(frame, seq, messages), sorted(dead, key=lambda d: (d.partition, d.offset)))
 
 
 class JsonFormat:

@@ -1,0 +1,239 @@
+"""An Avro record schema read as the typed columns of a table, and its values as a frame.
+
+Each field is a column (the Delta type in parentheses):
+
+- ``boolean`` (boolean), ``int`` (integer), ``long`` (long), ``float`` (float), ``double``
+  (double), ``string`` and ``enum`` (string), ``bytes`` and ``fixed`` (binary);
+- logical types: ``decimal`` (decimal(p,s); past 38 digits its text), ``date`` (date),
+  ``timestamp-millis`` and ``timestamp-micros`` (timestamp, UTC), ``uuid`` (string);
+  ``time-*`` and ``local-timestamp-*`` as ISO 8601 text (Delta has no time of day, and a time
+  without a zone is not a UTC timestamp);
+- a union of ``null`` and one type is that type, nullable; another union, a record, an array or a
+  map is its compact JSON text, as the JSON format stores nested values.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import fastavro
+import polars as pl
+
+#: Decimal precision Delta (and Parquet) can hold.
+MAX_PRECISION = 38
+#: Id types that can name a row (as for declared columns: no float, no boolean).
+ID_TYPES = (pl.String, pl.Int32, pl.Int64, pl.Date, pl.Datetime, pl.Decimal)
+_PRIMITIVE: dict[str, pl.DataType] = {
+    "boolean": pl.Boolean(),
+    "int": pl.Int32(),
+    "long": pl.Int64(),
+    "float": pl.Float32(),
+    "double": pl.Float64(),
+    "string": pl.String(),
+    "bytes": pl.Binary(),
+    "null": pl.String(),
+}
+_TIMESTAMP = pl.Datetime("us", "UTC")
+
+Converter = Callable[[Any], Any]
+
+
+class BadSchema(ValueError):
+    """A schema that cannot be a table's columns; the message says why."""
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, date | time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} has no JSON form")
+
+
+def as_json(value: Any) -> str | None:
+    """A nested value's compact JSON text (null stays null)."""
+    if value is None:
+        return None
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, time | datetime):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One field as a column: its type, and how a decoded value becomes one Polars takes."""
+
+    dtype: pl.DataType
+    convert: Converter | None = None
+
+
+#: Logical types by (underlying type, logical type), the decimal apart.
+_LOGICAL: dict[tuple[str, str], Column] = {
+    ("int", "date"): Column(pl.Date()),
+    ("long", "timestamp-millis"): Column(_TIMESTAMP),
+    ("long", "timestamp-micros"): Column(_TIMESTAMP),
+    ("int", "time-millis"): Column(pl.String(), as_text),
+    ("long", "time-micros"): Column(pl.String(), as_text),
+    ("long", "local-timestamp-millis"): Column(pl.String(), as_text),
+    ("long", "local-timestamp-micros"): Column(pl.String(), as_text),
+    ("string", "uuid"): Column(pl.String(), as_text),
+    ("fixed", "uuid"): Column(pl.String(), as_text),
+}
+#: Named and nested types that are not a logical one.
+_COMPLEX = {
+    "enum": Column(pl.String()),
+    "fixed": Column(pl.Binary()),
+    "record": Column(pl.String(), as_json),
+    "array": Column(pl.String(), as_json),
+    "map": Column(pl.String(), as_json),
+}
+
+
+def column(avro: Any, named: dict[str, Any]) -> Column:
+    """The column of a field of type ``avro``; ``named`` holds the named types seen so far."""
+    if isinstance(avro, list):
+        others = [t for t in avro if t != "null"]
+        if len(others) == 1:
+            return column(others[0], named)
+        for member in others:
+            column(member, named)  # learn the named types it defines
+        return Column(pl.String(), as_json)
+    if isinstance(avro, str):
+        if avro in _PRIMITIVE:
+            return Column(_PRIMITIVE[avro])
+        if avro in named:
+            return column(named[avro], named)
+        raise BadSchema(f"type {avro!r} is not defined before it is used")
+    if not isinstance(avro, dict) or not isinstance(avro.get("type"), str | list | dict):
+        raise BadSchema(f"{avro!r} is not an Avro type")
+    return _complex(avro, named)
+
+
+def _complex(avro: dict[str, Any], named: dict[str, Any]) -> Column:
+    kind, logical = avro["type"], avro.get("logicalType")
+    if not isinstance(kind, str):
+        return column(kind, named)
+    if kind in ("record", "enum", "fixed") and "name" in avro:
+        named[str(avro["name"])] = avro
+        if avro.get("namespace"):
+            named[f"{avro['namespace']}.{avro['name']}"] = avro
+    if logical == "decimal" and kind in ("bytes", "fixed"):
+        precision, scale = int(avro.get("precision", 0)), int(avro.get("scale", 0))
+        if 1 <= precision <= MAX_PRECISION and 0 <= scale <= precision:
+            return Column(pl.Decimal(precision, scale))
+        return Column(pl.String(), as_text)
+    if isinstance(logical, str) and (kind, logical) in _LOGICAL:
+        return _LOGICAL[(kind, logical)]
+    for field in avro.get("fields", []) if kind == "record" else ():
+        column(field.get("type"), named)  # learn the named types it defines
+    return _COMPLEX.get(kind) or column(kind, named)
+
+
+def parse(schema_id: int, text: str) -> Any:
+    """Schema ``schema_id``'s text parsed for reading; :class:`BadSchema` when it is not Avro."""
+    try:
+        return fastavro.parse_schema(json.loads(text))
+    except (ValueError, TypeError, KeyError, AttributeError, fastavro.schema.SchemaParseException) as exc:
+        raise BadSchema(f"schema id {schema_id} is not a valid Avro schema ({exc})") from None
+
+
+def read(parsed: Any, payload: bytes | memoryview) -> Any:
+    """One value of a parsed schema from ``payload`` (after the wire format's header), which it
+    must fill exactly; raises one of :data:`READ_ERRORS` when the bytes are not that."""
+    stream = io.BytesIO(payload)
+    value = fastavro.schemaless_reader(stream, parsed, None)
+    if stream.tell() != len(payload):
+        raise ValueError(f"{len(payload) - stream.tell()} bytes left over after the value")
+    return value
+
+
+class RecordSchema:
+    """A record schema from the registry: its columns, and its values read into a frame."""
+
+    def __init__(self, schema_id: int, text: str) -> None:
+        self.id = schema_id
+        raw = json.loads(text)
+        self.parsed = parse(schema_id, text)
+        if not isinstance(raw, dict) or raw.get("type") != "record":
+            raise BadSchema(f"schema id {schema_id} is not an Avro record, so it has no columns")
+        named: dict[str, Any] = {str(raw.get("name")): raw}
+        self.columns: dict[str, Column] = {}
+        lowered: dict[str, str] = {}
+        for field in raw.get("fields", []):
+            name = str(field["name"])
+            if (other := lowered.setdefault(name.lower(), name)) != name:
+                raise BadSchema(
+                    f"schema id {schema_id}: fields {other!r} and {name!r} differ only in case "
+                    "(Delta column names ignore case)"
+                )
+            self.columns[name] = column(field["type"], named)
+        self.schema = {name: c.dtype for name, c in self.columns.items()}
+        self._converters = {name: c.convert for name, c in self.columns.items() if c.convert is not None}
+
+    def read(self, payload: bytes | memoryview) -> dict[str, Any]:
+        """One value (the bytes after the wire format's header); raises ``ValueError`` (and
+        others, see :data:`READ_ERRORS`) when they are not Avro of this schema."""
+        record = read(self.parsed, payload)
+        if not isinstance(record, dict):
+            raise ValueError("not a record")
+        return record
+
+    def frame(self, records: list[dict[str, Any]]) -> pl.DataFrame:
+        """Records read by :meth:`read` as a frame of this schema's columns."""
+        for name, convert in self._converters.items():
+            for record in records:
+                record[name] = convert(record.get(name))
+        return pl.DataFrame(records, schema=self.schema)
+
+
+#: What reading bytes that are not Avro of the schema may raise in fastavro.
+READ_ERRORS = (ValueError, EOFError, IndexError, KeyError, TypeError, UnicodeDecodeError, OverflowError)
+
+
+def fits(have: pl.DataType, want: pl.DataType) -> bool:
+    """Whether values of type ``want`` (a schema's) go into a column of type ``have`` (the
+    table's) without losing any: the same type, or a narrower one of the same kind."""
+    if have == want:
+        return True
+    if have == pl.Int64 and want == pl.Int32:
+        return True
+    if have == pl.Float64 and want == pl.Float32:
+        return True
+    if isinstance(have, pl.Decimal) and isinstance(want, pl.Decimal):
+        return have.scale == want.scale and (have.precision or 38) >= (want.precision or 38)
+    return False
+
+
+def described(dtype: pl.DataType) -> str:
+    """A type in Delta's words."""
+    words: Mapping[Any, str] = {
+        pl.String: "string",
+        pl.Boolean: "boolean",
+        pl.Int32: "integer",
+        pl.Int64: "long",
+        pl.Float32: "float",
+        pl.Float64: "double",
+        pl.Date: "date",
+        pl.Binary: "binary",
+    }
+    if isinstance(dtype, pl.Decimal):
+        return f"decimal({dtype.precision},{dtype.scale})"
+    if isinstance(dtype, pl.Datetime):
+        return "timestamp"
+    return words.get(dtype.base_type(), str(dtype))

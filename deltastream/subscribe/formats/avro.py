@@ -1,0 +1,250 @@
+"""Avro messages in Confluent's wire format to typed rows: byte 0, a 4-byte schema id, Avro binary.
+
+Each message's schema is fetched from the Schema Registry by its id (once per id,
+:class:`~deltastream.avro.registry.Registry`) and read as columns
+(:mod:`deltastream.avro.schemas`): the table gets the schema's types, and a field a newer schema
+adds is a new column (older rows null). A field whose type does not fit the table's column (a
+long where the table has an integer is fine, a string where it has a long is not) makes every
+message of that schema a dead letter naming the field and both types; so do an id the registry
+does not know, bytes that are not Avro of their schema, a schema without the id field, and a null
+id. A registry that cannot be reached stops the subscriber (:class:`~deltastream.errors.RegistryUnavailable`).
+
+The key, when there is one, must name the same record as the value's id: its text, or an Avro key
+(in the wire format) whose value is the id or a record holding it. A message with a key and no
+value (a tombstone) deletes the row its key names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from deltastream.avro.registry import Registry, UnknownSchema
+from deltastream.avro.schemas import (
+    ID_TYPES,
+    READ_ERRORS,
+    BadSchema,
+    RecordSchema,
+    as_text,
+    described,
+    fits,
+    parse,
+    read,
+)
+from deltastream.kafka.message import Message
+from deltastream.subscribe.formats.json import name_problem
+from deltastream.subscribe.rows import DELETED, DeadLetter, Decoded, positioned
+
+#: The wire format's first byte, and the length of its header (that byte and the schema id).
+MAGIC = 0
+HEADER = 5
+
+
+def schema_id(raw: bytes) -> int | None:
+    """The schema id of bytes in the wire format, or ``None`` when they are not in it."""
+    if len(raw) < HEADER or raw[0] != MAGIC:
+        return None
+    return int.from_bytes(raw[1:HEADER], "big")
+
+
+class AvroFormat:
+    """The Avro format as a :class:`~deltastream.subscribe.formats.Format`."""
+
+    def __init__(self, id_column: str, registry: Registry) -> None:
+        self.id_column = id_column
+        self.registry = registry
+        self._schemas: dict[int, RecordSchema | str] = {}
+        self.keys = Keys(id_column, registry)
+
+    def schema(self, sid: int) -> RecordSchema | str:
+        """Schema ``sid`` read as columns, or why it cannot be (kept: an id never changes)."""
+        found = self._schemas.get(sid)
+        if found is None:
+            try:
+                found = RecordSchema(sid, self.registry.schema(sid))
+            except (UnknownSchema, BadSchema) as exc:
+                found = str(exc)
+            self._schemas[sid] = found
+        return found
+
+    def decode(
+        self, messages: Sequence[Message], columns: Mapping[str, pl.DataType] | None = None
+    ) -> Decoded:
+        types = dict(columns or {})
+        dead: list[DeadLetter] = []
+        by_schema: dict[int, list[int]] = {}
+        for i, message in enumerate(messages):
+            if message.value is None:
+                continue
+            sid = schema_id(message.value)
+            if sid is None:
+                dead.append(
+                    DeadLetter.of(
+                        message,
+                        "value is not in the Schema Registry's wire format (byte 0, a 4-byte schema id)",
+                    )
+                )
+            else:
+                by_schema.setdefault(sid, []).append(i)
+        frames: list[pl.DataFrame] = []
+        seq: list[int] = []
+        for sid, indexes in by_schema.items():
+            schema = self.schema(sid)
+            problem = schema if isinstance(schema, str) else self._problem(schema, types)
+            if problem is not None:
+                dead += [DeadLetter.of(messages[i], problem) for i in indexes]
+                continue
+            assert isinstance(schema, RecordSchema)
+            types.update({n: t for n, t in schema.schema.items() if n not in types})
+            records: list[dict[str, Any]] = []
+            kept: list[int] = []
+            for i in indexes:
+                message = messages[i]
+                try:
+                    record = schema.read(memoryview(message.value or b"")[HEADER:])
+                except READ_ERRORS as exc:
+                    dead.append(DeadLetter.of(message, f"value is not Avro of schema id {sid} ({exc!r})"))
+                    continue
+                if record.get(self.id_column) is None:
+                    dead.append(DeadLetter.of(message, f"{self.id_column!r} is null"))
+                    continue
+                records.append(record)
+                kept.append(i)
+            frame = schema.frame(records)
+            frame = frame.with_columns(
+                pl.col(n).cast(types[n]) for n in frame.columns if frame[n].dtype != types[n]
+            )
+            frame, kept = self.keys.check(frame, kept, messages, dead)
+            frames.append(frame)
+            seq += kept
+        rows = pl.concat(frames, how="diagonal") if frames else pl.DataFrame()
+        if self.id_column not in rows.columns:
+            rows = rows.with_columns(pl.lit(None, types.get(self.id_column, pl.String)).alias(self.id_column))
+        rows = rows.with_columns(pl.lit(False).alias(DELETED))
+        tombstones, tomb_seq = self.keys.tombstones(messages, types.get(self.id_column), dead)
+        if tomb_seq:
+            rows = pl.concat([rows, tombstones], how="diagonal")
+            seq += tomb_seq
+        return Decoded(positioned(rows, seq, messages), sorted(dead, key=lambda d: (d.partition, d.offset)))
+
+    def _problem(self, schema: RecordSchema, types: Mapping[str, pl.DataType]) -> str | None:
+        """Why the messages of ``schema`` cannot go into a table of ``types``, or ``None``."""
+        if self.id_column not in schema.schema:
+            return f"schema id {schema.id} has no {self.id_column!r} field"
+        id_type = schema.schema[self.id_column]
+        if not isinstance(id_type, ID_TYPES):
+            return (
+                f"schema id {schema.id}: {self.id_column!r} is a {described(id_type)}, which cannot name a "
+                "row (a string, an integer, a decimal, a date or a timestamp can)"
+            )
+        lowered = {n.lower(): n for n in types}
+        for name, dtype in schema.schema.items():
+            if problem := name_problem(name):
+                return f"schema id {schema.id}: {problem}"
+            other = lowered.get(name.lower(), name)
+            if other != name:
+                return f"schema id {schema.id}: field {name!r} differs only in case from the column {other!r}"
+            if name in types and not fits(types[name], dtype):
+                return (
+                    f"schema id {schema.id}: field {name!r} is a {described(dtype)} where the table's column "
+                    f"is a {described(types[name])}: an incompatible change (write it to a new topic, or "
+                    "move the table away and read the topic again)"
+                )
+        return None
+
+
+class Keys:
+    """What a message's key names: its text, or an Avro key (a value of any type, or a record
+    holding the id) in the wire format."""
+
+    def __init__(self, id_column: str, registry: Registry) -> None:
+        self.id_column = id_column
+        self.registry = registry
+        self._keys: dict[int, Any] = {}
+
+    def text(self, key: bytes) -> str | None:
+        """The id a key names, as text; ``None`` when it cannot be read."""
+        sid = schema_id(key)
+        if sid is None:
+            try:
+                return key.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        try:
+            value = read(self._schema(sid), memoryview(key)[HEADER:])
+        except (UnknownSchema, BadSchema, *READ_ERRORS):
+            return None
+        if isinstance(value, dict):
+            value = value.get(self.id_column)
+        return as_text(value)
+
+    def _schema(self, sid: int) -> Any:
+        """A key's schema, parsed: any Avro type (a string, a long, a record holding the id)."""
+        found = self._keys.get(sid)
+        if found is None:
+            found = self._keys[sid] = parse(sid, self.registry.schema(sid))
+        return found
+
+    def check(
+        self, frame: pl.DataFrame, kept: list[int], messages: Sequence[Message], dead: list[DeadLetter]
+    ) -> tuple[pl.DataFrame, list[int]]:
+        """Refuse the messages whose key names another record than their id."""
+        keys = [messages[i].key for i in kept]
+        if frame.height == 0 or not any(keys):
+            return frame, kept
+        ids = frame[self.id_column].cast(pl.String).to_list()
+        keep: list[bool] = []
+        for i, key, ident in zip(kept, keys, ids, strict=True):
+            if not key:
+                keep.append(True)
+                continue
+            text = self.text(key)
+            if text != ident:
+                named = "cannot be read" if text is None else f"names {text!r}"
+                dead.append(
+                    DeadLetter.of(
+                        messages[i],
+                        f"key {named} where {self.id_column} is {ident!r}: the key must be the id",
+                    )
+                )
+            keep.append(text == ident)
+        if all(keep):
+            return frame, kept
+        return frame.filter(pl.Series(keep)), [i for i, k in zip(kept, keep, strict=True) if k]
+
+    def tombstones(
+        self, messages: Sequence[Message], id_type: pl.DataType | None, dead: list[DeadLetter]
+    ) -> tuple[pl.DataFrame, list[int]]:
+        """The ids deleted by tombstones (a key and no value) and their positions."""
+        ids: list[str] = []
+        seq: list[int] = []
+        for i, message in enumerate(messages):
+            if message.value is not None:
+                continue
+            text = self.text(message.key) if message.key else None
+            if text is None:
+                reason = (
+                    "tombstone without a key: nothing to delete"
+                    if not message.key
+                    else "tombstone key cannot be read"
+                )
+                dead.append(DeadLetter.of(message, reason))
+                continue
+            ids.append(text)
+            seq.append(i)
+        frame = pl.DataFrame({self.id_column: ids}, schema={self.id_column: pl.String})
+        if id_type is not None and id_type != pl.String:
+            typed = frame[self.id_column].cast(id_type, strict=False)
+            bad = typed.is_null()
+            for position in (j for j, b in enumerate(bad.to_list()) if b):
+                dead.append(
+                    DeadLetter.of(
+                        messages[seq[position]],
+                        f"tombstone key {ids[position]!r} is not a {described(id_type)}",
+                    )
+                )
+            frame = frame.with_columns(typed).filter(~bad)
+            seq = [s for s, b in zip(seq, bad.to_list(), strict=True) if not b]
+        return frame.with_columns(pl.lit(True).alias(DELETED)), seq
