@@ -105,14 +105,15 @@ _COMPLEX = {
 }
 
 
-def column(avro: Any, named: dict[str, Any]) -> Column:
-    """The column of a field of type ``avro``; ``named`` holds the named types seen so far."""
+def column(avro: Any, named: dict[str, Any], namespace: str = "") -> Column:
+    """The column of a field of type ``avro``; ``named`` holds the named types seen so far, by
+    name and by full name (in ``namespace`` unless they give their own)."""
     if isinstance(avro, list):
         others = [t for t in avro if t != "null"]
         if len(others) == 1:
-            return column(others[0], named)
+            return column(others[0], named, namespace)
         for member in others:
-            column(member, named)  # learn the named types it defines
+            column(member, named, namespace)  # learn the named types it defines
         return Column(pl.String(), as_json)
     if isinstance(avro, str):
         if avro in _PRIMITIVE:
@@ -122,17 +123,19 @@ def column(avro: Any, named: dict[str, Any]) -> Column:
         raise BadSchema(f"type {avro!r} is not defined before it is used")
     if not isinstance(avro, dict) or not isinstance(avro.get("type"), str | list | dict):
         raise BadSchema(f"{avro!r} is not an Avro type")
-    return _complex(avro, named)
+    return _complex(avro, named, namespace)
 
 
-def _complex(avro: dict[str, Any], named: dict[str, Any]) -> Column:
+def _complex(avro: dict[str, Any], named: dict[str, Any], namespace: str) -> Column:
     kind, logical = avro["type"], avro.get("logicalType")
     if not isinstance(kind, str):
-        return column(kind, named)
+        return column(kind, named, namespace)
     if kind in ("record", "enum", "fixed") and "name" in avro:
-        named[str(avro["name"])] = avro
-        if avro.get("namespace"):
-            named[f"{avro['namespace']}.{avro['name']}"] = avro
+        name = str(avro["name"])
+        namespace = str(avro.get("namespace") or (name.rpartition(".")[0] if "." in name else namespace))
+        short = name.rpartition(".")[2]
+        named[short] = avro
+        named[f"{namespace}.{short}" if namespace else short] = avro
     if logical == "decimal" and kind in ("bytes", "fixed"):
         precision, scale = int(avro.get("precision", 0)), int(avro.get("scale", 0))
         if 1 <= precision <= MAX_PRECISION and 0 <= scale <= precision:
@@ -141,8 +144,13 @@ def _complex(avro: dict[str, Any], named: dict[str, Any]) -> Column:
     if isinstance(logical, str) and (kind, logical) in _LOGICAL:
         return _LOGICAL[(kind, logical)]
     for field in avro.get("fields", []) if kind == "record" else ():
-        column(field.get("type"), named)  # learn the named types it defines
-    return _COMPLEX.get(kind) or column(kind, named)
+        column(field.get("type"), named, namespace)  # learn the named types it defines
+    return _COMPLEX.get(kind) or column(kind, named, namespace)
+
+
+def _namespace(record: dict[str, Any]) -> str:
+    name = str(record.get("name", ""))
+    return str(record.get("namespace") or (name.rpartition(".")[0] if "." in name else ""))
 
 
 def parse(schema_id: int, text: str) -> Any:
@@ -168,11 +176,12 @@ class RecordSchema:
 
     def __init__(self, schema_id: int, text: str) -> None:
         self.id = schema_id
-        raw = json.loads(text)
         self.parsed = parse(schema_id, text)
+        raw = json.loads(text)
         if not isinstance(raw, dict) or raw.get("type") != "record":
             raise BadSchema(f"schema id {schema_id} is not an Avro record, so it has no columns")
-        named: dict[str, Any] = {str(raw.get("name")): raw}
+        named: dict[str, Any] = {}
+        column(raw, named)  # learn the named types it defines
         self.columns: dict[str, Column] = {}
         lowered: dict[str, str] = {}
         for field in raw.get("fields", []):
@@ -182,7 +191,7 @@ class RecordSchema:
                     f"schema id {schema_id}: fields {other!r} and {name!r} differ only in case "
                     "(Delta column names ignore case)"
                 )
-            self.columns[name] = column(field["type"], named)
+            self.columns[name] = column(field["type"], named, _namespace(raw))
         self.schema = {name: c.dtype for name, c in self.columns.items()}
         self._converters = {name: c.convert for name, c in self.columns.items() if c.convert is not None}
 
