@@ -24,7 +24,7 @@ from typing import Any
 
 from deltastream import crosschecks
 from deltastream.errors import ConfigError
-from deltastream.schema import FORMATS, TopicSchema, read_topics
+from deltastream.schema import PUBLISHED, TopicSchema, read_topics
 from deltastream.values import (
     LOCAL_FILE_KB,
     OBJECT_STORE_FILE_KB,
@@ -148,7 +148,7 @@ class PublisherConfig:
     #: What rows are sent as, and what a topic's messages are read as unless ``[topic.<name>]
     #: format`` says otherwise: JSON objects of text, or Avro (Confluent's wire format) in a
     #: schema made from the topic's declared columns, registered in the Schema Registry.
-    format: str = _key(choice(*FORMATS), "json")
+    format: str = _key(choice(*PUBLISHED), "json")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -108,6 +108,10 @@ class TopicSchema:
     undeclared_fields: str = "evolve"
     #: How its messages are written: one of :data:`FORMATS`; none: as ``[publisher] format``.
     format: str | None = None
+    #: The field of a change event that orders each id's events (``source.lsn``), if any.
+    sequence_by: str | None = None
+    #: How long a delete is remembered against older events, with ``sequence_by``.
+    tombstone_retention_hours: float = 24.0
 
     @property
     def declared(self) -> bool:
@@ -115,10 +119,15 @@ class TopicSchema:
 
 
 #: The keys of a ``[topic.<name>]`` table.
-TOPIC_KEYS = ("columns", "undeclared_fields", "format")
+TOPIC_KEYS = ("columns", "undeclared_fields", "format", "sequence_by", "tombstone_retention_hours")
 #: What ``[topic.<name>] format`` may say: flat JSON objects (text, typed by the declared
-#: columns), or Avro in Confluent's wire format, typed by its schema in the Schema Registry.
-FORMATS = ("json", "avro")
+#: columns), Avro in Confluent's wire format (typed by its schema in the Schema Registry), or
+#: Debezium's JSON change events.
+FORMATS = ("json", "avro", "debezium")
+#: What the publisher can write.
+PUBLISHED = ("json", "avro")
+_SEQUENCE_BY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+MAX_RETENTION_HOURS = 100_000
 _BAD_NAME = re.compile(r"[ ,;{}()\n\t=\x00-\x1f\x7f]")
 
 
@@ -157,7 +166,31 @@ def read_topics(raw: object, source: str, id_column: str) -> dict[str, TopicSche
                 f"{where} undeclared_fields",
                 "no value with format avro: every field of its schema is a column",
             )
-        result[name] = TopicSchema(MappingProxyType(columns), undeclared, fmt)
+        sequence_by = settings.get("sequence_by")
+        if sequence_by is not None and (
+            not isinstance(sequence_by, str) or not _SEQUENCE_BY.fullmatch(sequence_by)
+        ):
+            raise ConfigError(
+                source,
+                f"{where} sequence_by",
+                "a field of the event, dotted (source.lsn, ts_ms)",
+                sequence_by,
+            )
+        if sequence_by is not None and fmt != "debezium":
+            raise ConfigError(source, f"{where} sequence_by", 'no value unless format = "debezium"')
+        retention = settings.get("tombstone_retention_hours", 24.0)
+        if (
+            isinstance(retention, bool)
+            or not isinstance(retention, int | float)
+            or not 0 < retention <= MAX_RETENTION_HOURS
+        ):
+            raise ConfigError(
+                source,
+                f"{where} tombstone_retention_hours",
+                f"a number of hours above 0, up to {MAX_RETENTION_HOURS}",
+                retention,
+            )
+        result[name] = TopicSchema(MappingProxyType(columns), undeclared, fmt, sequence_by, float(retention))
     return result
 
 

@@ -26,6 +26,9 @@ PARTITION = "__partition"
 OFFSET = "__offset"
 #: A row's place in its batch, while a format puts its rows in order.
 SEQ = "__seq"
+#: The order of a record's versions, where its format gives one (``sequence_by``): stored with the
+#: row, so that an older version read later never replaces a newer one.
+SEQUENCE = "__sequence"
 #: Columns of a batch that are not the record's.
 POSITION = (PARTITION, OFFSET)
 
@@ -93,8 +96,11 @@ class Decoded:
 
 
 def latest(rows: pl.DataFrame, id_column: str) -> pl.DataFrame:
-    """One row per id, the last one read, without the position columns."""
+    """One row per id, without the position columns: the one with the highest :data:`SEQUENCE`
+    where the rows have one (the last read of those), else the last one read."""
     present = [c for c in POSITION if c in rows.columns]
+    if SEQUENCE in rows.columns:
+        rows = rows.sort(SEQUENCE, maintain_order=True)  # a stable sort: ties stay in offset order
     return rows.unique(subset=[id_column], keep="last", maintain_order=True).drop(present)
 
 

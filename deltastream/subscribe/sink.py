@@ -8,7 +8,8 @@ finds nothing left to do. Each attempt:
    reads the stored offset of each partition under the app ids the messages were read with
    (:mod:`deltastream.subscribe.offsets`);
 2. keeps only the rows and dead letters of messages above it, so a batch already written is
-   skipped, never applied twice; then the last row of each id;
+   skipped, never applied twice; then the last row of each id (or, for events with a sequence,
+   the newest, if newer than what the table holds: :mod:`deltastream.subscribe.sequence`);
 3. appends the dead letters first, with their own offsets (:mod:`deltastream.subscribe.deadletters`);
 4. upserts the rows in one commit carrying the partitions' last offsets
    (:mod:`deltastream.subscribe.upsert`). A batch of dead letters only makes no commit to the data
@@ -40,7 +41,8 @@ from deltastream.errors import SinkError, one_line
 from deltastream.subscribe import deadletters, offsets
 from deltastream.subscribe.changes import table_schema
 from deltastream.subscribe.maintenance import Maintenance
-from deltastream.subscribe.rows import Decoded, deletes, latest
+from deltastream.subscribe.rows import SEQUENCE, Decoded, deletes, latest
+from deltastream.subscribe.sequence import Sequencer
 from deltastream.subscribe.upsert import Operation, TableSettings, Upserter
 from deltastream.tables import Tables
 from deltastream.values import DEAD_LETTERS
@@ -84,16 +86,18 @@ class DeltaSink:
     is used by one thread at a time (the subscriber's writer thread).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (the parts a sink is made of, each with its default)
         self,
         tables: Tables,
         id_column: str,
         settings: TableSettings | None = None,
         maintenance: Maintenance | None = None,
         max_attempts: int = 30,
+        sequencer: Sequencer | None = None,
     ) -> None:
         self.tables = tables
         self.id_column = id_column
+        self.sequencer = sequencer or Sequencer(tables, id_column)
         self.upserter = Upserter(tables, id_column, settings or TableSettings())
         self.maintenance = maintenance
         self.max_attempts = max_attempts
@@ -152,6 +156,10 @@ class DeltaSink:
             return None
         fresh = decoded.above(written)
         rows = latest(fresh.rows, self.id_column)
+        if SEQUENCE in rows.columns:  # each id's newest event, if newer than the table's
+            rows = self.sequencer.newer(topic, table, rows)
+            self.sequencer.remember(topic, rows)
+            self.sequencer.expire(topic)
         dead = 0
         if fresh.dead:
             dead = deadletters.append(self.tables, self._current(DEAD_LETTERS), topic, fresh.dead, ids)

@@ -22,11 +22,13 @@ from deltastream.subscribe.assignment import AllPartitions, Assignment, InGroup
 from deltastream.subscribe.evolution import reconcile
 from deltastream.subscribe.formats import Format
 from deltastream.subscribe.formats.avro import AvroFormat
+from deltastream.subscribe.formats.debezium import DebeziumFormat
 from deltastream.subscribe.formats.json import JsonFormat
 from deltastream.subscribe.formats.typed import Declared
 from deltastream.subscribe.handover import HandOver, Totals
 from deltastream.subscribe.loop import Outcome, Session, Shared
 from deltastream.subscribe.maintenance import Maintenance
+from deltastream.subscribe.sequence import Sequencer
 from deltastream.subscribe.sink import DeltaSink
 from deltastream.subscribe.upsert import TableSettings
 from deltastream.subscribe.writer import Writer
@@ -55,6 +57,11 @@ class Subscriber:
             cfg.general.id_column,
             TableSettings(file_target_bytes=target),
             Maintenance(self.tables, sub.compact_every, sub.vacuum_retention_hours, target),
+            sequencer=Sequencer(
+                self.tables,
+                cfg.general.id_column,
+                {topic: cfg.schema(topic).tombstone_retention_hours for topic in cfg.topics},
+            ),
         )
         self.formats = formats(cfg)
         self.totals = Totals()
@@ -76,7 +83,7 @@ class Subscriber:
         try:
             admin = self._admin(self.cfg.kafka.connect_timeout_s)
             for topic in self.cfg.topics:
-                if self.cfg.format(topic) == "json":  # an Avro topic's types are its schema's
+                if self.cfg.format(topic) != "avro":  # an Avro topic's types are its schema's
                     reconcile(self.tables, topic, self.cfg.schema(topic))
             first = True
             while admin is not None and not self.stopping.is_set():
@@ -142,9 +149,13 @@ def formats(cfg: Config) -> dict[str, Format]:
     registry = Registry.of(cfg.kafka)
     found: dict[str, Format] = {}
     for topic in cfg.topics:
+        schema = cfg.schema(topic)
         if cfg.format(topic) == "avro":
             assert registry is not None  # the config checks it
             found[topic] = AvroFormat(cfg.general.id_column, registry)
+        elif cfg.format(topic) == "debezium":
+            declared = Declared(topic, schema)
+            found[topic] = DebeziumFormat(cfg.general.id_column, declared, schema.sequence_by)
         else:
             found[topic] = JsonFormat(cfg.general.id_column, Declared(topic, cfg.schema(topic)))
     return found

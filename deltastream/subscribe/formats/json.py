@@ -202,11 +202,11 @@ def _check_case(row: dict[str, str | None], lowered: dict[str, str]) -> None:
         lowered.setdefault(name.lower(), name)
 
 
-class _Number(str):
+class Number(str):
     """A JSON number, as its text was written."""
 
 
-class _Object(list[tuple[str, Any]]):
+class Object(list[tuple[str, Any]]):
     """A JSON object, as the list of its (name, value) pairs in the order written."""
 
 
@@ -214,8 +214,8 @@ def _no_constant(text: str) -> Any:
     raise ValueError(f"{text} is not JSON")
 
 
-_DECODER = json.JSONDecoder(
-    object_pairs_hook=_Object, parse_int=_Number, parse_float=_Number, parse_constant=_no_constant
+DECODER = json.JSONDecoder(
+    object_pairs_hook=Object, parse_int=Number, parse_float=Number, parse_constant=_no_constant
 )
 
 
@@ -226,12 +226,12 @@ def parse_value(raw: bytes, id_column: str) -> dict[str, str | None]:
     except UnicodeDecodeError as exc:
         raise NotARow(f"value is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
-        obj = _DECODER.decode(text)
+        obj = DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise NotARow(f"value is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except ValueError as exc:
         raise NotARow(f"value is not JSON ({exc})") from None
-    if not isinstance(obj, _Object):
+    if not isinstance(obj, Object):
         raise NotARow(f"value is a JSON {_kind(obj)}, expected an object")
     row: dict[str, str | None] = {}
     lowered: dict[str, str] = {}
@@ -245,7 +245,7 @@ def parse_value(raw: bytes, id_column: str) -> dict[str, str | None]:
             raise NotARow(
                 f"fields {other!r} and {name!r} differ only in case (Delta column names ignore case)"
             )
-        row[name] = _field_text(name, value)
+        row[name] = field_text(name, value)
         if name == id_column:
             ident = value
     if id_column not in row:
@@ -258,21 +258,21 @@ def parse_value(raw: bytes, id_column: str) -> dict[str, str | None]:
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, _Number):
+    if isinstance(value, Number):
         return "number"
-    if isinstance(value, _Object):
+    if isinstance(value, Object):
         return "object"
     if isinstance(value, list):
         return "array"
     return KIND.get(type(value), "value")
 
 
-def _field_text(name: str, value: Any) -> str | None:
+def field_text(name: str, value: Any) -> str | None:
     if value is None:
         return None
     if value is True or value is False:
         return "true" if value else "false"
-    text = str(value) if isinstance(value, str) else _compact(value)
+    text = str(value) if isinstance(value, str) else compact(value)
     if not text.isascii():
         try:
             text.encode("utf-8")
@@ -281,17 +281,17 @@ def _field_text(name: str, value: Any) -> str | None:
     return text
 
 
-def _compact(value: Any) -> str:
+def compact(value: Any) -> str:
     """The compact JSON text of a nested value, numbers as written."""
-    if isinstance(value, _Number):
+    if isinstance(value, Number):
         return str(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if value is None or value is True or value is False:
         return json.dumps(value)
-    if isinstance(value, _Object):
-        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_compact(v)}" for k, v in value) + "}"
-    return "[" + ",".join(_compact(v) for v in value) + "]"
+    if isinstance(value, Object):
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{compact(v)}" for k, v in value) + "}"
+    return "[" + ",".join(compact(v) for v in value) + "]"
 
 
 def _check_keys(

@@ -17,7 +17,7 @@ import polars as pl
 
 from deltastream.kafka.message import Message
 from deltastream.schema import ColumnType, TopicSchema
-from deltastream.subscribe.rows import DELETED, OFFSET, PARTITION, POSITION, DeadLetter, Decoded
+from deltastream.subscribe.rows import DELETED, OFFSET, PARTITION, POSITION, SEQUENCE, DeadLetter, Decoded
 
 #: The column of a row whose value does not fit, while a batch is checked.
 MISFIT = "__misfit"
@@ -124,7 +124,7 @@ class Declared:
         rows = decoded.rows.with_columns(
             pl.lit(None, pl.String).alias(name) for name in columns if name not in decoded.rows.columns
         )
-        extra = [c for c in rows.columns if c not in columns and c not in (DELETED, *POSITION)]
+        extra = [c for c in rows.columns if c not in columns and c not in (DELETED, SEQUENCE, *POSITION)]
         # Which column of a row does not fit (the first one), checked in one pass over the batch.
         misfits = [
             pl.when(pl.col(name).is_not_null() & cast(name, column).is_null() & ~blank(name)).then(

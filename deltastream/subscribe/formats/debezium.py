@@ -1,0 +1,257 @@
+"""Debezium change events (JSON, with or without Connect's schema envelope) to rows and deletes.
+
+A value is an envelope: ``before``, ``after``, ``op``, ``source``, ``ts_ms`` (inside ``payload``
+when written with its schema). ``c`` (insert), ``r`` (a snapshot's read) and ``u`` (update) make
+``after`` the row; ``d`` deletes the row ``before`` names (or the key, when ``before`` is null).
+The null value Debezium sends after a delete (the tombstone, for log compaction) is no change:
+the delete came before it. A key is a struct (``{"id": 5}``, or with its schema): it must name
+the same id as the event, so an update of a key arrives as a delete of the old id and an insert of
+the new one, which is what Debezium sends.
+
+With the schema envelope, the columns take the types of ``after``'s schema
+(:mod:`~deltastream.subscribe.formats.connecttypes`); without it, every value is text as the JSON
+format stores it, typed by the topic's declared columns when it declares some.
+
+``sequence_by`` names a field of the envelope (``source.lsn``, ``ts_ms``) holding an integer that
+orders each id's events: the row keeps it in the :data:`~deltastream.subscribe.rows.SEQUENCE`
+column, and the sink applies an event only when it is newer than what the table holds for its id
+(:mod:`deltastream.subscribe.sequence`). Other events (a truncate, a message) are dead letters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from deltastream.kafka.message import Message
+from deltastream.subscribe.formats.connecttypes import Field, as_dict, struct_fields
+from deltastream.subscribe.formats.json import DECODER, Number, field_text, name_problem
+from deltastream.subscribe.formats.typed import Declared
+from deltastream.subscribe.rows import DELETED, SEQUENCE, DeadLetter, Decoded, positioned
+
+#: Operations that make ``after`` the row, and the one that deletes.
+UPSERTS = ("c", "r", "u")
+DELETE = "d"
+
+
+class NotAChange(Exception):
+    """Why one message cannot be applied."""
+
+
+class Event:
+    """One change event, read: the row it writes (or the id it deletes), and its sequence."""
+
+    __slots__ = ("deleted", "ident", "row", "sequence", "types")
+
+    def __init__(
+        self,
+        row: dict[str, Any],
+        ident: Any,
+        deleted: bool,
+        sequence: int | None,
+        types: dict[str, Field] | None,
+    ) -> None:
+        self.row = row
+        self.ident = ident
+        self.deleted = deleted
+        self.sequence = sequence
+        self.types = types
+
+
+def _parse(raw: bytes, what: str) -> Any:
+    try:
+        return DECODER.decode(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise NotAChange(f"{what} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except ValueError as exc:
+        raise NotAChange(f"{what} is not JSON ({exc})") from None
+
+
+def _unwrap(parsed: Any, what: str) -> tuple[dict[str, Any], Any]:
+    """The payload of a message half, and its schema (``None`` without the envelope)."""
+    found = as_dict(parsed)
+    if found is None:
+        raise NotAChange(f"{what} is not a JSON object")
+    if set(found) == {"schema", "payload"}:
+        payload = as_dict(found["payload"])
+        if payload is None:
+            raise NotAChange(f"{what}'s payload is not a JSON object")
+        return payload, _plain(found["schema"])
+    return found, None
+
+
+def _path(payload: dict[str, Any], path: str) -> Any:
+    value: Any = payload
+    for part in path.split("."):
+        found = value if isinstance(value, dict) else as_dict(value)
+        value = found.get(part) if found is not None else None
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """A parsed JSON value as plain Python: objects as dicts, numbers as their text."""
+    if isinstance(value, Number):
+        return str(value)
+    found = as_dict(value)
+    if found is not None:
+        return {k: _plain(v) for k, v in found.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class DebeziumFormat:
+    """The Debezium format as a :class:`~deltastream.subscribe.formats.Format`."""
+
+    def __init__(
+        self, id_column: str, declared: Declared | None = None, sequence_by: str | None = None
+    ) -> None:
+        self.id_column = id_column
+        self.declared = declared
+        self.sequence_by = sequence_by
+
+    def read(self, message: Message) -> Event | None:
+        """One message as an event; ``None`` for a tombstone; :class:`NotAChange` says why not."""
+        if message.value is None:
+            return None
+        payload, schema = _unwrap(_parse(message.value, "value"), "value")
+        op = payload.get("op")
+        if op not in (*UPSERTS, DELETE):
+            raise NotAChange(f"op {compact_text(op)} is not a change of a row (c, r, u or d)")
+        sequence = self._sequence(payload)
+        key_id = self._key_id(message)
+        if op == DELETE:
+            before = as_dict(payload.get("before"))
+            ident = before.get(self.id_column) if before else key_id
+            if ident is None:
+                raise NotAChange(f"a delete without {self.id_column!r} in before or the key")
+            self._same(key_id, ident)
+            return Event({}, ident, True, sequence, struct_fields(schema, "before") if schema else None)
+        after = as_dict(payload.get("after"))
+        if after is None:
+            raise NotAChange(f"op {op} without an after object")
+        ident = after.get(self.id_column)
+        if ident is None:
+            raise NotAChange(f"no {self.id_column!r} in after")
+        self._same(key_id, ident)
+        for name in after:
+            if problem := name_problem(name):
+                raise NotAChange(problem)
+        types = struct_fields(schema, "after") if schema is not None else None
+        return Event(after, ident, False, sequence, types)
+
+    def _sequence(self, payload: dict[str, Any]) -> int | None:
+        if self.sequence_by is None:
+            return None
+        value = _path(payload, self.sequence_by)
+        if value is None:
+            raise NotAChange(f"no sequence at {self.sequence_by} (sequence_by)")
+        if not isinstance(value, Number) or not str(value).lstrip("-").isdigit():
+            raise NotAChange(f"the sequence at {self.sequence_by} is {compact_text(value)}, not an integer")
+        return int(value)
+
+    def _key_id(self, message: Message) -> Any:
+        if not message.key:
+            return None
+        key, _ = _unwrap(_parse(message.key, "key"), "key")
+        if self.id_column not in key:
+            raise NotAChange(f"key has no {self.id_column!r} field")
+        return key[self.id_column]
+
+    def _same(self, key_id: Any, ident: Any) -> None:
+        if key_id is not None and _plain(key_id) != _plain(ident):
+            raise NotAChange(
+                f"key names {self.id_column} {compact_text(key_id)} and the event {compact_text(ident)}: "
+                "the key must be the id"
+            )
+
+    def decode(
+        self, messages: Sequence[Message], columns: Mapping[str, pl.DataType] | None = None
+    ) -> Decoded:
+        del columns  # the events' own schemas, or the declared columns, type the rows
+        dead: list[DeadLetter] = []
+        events: list[tuple[int, Event]] = []
+        for i, message in enumerate(messages):
+            try:
+                event = self.read(message)
+            except NotAChange as exc:
+                dead.append(DeadLetter.of(message, str(exc)))
+                continue
+            if event is not None:
+                events.append((i, event))
+        typed = any(e.types is not None for _, e in events)
+        frame, seq = self._typed(events, dead, messages) if typed else self._text(events)
+        decoded = Decoded(
+            positioned(frame, seq, messages), sorted(dead, key=lambda d: (d.partition, d.offset))
+        )
+        if not typed and self.declared is not None and self.declared.schema.declared:
+            return self.declared.apply(decoded, {(m.partition, m.offset): m for m in messages})
+        return decoded
+
+    def _typed(
+        self, events: list[tuple[int, Event]], dead: list[DeadLetter], messages: Sequence[Message]
+    ) -> tuple[pl.DataFrame, list[int]]:
+        """Rows in the types of their schemas (the first schema of a batch types its columns)."""
+        types: dict[str, Field] = {}
+        for _, event in events:
+            for name, found in (event.types or {}).items():
+                types.setdefault(name, found)
+        id_type = types[self.id_column].dtype if self.id_column in types else pl.String()
+        records: list[dict[str, Any]] = []
+        seq: list[int] = []
+        for i, event in events:
+            try:
+                record = (
+                    {self.id_column: types[self.id_column].convert(event.ident)}
+                    if event.deleted
+                    else {
+                        name: None
+                        if value is None
+                        else types[name].convert(value)
+                        if name in types
+                        else field_text(name, value)
+                        for name, value in event.row.items()
+                    }
+                )
+            except (ValueError, KeyError) as exc:
+                dead.append(DeadLetter.of(messages[i], f"a value does not fit its schema ({exc})"))
+                continue
+            record[DELETED] = event.deleted
+            if event.sequence is not None:
+                record[SEQUENCE] = event.sequence
+            records.append(record)
+            seq.append(i)
+        schema = {name: f.dtype for name, f in types.items()} | {
+            self.id_column: id_type,
+            DELETED: pl.Boolean(),
+        }
+        if self.sequence_by is not None:
+            schema[SEQUENCE] = pl.Int64()
+        return pl.DataFrame(records, schema=schema), seq
+
+    def _text(self, events: list[tuple[int, Event]]) -> tuple[pl.DataFrame, list[int]]:
+        """Rows of text, as the JSON format stores them."""
+        rows: list[dict[str, Any]] = []
+        names: dict[str, None] = {self.id_column: None}
+        for _, event in events:
+            row: dict[str, Any] = {n: field_text(n, v) for n, v in event.row.items()}
+            row[self.id_column] = field_text(self.id_column, event.ident)
+            names.update(dict.fromkeys(row))
+            row[DELETED] = event.deleted
+            if event.sequence is not None:
+                row[SEQUENCE] = event.sequence
+            rows.append(row)
+        schema: dict[str, pl.DataType] = {n: pl.String() for n in names} | {DELETED: pl.Boolean()}
+        if self.sequence_by is not None:
+            schema[SEQUENCE] = pl.Int64()
+        return pl.DataFrame(rows, schema=schema), [i for i, _ in events]
+
+
+def compact_text(value: Any) -> str:
+    """A value as a message shows it."""
+    if isinstance(value, str) and not isinstance(value, Number):
+        return repr(value)
+    return json.dumps(_plain(value)) if not isinstance(value, Number) else str(value)

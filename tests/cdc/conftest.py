@@ -1,0 +1,40 @@
+"""PostgreSQL and Kafka Connect with Debezium, once per session, for the change-event tests.
+
+They need Java 17+ and Maven (for Connect) and PostgreSQL's server programs (Debian's
+``postgresql`` package); without them these tests are skipped (CI installs all three). Connect
+writes to the session's broker; the tests run on Apache Kafka (``--broker kafka``) and on the
+embedded broker alike.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from ..conftest import Broker
+from .services import Connect, Postgres, postgres_bin
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL's server programs are not installed (apt-get install postgresql)")
+    server = Postgres(tmp_path_factory.mktemp("postgres"), bin_dir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def connect(tmp_path_factory: pytest.TempPathFactory, broker: Broker) -> Iterator[Connect]:
+    if shutil.which("java") is None or shutil.which("mvn") is None:
+        pytest.skip("Kafka Connect needs java (17+) and mvn on PATH")
+    worker = Connect(tmp_path_factory.mktemp("connect"), broker.bootstrap_servers).start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
