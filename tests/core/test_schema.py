@@ -122,9 +122,26 @@ def test_columns_and_the_undeclared_fields_setting_are_read(tmp_path: Path) -> N
         ),
         (
             "[topic.sale]\ncolumn = {}\n",
-            "[topic.sale] column: expected one of: columns, undeclared_fields, format",
+            "[topic.sale] column: expected one of: columns, undeclared_fields, format, "
+            "sequence_by, tombstone_retention_hours",
         ),
-        ('[topic.sale]\nformat = "xml"\n', "[topic.sale] format: expected one of json, avro, got 'xml'"),
+        (
+            '[topic.sale]\nformat = "xml"\n',
+            "[topic.sale] format: expected one of json, avro, debezium, got 'xml'",
+        ),
+        (
+            '[topic.sale]\nsequence_by = "source.lsn"\n',
+            '[topic.sale] sequence_by: expected no value unless format = "debezium"',
+        ),
+        (
+            '[topic.sale]\nformat = "debezium"\nsequence_by = "source..lsn"\n',
+            "[topic.sale] sequence_by: expected a field of the event, dotted (source.lsn, ts_ms), "
+            "got 'source..lsn'",
+        ),
+        (
+            '[topic.sale]\nformat = "debezium"\ntombstone_retention_hours = 0\n',
+            "[topic.sale] tombstone_retention_hours: expected a number of hours above 0, up to 100000, got 0",
+        ),
         (
             '[topic.sale]\nformat = "avro"\nundeclared_fields = "discard"\n',
             "[topic.sale] undeclared_fields: expected no value with format avro: every field of its "

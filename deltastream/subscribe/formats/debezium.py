@@ -103,14 +103,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class DebeziumFormat:
-    """The Debezium format as a :class:`~deltastream.subscribe.formats.Format`."""
+class Events:
+    """Reads one message as an :class:`Event`: its change, its id and its sequence."""
 
-    def __init__(
-        self, id_column: str, declared: Declared | None = None, sequence_by: str | None = None
-    ) -> None:
+    def __init__(self, id_column: str, sequence_by: str | None = None) -> None:
         self.id_column = id_column
-        self.declared = declared
         self.sequence_by = sequence_by
 
     def read(self, message: Message) -> Event | None:
@@ -168,6 +165,18 @@ class DebeziumFormat:
                 "the key must be the id"
             )
 
+
+class DebeziumFormat:
+    """The Debezium format as a :class:`~deltastream.subscribe.formats.Format`."""
+
+    def __init__(
+        self, id_column: str, declared: Declared | None = None, sequence_by: str | None = None
+    ) -> None:
+        self.id_column = id_column
+        self.declared = declared
+        self.sequence_by = sequence_by
+        self.events = Events(id_column, sequence_by)
+
     def decode(
         self, messages: Sequence[Message], columns: Mapping[str, pl.DataType] | None = None
     ) -> Decoded:
@@ -176,7 +185,7 @@ class DebeziumFormat:
         events: list[tuple[int, Event]] = []
         for i, message in enumerate(messages):
             try:
-                event = self.read(message)
+                event = self.events.read(message)
             except NotAChange as exc:
                 dead.append(DeadLetter.of(message, str(exc)))
                 continue
