@@ -23,6 +23,8 @@ from deltastream.errors import RegistryUnavailable, one_line
 #: How long one request may take.
 TIMEOUT_S = 10.0
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+#: The registry's error codes for a subject, a version or a schema it does not have.
+NOT_FOUND = (40401, 40402, 40403)
 
 
 class UnknownSchema(Exception):
@@ -99,9 +101,15 @@ class Registry:
             with urllib.request.urlopen(request, timeout=self.timeout_s, context=self._context) as answer:
                 raw = answer.read()
         except urllib.error.HTTPError as exc:
-            said = _said(exc)
-            if exc.code == 404:
+            code, said = _said(exc)
+            if exc.code == 404 and code in NOT_FOUND:
                 raise UnknownSchema(f"{missing} is not in the Schema Registry at {self.url}") from None
+            if exc.code == 404:
+                raise RegistryUnavailable(
+                    self.url,
+                    f"answered 404 Not Found without a registry's error code ({said})",
+                    "is it the URL of the registry's API? (Apicurio's: http://host:port/apis/ccompat/v7)",
+                ) from None
             if exc.code in (401, 403):
                 raise RegistryUnavailable(
                     self.url,
@@ -133,11 +141,14 @@ _FIX = (
 )
 
 
-def _said(exc: urllib.error.HTTPError) -> str:
-    """The registry's own message in an error answer, shortened."""
+def _said(exc: urllib.error.HTTPError) -> tuple[int | None, str]:
+    """The registry's own error code and message in an error answer, shortened."""
     try:
         body = json.loads(exc.read() or b"{}")
     except ValueError:
-        return "no message"
-    message = body.get("message") if isinstance(body, dict) else None
-    return one_line(message)[:200] if message else "no message"
+        return None, "no message"
+    if not isinstance(body, dict):
+        return None, "no message"
+    message = body.get("message")
+    code = body.get("error_code")
+    return (code if isinstance(code, int) else None), (one_line(message)[:200] if message else "no message")

@@ -191,3 +191,14 @@ def test_registry_schemas_are_fetched_once_per_id(setup: Setup, registry: Regist
     assert [f["name"] for f in json.loads(registry_text)["fields"]] == [f["name"] for f in V1["fields"]]
     client.url = "http://127.0.0.1:1"  # a second ask would now fail: the first answer is kept
     assert client.schema(v1) == registry_text
+
+
+def test_a_url_that_is_not_the_registrys_api_stops_rather_than_dead_letter_everything(
+    tmp_path: Path, registry: RegistryServer
+) -> None:
+    wrong = registry.url.removesuffix("/apis/ccompat/v7")
+    writer = TopicWriter(DeltaSink(Tables.at(tmp_path), "id"), AvroFormat("id", Registry(wrong)))
+    with pytest.raises(RegistryUnavailable) as caught:
+        writer.write("t", {0: [Record(0, encode(1, V1, sale(1)), b"1")]}, IDS)
+    assert "answered 404 Not Found without a registry's error code" in str(caught.value)
+    assert "apis/ccompat/v7" in str(caught.value)
