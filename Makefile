@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 .PHONY: demo test test-clients test-fast test-kafka kafka lint broker bench clean
 
 #: The test files that run publisher.py and subscriber.py: the tier run again on each client.
-CLIENT_TESTS := tests/scripts tests/query tests/subscribe/test_subscriber.py tests/kafka
+CLIENT_TESTS := tests/scripts tests/query tests/subscribe/test_subscriber.py tests/kafka tests/avro/test_avro_pipeline.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -113,7 +113,12 @@ def check_java() -> str:
     return java
 
 
-def resolve_classpath(cache: Path | None = None, pom: Path = POM, timeout_s: float = 900.0) -> str:
+def resolve_classpath(
+    cache: Path | None = None,
+    pom: Path = POM,
+    timeout_s: float = 900.0,
+    name: str = f"Apache Kafka {KAFKA_VERSION}",
+) -> str:
     """Apache Kafka's classpath: read from the cache, or resolved by Maven into it first.
 
     The cache file is named by the pom's digest: another pom resolves anew, and so does a cached
@@ -131,7 +136,7 @@ def resolve_classpath(cache: Path | None = None, pom: Path = POM, timeout_s: flo
     mvn = require("mvn")
     cache.mkdir(parents=True, exist_ok=True)
     partial = cache / f"classpath-{digest}.{os.getpid()}.part"
-    log.info("fetching Apache Kafka %s with Maven into %s (once)", KAFKA_VERSION, cache)
+    log.info("fetching %s with Maven into %s (once)", name, cache)
     command = [mvn, "-q", "-B", "-f", str(pom), "dependency:build-classpath"]
     command += [f"-Dmdep.outputFile={partial}", f"-Dmaven.repo.local={cache / 'repository'}"]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
@@ -139,7 +144,7 @@ def resolve_classpath(cache: Path | None = None, pom: Path = POM, timeout_s: flo
         partial.unlink(missing_ok=True)
         lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln] or ["no output"]
         raise KafkaSetupError(
-            f"Maven could not fetch Apache Kafka {KAFKA_VERSION} from {pom} (exit status "
+            f"Maven could not fetch {name} from {pom} (exit status "
             f"{proc.returncode}): {lines[0].strip()}; is Maven Central reachable?"
         )
     partial.replace(cached)

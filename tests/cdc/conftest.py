@@ -2,8 +2,8 @@
 
 They need Java 17+ and Maven (for Connect) and PostgreSQL's server programs (Debian's
 ``postgresql`` package); without them these tests are skipped (CI installs all three). Connect
-writes to the session's broker; the tests run on Apache Kafka (``--broker kafka``) and on the
-embedded broker alike.
+writes to the session's broker, Apache Kafka (``--broker kafka``); on the embedded broker they are
+skipped.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
 
 
 @pytest.fixture(scope="session")
-def connect(tmp_path_factory: pytest.TempPathFactory, broker: Broker) -> Iterator[Connect]:
+def connect(tmp_path_factory: pytest.TempPathFactory, broker: Broker, broker_kind: str) -> Iterator[Connect]:
+    if broker_kind != "kafka":
+        pytest.skip("Kafka Connect is tested against Apache Kafka: pytest -m broker --broker kafka")
     if shutil.which("java") is None or shutil.which("mvn") is None:
         pytest.skip("Kafka Connect needs java (17+) and mvn on PATH")
     worker = Connect(tmp_path_factory.mktemp("connect"), broker.bootstrap_servers).start()
