@@ -28,6 +28,7 @@ from deltastream.tables import Tables
 from deltastream.values import DEAD_LETTERS
 
 from ..conftest import unique
+from .conftest import PASSWORD, USER, SecureRegistry
 
 IDS = offsets.AppIds.of("g", {"t": "topic-id"})
 DECIMAL = {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}
@@ -202,3 +203,19 @@ def test_a_url_that_is_not_the_registrys_api_stops_rather_than_dead_letter_every
         writer.write("t", {0: [Record(0, encode(1, V1, sale(1)), b"1")]}, IDS)
     assert "answered 404 Not Found without a registry's error code" in str(caught.value)
     assert "apis/ccompat/v7" in str(caught.value)
+
+
+def test_basic_auth_and_a_private_certificate_authority(secure_registry: SecureRegistry) -> None:
+    good = Registry(secure_registry.url, USER, PASSWORD, secure_registry.ca)
+    schema_id = good.register(unique("secure") + "-value", V1)
+    assert "sale" in good.schema(schema_id)
+
+    with pytest.raises(RegistryUnavailable) as refused:
+        Registry(secure_registry.url, USER, "wrong", secure_registry.ca).schema(schema_id)
+    assert "refused with 401 Unauthorized" in str(refused.value)
+    assert "check [kafka] schema_registry_username and schema_registry_password" in str(refused.value)
+    assert "wrong" not in str(refused.value)
+
+    with pytest.raises(RegistryUnavailable) as untrusted:
+        Registry(secure_registry.url, USER, PASSWORD, secure_registry.other_ca).schema(schema_id)
+    assert "not reachable" in str(untrusted.value) and "CERTIFICATE_VERIFY_FAILED" in str(untrusted.value)
