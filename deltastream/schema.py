@@ -39,6 +39,11 @@ _DIRECTIVES = set("YymdbBhjeaAHIMSfpzZ%")
 _SAMPLE = datetime(2024, 11, 9, 13, 5, 7, 123000, tzinfo=UTC)
 
 
+class NotConverted(ValueError):
+    """A text value that does not convert to its declared type; the message names the column,
+    the value and the type."""
+
+
 class BadType(ValueError):
     """A type string that is not one of :data:`TYPES`; the message says what is wrong."""
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import fastavro
 
-from deltastream.schema import ColumnType
+from deltastream.schema import ColumnType, NotConverted
 
 #: Avro names: a letter or ``_``, then letters, digits and ``_``.
 AVRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -31,10 +31,6 @@ _FLOAT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 _LIMITS = {"int32": 2**31, "int64": 2**63}
 #: Longest value shown in a message.
 SHOWN_CHARS = 40
-
-
-class NotConverted(ValueError):
-    """A value that does not convert to its column's type; the message names both."""
 
 
 def avro_type(column: ColumnType) -> Any:

@@ -113,12 +113,7 @@ def check_java() -> str:
     return java
 
 
-def resolve_classpath(
-    cache: Path | None = None,
-    pom: Path = POM,
-    timeout_s: float = 900.0,
-    name: str = f"Apache Kafka {KAFKA_VERSION}",
-) -> str:
+def resolve_classpath(cache: Path | None = None, pom: Path = POM, timeout_s: float = 900.0) -> str:
     """Apache Kafka's classpath: read from the cache, or resolved by Maven into it first.
 
     The cache file is named by the pom's digest: another pom resolves anew, and so does a cached
@@ -136,7 +131,7 @@ def resolve_classpath(
     mvn = require("mvn")
     cache.mkdir(parents=True, exist_ok=True)
     partial = cache / f"classpath-{digest}.{os.getpid()}.part"
-    log.info("fetching %s with Maven into %s (once)", name, cache)
+    log.info("fetching %s with Maven into %s (once)", pom.relative_to(POM.parents[2]), cache)
     command = [mvn, "-q", "-B", "-f", str(pom), "dependency:build-classpath"]
     command += [f"-Dmdep.outputFile={partial}", f"-Dmaven.repo.local={cache / 'repository'}"]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
@@ -144,8 +139,8 @@ def resolve_classpath(
         partial.unlink(missing_ok=True)
         lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln] or ["no output"]
         raise KafkaSetupError(
-            f"Maven could not fetch {name} from {pom} (exit status "
-            f"{proc.returncode}): {lines[0].strip()}; is Maven Central reachable?"
+            f"Maven could not fetch what {pom} names (exit status {proc.returncode}): "
+            f"{lines[0].strip()}; is Maven Central reachable?"
         )
     partial.replace(cached)
     return cached.read_text(encoding="utf-8").strip()

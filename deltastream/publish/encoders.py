@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from json.encoder import encode_basestring
+from typing import TYPE_CHECKING
 
-from deltastream.avro.registry import Registry, UnknownSchema
-from deltastream.avro.writer import AvroRows, NotConverted, record_schema
 from deltastream.config import Config
 from deltastream.errors import SourceError
 from deltastream.publish.source import Row, csv_path
+from deltastream.schema import NotConverted
+
+if TYPE_CHECKING:
+    from deltastream.avro.writer import AvroRows
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +43,6 @@ class TopicEncoder:
     def __init__(self, cfg: Config, topic: str) -> None:
         self.cfg = cfg
         self.topic = topic
-        #: Where an Avro topic registers its schema.
-        self.registry = Registry.of(cfg.kafka)
         self.avro = cfg.format(topic) == "avro"
         self._objects: JsonObjects | None = None
         self._avro: AvroRows | None = None
@@ -56,15 +57,20 @@ class TopicEncoder:
         return row.key, self._objects.encode(row.values)
 
     def _avro_rows(self, header: list[str]) -> AvroRows:
+        # Imported here: fastavro and an HTTP client cost a JSON publisher ~60 ms at start.
+        from deltastream.avro.registry import Registry, UnknownSchema
+        from deltastream.avro.writer import AvroRows, record_schema
+
         path = str(csv_path(self.cfg.publisher.raw_path, self.topic))
-        if self.registry is None:
+        registry = Registry.of(self.cfg.kafka)
+        if registry is None:
             raise SourceError(path, "no [kafka] schema_registry_url")
         declared = self.cfg.schema(self.topic).columns
         id_column = self.cfg.general.id_column
         subject = f"{self.topic}-value"
         try:
             schema = record_schema(self.topic, header, declared, id_column)
-            schema_id = self.registry.register(subject, schema)
+            schema_id = registry.register(subject, schema)
         except (NotConverted, UnknownSchema) as exc:
             raise SourceError(path, f"no Avro schema: {exc}") from None
         log.info("%s: Avro schema id %d (subject %s)", self.topic, schema_id, subject)

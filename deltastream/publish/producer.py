@@ -22,7 +22,6 @@ from typing import Any
 
 from tqdm import tqdm
 
-from deltastream.avro.writer import NotConverted
 from deltastream.config import Config
 from deltastream.errors import Interrupted, KafkaOperationError, RegistryUnavailable, SourceError
 from deltastream.kafka import clients
@@ -36,6 +35,7 @@ from deltastream.publish.pacing import PACED_BATCH_S, Pacer
 from deltastream.publish.progress import progress
 from deltastream.publish.results import TopicResult
 from deltastream.publish.source import Rejected, Row, csv_path, problem, read_rows
+from deltastream.schema import NotConverted
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from deltastream import signals
-from deltastream.avro.registry import Registry
 from deltastream.config import Config
 from deltastream.errors import BrokerUnavailable, Interrupted
 from deltastream.kafka import clients
@@ -21,8 +21,6 @@ from deltastream.kafka.admins import Admin
 from deltastream.subscribe.assignment import AllPartitions, Assignment, InGroup
 from deltastream.subscribe.evolution import reconcile
 from deltastream.subscribe.formats import Format
-from deltastream.subscribe.formats.avro import AvroFormat
-from deltastream.subscribe.formats.debezium import DebeziumFormat
 from deltastream.subscribe.formats.json import JsonFormat
 from deltastream.subscribe.formats.typed import Declared
 from deltastream.subscribe.handover import HandOver, Totals
@@ -33,6 +31,9 @@ from deltastream.subscribe.sink import DeltaSink
 from deltastream.subscribe.upsert import TableSettings
 from deltastream.subscribe.writer import Writer
 from deltastream.tables import Tables
+
+if TYPE_CHECKING:
+    from deltastream.avro.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -145,19 +146,25 @@ class Subscriber:
 
 
 def formats(cfg: Config) -> dict[str, Format]:
-    """Each topic's format, as ``[topic.<name>] format`` says."""
-    registry = Registry.of(cfg.kafka)
+    """Each topic's format, as ``[topic.<name>] format`` says. The Avro and Debezium formats are
+    imported only when a topic uses them: fastavro and an HTTP client cost ~60 ms at start."""
     found: dict[str, Format] = {}
+    registry: Registry | None = None
     for topic in cfg.topics:
         schema = cfg.schema(topic)
         if cfg.format(topic) == "avro":
+            from deltastream.avro.registry import Registry
+            from deltastream.subscribe.formats.avro import AvroFormat
+
+            registry = registry or Registry.of(cfg.kafka)
             assert registry is not None  # the config checks it
             found[topic] = AvroFormat(cfg.general.id_column, registry)
         elif cfg.format(topic) == "debezium":
-            declared = Declared(topic, schema)
-            found[topic] = DebeziumFormat(cfg.general.id_column, declared, schema.sequence_by)
+            from deltastream.subscribe.formats.debezium import DebeziumFormat
+
+            found[topic] = DebeziumFormat(cfg.general.id_column, Declared(topic, schema), schema.sequence_by)
         else:
-            found[topic] = JsonFormat(cfg.general.id_column, Declared(topic, cfg.schema(topic)))
+            found[topic] = JsonFormat(cfg.general.id_column, Declared(topic, schema))
     return found
 
 

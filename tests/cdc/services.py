@@ -134,7 +134,7 @@ class Connect:
             "appender.f.layout.type = PatternLayout\nappender.f.layout.pattern = [%d] %p %m (%c)%n\n"
             "rootLogger.level = info\nrootLogger.appenderRef.f.ref = f\n"
         )
-        classpath = resolve_classpath(pom=CONNECT_POM, name="Kafka Connect and Debezium")
+        classpath = resolve_classpath(pom=CONNECT_POM)
         command = [check_java(), "-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
         command += [f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
         command += ["org.apache.kafka.connect.cli.ConnectStandalone", str(properties)]
