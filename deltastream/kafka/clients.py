@@ -11,24 +11,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
-
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import (
-    KafkaTimeoutError,
-)
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from deltastream.config import Config
 from deltastream.errors import (
     KafkaAuthenticationFailed,
 )
-from deltastream.kafka import compat, librdkafka, rdconsumer
+from deltastream.kafka import librdkafka, rdconsumer
 from deltastream.kafka.admins import Admin
 from deltastream.kafka.consumers import FETCH_MAX_WAIT_MS, Consumer
-from deltastream.kafka.kafkapython import KafkaPythonAdmin, KafkaPythonConsumer, KafkaPythonProducer
 from deltastream.kafka.producers import MAX_REQUEST_BYTES, Producer
 from deltastream.kafka.wait import ATTEMPT_S, Wait
 from deltastream.logs import counted
+
+if TYPE_CHECKING:
+    from kafka import KafkaConsumer, KafkaProducer
+
+# kafka-python (and the workarounds for it, in compat) is imported by the functions that build
+# its clients: a run on librdkafka never loads it (~100 ms at start).
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,7 +39,11 @@ RECONNECT_BACKOFF_MAX_MS = 1000
 
 
 def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
-    """Build a client, trying until a broker answers (see :class:`Wait`)."""
+    """Build a kafka-python client, trying until a broker answers (see :class:`Wait`)."""
+    from kafka.errors import KafkaTimeoutError
+
+    from deltastream.kafka import compat
+
     servers = cfg.general.bootstrap_servers
     compat.keep_the_last_answer()
     patience_s = wait.patience_s
@@ -74,6 +78,10 @@ def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
 def kafka_producer(cfg: Config, stop: threading.Event | None = None) -> KafkaProducer:
     """kafka-python's producer with the publisher's settings: a send is acknowledged once the
     broker has it, transient faults are retried."""
+    from kafka import KafkaProducer
+
+    from deltastream.kafka import compat
+
     pub = cfg.publisher
 
     def build(common: dict[str, Any]) -> KafkaProducer:
@@ -104,6 +112,8 @@ def producer(cfg: Config, stop: threading.Event | None = None) -> Producer:
     answers."""
     if cfg.kafka.client == "confluent-kafka":
         return librdkafka.producer(cfg, stop)
+    from deltastream.kafka.kafkapython import KafkaPythonProducer
+
     return KafkaPythonProducer(kafka_producer(cfg, stop))
 
 
@@ -148,6 +158,8 @@ def consumer(
     offsets are managed by the caller, not auto-committed."""
     if cfg.kafka.client == "confluent-kafka":
         return rdconsumer.consumer(cfg, patience_s=patience_s, stop=stop, quiet=quiet)
+    from deltastream.kafka.kafkapython import KafkaPythonConsumer
+
     client = kafka_consumer(cfg, patience_s=patience_s, stop=stop, quiet=quiet)
     return KafkaPythonConsumer(client)
 
@@ -161,6 +173,9 @@ def kafka_consumer(
     **overrides: Any,
 ) -> KafkaConsumer:
     """kafka-python's consumer with the subscriber's settings."""
+    from kafka import KafkaConsumer
+
+    from deltastream.kafka import compat
 
     def build(common: dict[str, Any]) -> KafkaConsumer:
         client = KafkaConsumer(**common, **{**consumer_settings(cfg), **overrides})
@@ -184,6 +199,9 @@ def admin(
     wait = Wait("admin", patience_s, stop or threading.Event(), quiet)
     if cfg.kafka.client == "confluent-kafka":
         return librdkafka.admin(cfg, wait, timeout_ms / 1000)
+    from kafka import KafkaAdminClient
+
+    from deltastream.kafka.kafkapython import KafkaPythonAdmin
 
     def build(common: dict[str, Any]) -> KafkaAdminClient:
         return KafkaAdminClient(**common, request_timeout_ms=timeout_ms)

