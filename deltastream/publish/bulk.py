@@ -18,8 +18,10 @@ import io
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 #: The largest file read at once (it is held in memory about five times over while it is read).
 MAX_BYTES = 64 << 20
@@ -46,6 +48,8 @@ def read(path: Path, id_column: str = "id") -> Generator[Encoded, None, None] | 
     frame = None if lines is None else parsed(lines, id_column)
     if frame is None:
         return None
+    import polars as pl
+
     keys: list[str] = frame[id_column].to_list()
     if not all(key.strip() for key in keys):  # Python's idea of white space, as the exact reader's
         return None
@@ -82,6 +86,8 @@ def uniform_lines(text: str, id_column: str) -> list[str] | None:
     names = [name.strip() for name in lines[0].split(",")]
     if id_column not in names or "" in names or len(set(names)) != len(names):
         return None
+    import polars as pl  # imported once a file may be read this way: ~150 MB of a process's memory
+
     body = pl.Series(lines[1:])
     if body.str.count_matches(",", literal=True).ne(len(names) - 1).any():
         return None
@@ -93,6 +99,8 @@ def uniform_lines(text: str, id_column: str) -> list[str] | None:
 def parsed(lines: list[str], id_column: str) -> pl.DataFrame | None:
     """The records as text columns named by the header (names stripped, as the exact reader
     does)."""
+    import polars as pl
+
     names = [name.strip() for name in lines[0].split(",")]
     frame = pl.read_csv(
         io.BytesIO("\n".join(lines[1:]).encode()),

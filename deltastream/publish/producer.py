@@ -110,7 +110,8 @@ class Sender:
         topic = result.topic
         size = cfg.publisher.batch_size
         avro = cfg.format(topic) == "avro"
-        bulky = None if avro else bulk.read(result.path, cfg.general.id_column)
+        # A paced file is sent row by row anyway: the one-pass reader would only cost memory.
+        bulky = None if avro or pacer.paced else bulk.read(result.path, cfg.general.id_column)
         rows = bulky or read_rows(result.path, cfg.general.id_column)
         current = InFlight(1, time.monotonic())
         batches.append(current)
