@@ -17,7 +17,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
 
 from deltastream.config import Config
 from deltastream.errors import Interrupted, KafkaOperationError, RegistryUnavailable, SourceError
@@ -109,10 +110,7 @@ class Sender:
         cfg, pacer, stop, timeout_s = self.cfg, self.pacer, self.stop, self.timeout_s
         topic = result.topic
         size = cfg.publisher.batch_size
-        avro = cfg.format(topic) == "avro"
-        # A paced file is sent row by row anyway: the one-pass reader would only cost memory.
-        bulky = None if avro or pacer.paced else bulk.read(result.path, cfg.general.id_column)
-        rows = bulky or read_rows(result.path, cfg.general.id_column)
+        rows = rows_to_send(cfg, topic, result.path, pacer.paced)
         current = InFlight(1, time.monotonic())
         batches.append(current)
         encode = TopicEncoder(cfg, topic).encode
@@ -158,6 +156,15 @@ class Sender:
         finally:
             rows.close()
         bar.update(current.rows)
+
+
+def rows_to_send(
+    cfg: Config, topic: str, path: Path, paced: bool
+) -> Generator[Row | Rejected | Encoded, None, None]:
+    """The file's rows, encoded in one pass when they can be (JSON, unpaced), else one by one."""
+    # A paced file is sent row by row anyway: the one-pass reader would only cost memory.
+    bulky = None if paced or cfg.format(topic) == "avro" else bulk.read(path, cfg.general.id_column)
+    return bulky or read_rows(path, cfg.general.id_column)
 
 
 def send_row(

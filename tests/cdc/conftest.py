@@ -17,12 +17,18 @@ from ..conftest import Broker
 from .services import Connect, Postgres, postgres_bin
 
 
+def needs_apache_kafka(broker_kind: str) -> None:
+    if broker_kind != "kafka":
+        pytest.skip("Kafka Connect is tested against Apache Kafka: pytest -m broker --broker kafka")
+
+
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+def postgres(broker_kind: str) -> Iterator[Postgres]:
+    needs_apache_kafka(broker_kind)
     bin_dir = postgres_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL's server programs are not installed (apt-get install postgresql)")
-    server = Postgres(tmp_path_factory.mktemp("postgres"), bin_dir).start()
+    server = Postgres(bin_dir).start()
     try:
         yield server
     finally:
@@ -31,8 +37,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
 
 @pytest.fixture(scope="session")
 def connect(tmp_path_factory: pytest.TempPathFactory, broker: Broker, broker_kind: str) -> Iterator[Connect]:
-    if broker_kind != "kafka":
-        pytest.skip("Kafka Connect is tested against Apache Kafka: pytest -m broker --broker kafka")
+    needs_apache_kafka(broker_kind)
     if shutil.which("java") is None or shutil.which("mvn") is None:
         pytest.skip("Kafka Connect needs java (17+) and mvn on PATH")
     worker = Connect(tmp_path_factory.mktemp("connect"), broker.bootstrap_servers).start()

