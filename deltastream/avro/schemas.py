@@ -194,13 +194,32 @@ class RecordSchema:
             self.columns[name] = column(field["type"], named, _namespace(raw))
         self.schema = {name: c.dtype for name, c in self.columns.items()}
         self._converters = {name: c.convert for name, c in self.columns.items() if c.convert is not None}
+        # Decimals in bytes are read as their bytes and made decimals a column at a time: fastavro
+        # makes a Python Decimal of each, which costs more than reading the rest of a record.
+        self._decimals = _bytes_decimals(raw, self.schema)
+        self._reading = self.parsed if not self._decimals else parse(schema_id, json.dumps(_raw_bytes(raw)))
+        self._frame_schema = {
+            name: pl.Int128() if name in self._decimals else dtype for name, dtype in self.schema.items()
+        }
 
-    def read(self, payload: bytes | memoryview) -> dict[str, Any]:
-        """One value (the bytes after the wire format's header); raises ``ValueError`` (and
-        others, see :data:`READ_ERRORS`) when they are not Avro of this schema."""
-        record = read(self.parsed, payload)
+    def read(self, value: bytes, start: int = 0) -> dict[str, Any]:
+        """One value (``value`` from ``start``: past the wire format's header); raises
+        ``ValueError`` (and others, see :data:`READ_ERRORS`) when the bytes are not Avro of this
+        schema, or hold a decimal with more digits than its precision."""
+        stream = io.BytesIO(value)
+        stream.seek(start)
+        record = fastavro.schemaless_reader(stream, self._reading, None)
+        if stream.tell() != len(value):
+            raise ValueError(f"{len(value) - stream.tell()} bytes left over after the value")
         if not isinstance(record, dict):
             raise ValueError("not a record")
+        for name, limit in self._decimals.items():
+            raw = record.get(name)
+            if raw is not None:
+                unscaled = record[name] = int.from_bytes(raw, "big", signed=True)
+                if not -limit < unscaled < limit:
+                    dtype = described(self.schema[name])
+                    raise ValueError(f"field {name!r} has more digits than its {dtype}")
         return record
 
     def frame(self, records: list[dict[str, Any]]) -> pl.DataFrame:
@@ -208,7 +227,48 @@ class RecordSchema:
         for name, convert in self._converters.items():
             for record in records:
                 record[name] = convert(record.get(name))
-        return pl.DataFrame(records, schema=self.schema)
+        frame = pl.DataFrame(records, schema=self._frame_schema)
+        return frame.with_columns(_unscaled(name, self.schema[name]) for name in self._decimals)
+
+
+def _bytes_decimals(raw: dict[str, Any], schema: Mapping[str, pl.DataType]) -> dict[str, int]:
+    """The fields of ``raw`` that are decimals in bytes (alone or with null), each with ten to
+    the power of its precision: the bound of its unscaled values."""
+    found: dict[str, int] = {}
+    for field in raw.get("fields", []):
+        kind = _bytes_decimal(field["type"])
+        dtype = schema[str(field["name"])]
+        if kind is not None and isinstance(dtype, pl.Decimal):
+            found[str(field["name"])] = 10 ** (dtype.precision or MAX_PRECISION)
+    return found
+
+
+def _bytes_decimal(avro: Any) -> dict[str, Any] | None:
+    """The decimal-in-bytes type ``avro`` is, alone or in a union with null, or ``None``."""
+    if isinstance(avro, list):
+        others = [t for t in avro if t != "null"]
+        return _bytes_decimal(others[0]) if len(others) == 1 else None
+    if isinstance(avro, dict) and avro.get("type") == "bytes" and avro.get("logicalType") == "decimal":
+        return avro
+    return None
+
+
+def _raw_bytes(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with its top-level decimals in bytes read as plain bytes."""
+    copy: dict[str, Any] = json.loads(json.dumps(raw))
+    for field in copy.get("fields", []):
+        decimal = _bytes_decimal(field["type"])
+        if decimal is not None:
+            del decimal["logicalType"]
+    return copy
+
+
+def _unscaled(name: str, dtype: pl.DataType) -> pl.Expr:
+    """Column ``name`` of unscaled integers as the decimals of ``dtype`` they stand for."""
+    assert isinstance(dtype, pl.Decimal)
+    scale = dtype.scale or 0
+    step = pl.lit(Decimal(1).scaleb(-scale), pl.Decimal(MAX_PRECISION, scale))
+    return (pl.col(name).cast(pl.Decimal(MAX_PRECISION, 0)) * step).cast(dtype).alias(name)
 
 
 #: What reading bytes that are not Avro of the schema may raise in fastavro.

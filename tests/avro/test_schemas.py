@@ -103,6 +103,47 @@ def test_every_avro_type_has_a_column_type_and_nested_values_are_json_text() -> 
     )
 
 
+AMOUNTS: dict[str, Any] = {
+    "type": "record",
+    "name": "amounts",
+    "fields": [
+        {"name": "id", "type": "long"},
+        {
+            "name": "cents",
+            "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 6, "scale": 2}],
+        },
+        {"name": "huge", "type": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 0}},
+    ],
+}
+
+
+def encoded(schema: dict[str, Any], value: dict[str, Any]) -> bytes:
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema(schema), value)
+    return out.getvalue()
+
+
+def test_decimals_are_exact_whatever_their_sign_size_or_absence() -> None:
+    reader = RecordSchema(1, json.dumps(AMOUNTS))
+    values = [
+        {"id": 1, "cents": Decimal("-0.01"), "huge": Decimal(10**38 - 1)},
+        {"id": 2, "cents": None, "huge": Decimal(-(10**38 - 1))},
+        {"id": 3, "cents": Decimal("9999.99"), "huge": Decimal(0)},
+        {"id": 4, "cents": Decimal("-1234.50"), "huge": Decimal(-1)},
+    ]
+    frame = reader.frame([reader.read(encoded(AMOUNTS, v)) for v in values])
+    assert frame.schema == pl.Schema({"id": pl.Int64(), "cents": pl.Decimal(6, 2), "huge": pl.Decimal(38, 0)})
+    assert frame.rows(named=True) == values
+
+
+def test_a_decimal_with_more_digits_than_its_precision_is_refused() -> None:
+    reader = RecordSchema(1, json.dumps(AMOUNTS))
+    loose = json.loads(json.dumps(AMOUNTS))
+    loose["fields"][1]["type"][1]["precision"] = 9  # the writer's schema let it through
+    with pytest.raises(ValueError, match="field 'cents' has more digits than its decimal\\(6,2\\)"):
+        reader.read(encoded(loose, {"id": 1, "cents": Decimal("10000.00"), "huge": Decimal(0)}))
+
+
 @pytest.mark.parametrize(
     ("schema", "reason"),
     [

@@ -76,10 +76,10 @@ class AvroFormat:
         dead: list[DeadLetter] = []
         by_schema: dict[int, list[int]] = {}
         for i, message in enumerate(messages):
-            if message.value is None:
+            value = message.value
+            if value is None:
                 continue
-            sid = schema_id(message.value)
-            if sid is None:
+            if len(value) < HEADER or value[0] != MAGIC:
                 dead.append(
                     DeadLetter.of(
                         message,
@@ -87,7 +87,7 @@ class AvroFormat:
                     )
                 )
             else:
-                by_schema.setdefault(sid, []).append(i)
+                by_schema.setdefault(int.from_bytes(value[1:HEADER], "big"), []).append(i)
         frames: list[pl.DataFrame] = []
         seq: list[int] = []
         for sid, indexes in by_schema.items():
@@ -100,10 +100,11 @@ class AvroFormat:
             types.update({n: t for n, t in schema.schema.items() if n not in types})
             records: list[dict[str, Any]] = []
             kept: list[int] = []
+            read = schema.read
             for i in indexes:
                 message = messages[i]
                 try:
-                    record = schema.read(memoryview(message.value or b"")[HEADER:])
+                    record = read(message.value or b"", HEADER)
                 except READ_ERRORS as exc:
                     dead.append(DeadLetter.of(message, f"value is not Avro of schema id {sid} ({exc!r})"))
                     continue
@@ -195,6 +196,12 @@ class Keys:
         if frame.height == 0 or not any(keys):
             return frame, kept
         ids = frame[self.id_column].cast(pl.String).to_list()
+        if all(key and key[0] != MAGIC for key in keys):  # every key is text: compared at once
+            try:
+                if [(key or b"").decode("utf-8") for key in keys] == ids:
+                    return frame, kept
+            except UnicodeDecodeError:
+                pass
         keep: list[bool] = []
         for i, key, ident in zip(kept, keys, ids, strict=True):
             if not key:
