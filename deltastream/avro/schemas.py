@@ -197,7 +197,11 @@ class RecordSchema:
         # Decimals in bytes are read as their bytes and made decimals a column at a time: fastavro
         # makes a Python Decimal of each, which costs more than reading the rest of a record.
         self._decimals = _bytes_decimals(raw, self.schema)
-        self._reading = self.parsed if not self._decimals else parse(schema_id, json.dumps(_raw_bytes(raw)))
+        self._reading = (
+            self.parsed
+            if not self._decimals
+            else parse(schema_id, json.dumps(_raw_bytes(raw, self._decimals)))
+        )
         self._frame_schema = {
             name: pl.Int128() if name in self._decimals else dtype for name, dtype in self.schema.items()
         }
@@ -253,12 +257,12 @@ def _bytes_decimal(avro: Any) -> dict[str, Any] | None:
     return None
 
 
-def _raw_bytes(raw: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` with its top-level decimals in bytes read as plain bytes."""
+def _raw_bytes(raw: dict[str, Any], decimals: Mapping[str, int]) -> dict[str, Any]:
+    """``raw`` with its top-level fields named in ``decimals`` read as plain bytes."""
     copy: dict[str, Any] = json.loads(json.dumps(raw))
     for field in copy.get("fields", []):
         decimal = _bytes_decimal(field["type"])
-        if decimal is not None:
+        if decimal is not None and str(field["name"]) in decimals:
             del decimal["logicalType"]
     return copy
 

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 import fastavro
@@ -31,6 +31,9 @@ _FLOAT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 _LIMITS = {"int32": 2**31, "int64": 2**63}
 #: Longest value shown in a message.
 SHOWN_CHARS = 40
+
+#: Enough digits for any decimal(p,s) (quantize fails past 28 by default).
+EXACT = Context(prec=100)
 
 
 def avro_type(column: ColumnType) -> Any:
@@ -120,7 +123,7 @@ def converter(column: ColumnType) -> Callable[[str], Any]:
         exponent = value.as_tuple().exponent
         if not isinstance(exponent, int) or "e" in text.lower() or "_" in text or -exponent > column.scale:
             raise ValueError
-        quantized = value.quantize(Decimal(1).scaleb(-column.scale))
+        quantized = value.quantize(Decimal(1).scaleb(-column.scale), context=EXACT)
         if len(quantized.as_tuple().digits) > column.precision:
             raise ValueError
         return quantized

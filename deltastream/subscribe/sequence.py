@@ -58,7 +58,8 @@ class Sequencer:
         self._expired: dict[str, float] = {}
 
     def newer(self, topic: str, table: DeltaTable | None, rows: pl.DataFrame) -> pl.DataFrame:
-        """The rows (one per id) whose sequence is above the one the table holds for their id."""
+        """The rows (one per id) whose sequence is at or above the one the table holds for their id
+        (at: the same event again, as when a batch is written again after its tombstones)."""
         if rows.height == 0:
             return rows
         ids = rows[self.id_column]
@@ -80,7 +81,7 @@ class Sequencer:
             .agg(pl.col(SEQUENCE).max().alias(_HELD))
         )
         joined = rows.join(best, on=self.id_column, how="left", nulls_equal=False)
-        kept = joined.filter(pl.col(_HELD).is_null() | (pl.col(SEQUENCE) > pl.col(_HELD))).drop(_HELD)
+        kept = joined.filter(pl.col(_HELD).is_null() | (pl.col(SEQUENCE) >= pl.col(_HELD))).drop(_HELD)
         if kept.height < rows.height:
             log.info(
                 "%s: %d events older than the table's held back (sequence_by)",

@@ -113,6 +113,8 @@ AMOUNTS: dict[str, Any] = {
             "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 6, "scale": 2}],
         },
         {"name": "huge", "type": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 0}},
+        {"name": "fine", "type": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 10}},
+        {"name": "wide", "type": {"type": "bytes", "logicalType": "decimal", "precision": 40, "scale": 2}},
     ],
 }
 
@@ -125,15 +127,28 @@ def encoded(schema: dict[str, Any], value: dict[str, Any]) -> bytes:
 
 def test_decimals_are_exact_whatever_their_sign_size_or_absence() -> None:
     reader = RecordSchema(1, json.dumps(AMOUNTS))
-    values = [
-        {"id": 1, "cents": Decimal("-0.01"), "huge": Decimal(10**38 - 1)},
-        {"id": 2, "cents": None, "huge": Decimal(-(10**38 - 1))},
-        {"id": 3, "cents": Decimal("9999.99"), "huge": Decimal(0)},
-        {"id": 4, "cents": Decimal("-1234.50"), "huge": Decimal(-1)},
+    fine, wide = (
+        Decimal("-1234567890123456789012345678.0123456789"),
+        Decimal("-123456789012345678901.91"),
+    )
+    values: list[dict[str, Any]] = [
+        {"id": 1, "cents": Decimal("-0.01"), "huge": Decimal(10**38 - 1), "fine": fine, "wide": wide},
+        {"id": 2, "cents": None, "huge": Decimal(-(10**38 - 1)), "fine": -fine, "wide": -wide},
+        {"id": 3, "cents": Decimal("9999.99"), "huge": Decimal(0), "fine": Decimal(0), "wide": Decimal(0)},
+        {"id": 4, "cents": Decimal("-1234.50"), "huge": Decimal(-1), "fine": Decimal(1), "wide": Decimal(1)},
     ]
     frame = reader.frame([reader.read(encoded(AMOUNTS, v)) for v in values])
-    assert frame.schema == pl.Schema({"id": pl.Int64(), "cents": pl.Decimal(6, 2), "huge": pl.Decimal(38, 0)})
-    assert frame.rows(named=True) == values
+    assert frame.schema == pl.Schema(
+        {
+            "id": pl.Int64(),
+            "cents": pl.Decimal(6, 2),
+            "huge": pl.Decimal(38, 0),
+            "fine": pl.Decimal(38, 10),
+            "wide": pl.String(),  # past 38 digits: its text
+        }
+    )
+    text = [{**v, "wide": str(v["wide"].quantize(Decimal("0.01")))} for v in values]
+    assert frame.rows(named=True) == text
 
 
 def test_a_decimal_with_more_digits_than_its_precision_is_refused() -> None:
@@ -141,7 +156,8 @@ def test_a_decimal_with_more_digits_than_its_precision_is_refused() -> None:
     loose = json.loads(json.dumps(AMOUNTS))
     loose["fields"][1]["type"][1]["precision"] = 9  # the writer's schema let it through
     with pytest.raises(ValueError, match="field 'cents' has more digits than its decimal\\(6,2\\)"):
-        reader.read(encoded(loose, {"id": 1, "cents": Decimal("10000.00"), "huge": Decimal(0)}))
+        zeros = dict.fromkeys(("huge", "fine", "wide"), Decimal(0))
+        reader.read(encoded(loose, {"id": 1, "cents": Decimal("10000.00"), **zeros}))
 
 
 @pytest.mark.parametrize(

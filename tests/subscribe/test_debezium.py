@@ -19,7 +19,7 @@ from deltastream.schema import TopicSchema, parse_type
 from deltastream.subscribe import offsets
 from deltastream.subscribe.formats.debezium import DebeziumFormat
 from deltastream.subscribe.formats.typed import Declared
-from deltastream.subscribe.rows import SEQUENCE
+from deltastream.subscribe.rows import DELETED, SEQUENCE
 from deltastream.subscribe.sequence import Sequencer, tombstones
 from deltastream.subscribe.sink import DeltaSink
 from deltastream.subscribe.writer import TopicWriter
@@ -227,3 +227,15 @@ def test_a_delete_is_remembered_until_its_retention_then_forgotten(tmp_path: Pat
     assert Sequencer(tables, "id", {"t": 1e-9}).expire("t") == 1
     topic.write(event("u", 1, 11, note="later still"))  # past the retention: applied as new
     assert topic.rows("id", "note") == [(1, "later still"), (2, "n")]
+
+
+def test_a_batch_written_again_after_its_tombstones_still_deletes(tmp_path: Path) -> None:
+    """A crash after the tombstones of a batch are kept and before its commit: the batch is read
+    again from Delta's offsets, and its delete, as old as its own tombstone, still applies."""
+    tables = Tables.at(tmp_path)
+    sequencer = Sequencer(tables, "id")
+    topic = Topic(tmp_path, DebeziumFormat("id", sequence_by="source.lsn"), sequencer)
+    topic.write(event("c", 1, 10), event("c", 2, 11))
+    sequencer.remember("t", pl.DataFrame({"id": [1], SEQUENCE: [12], DELETED: [True]}))
+    topic.write(event("d", 1, 12), event("u", 2, 11, note="same event again"))
+    assert topic.rows("id", "note") == [(2, "same event again")]

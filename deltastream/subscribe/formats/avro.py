@@ -3,8 +3,8 @@
 Each message's schema is fetched from the Schema Registry by its id (once per id,
 :class:`~deltastream.avro.registry.Registry`) and read as columns
 (:mod:`deltastream.avro.schemas`): the table gets the schema's types, and a field a newer schema
-adds is a new column (older rows null). A field whose type does not fit the table's column (a
-long where the table has an integer is fine, a string where it has a long is not) makes every
+adds is a new column (older rows null). A field whose type does not fit the table's column (an
+integer where the table has a long is fine; a long where it has an integer, or a string, is not) makes every
 message of that schema a dead letter naming the field and both types; so do an id the registry
 does not know, bytes that are not Avro of their schema, a schema without the id field, and a null
 id. A registry that cannot be reached stops the subscriber (:class:`~deltastream.errors.RegistryUnavailable`).

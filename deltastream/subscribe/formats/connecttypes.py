@@ -22,7 +22,7 @@ import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import polars as pl
@@ -59,6 +59,9 @@ _TIMES = {
 }
 _DATES = ("io.debezium.time.Date", "org.apache.kafka.connect.data.Date")
 
+#: Enough digits for any decimal a Connect schema holds (scaleb rounds to 28 by default).
+EXACT = Context(prec=100)
+
 
 @dataclass(frozen=True)
 class Field:
@@ -94,7 +97,7 @@ def _bytes(value: Any) -> bytes:
 def _decimal(scale: int) -> Callable[[Any], Decimal]:
     def convert(value: Any) -> Decimal:
         unscaled = int.from_bytes(_bytes(value), "big", signed=True)
-        return Decimal(unscaled).scaleb(-scale)
+        return Decimal(unscaled).scaleb(-scale, EXACT)
 
     return convert
 
