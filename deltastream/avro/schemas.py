@@ -27,6 +27,8 @@ from uuid import UUID
 import fastavro
 import polars as pl
 
+from deltastream.dtypes import described
+
 #: Decimal precision Delta (and Parquet) can hold.
 MAX_PRECISION = 38
 #: Id types that can name a row (as for declared columns: no float, no boolean).
@@ -277,36 +279,3 @@ def _unscaled(name: str, dtype: pl.DataType) -> pl.Expr:
 
 #: What reading bytes that are not Avro of the schema may raise in fastavro.
 READ_ERRORS = (ValueError, EOFError, IndexError, KeyError, TypeError, UnicodeDecodeError, OverflowError)
-
-
-def fits(have: pl.DataType, want: pl.DataType) -> bool:
-    """Whether values of type ``want`` (a schema's) go into a column of type ``have`` (the
-    table's) without losing any: the same type, or a narrower one of the same kind."""
-    if have == want:
-        return True
-    if have == pl.Int64 and want == pl.Int32:
-        return True
-    if have == pl.Float64 and want == pl.Float32:
-        return True
-    if isinstance(have, pl.Decimal) and isinstance(want, pl.Decimal):
-        return have.scale == want.scale and (have.precision or 38) >= (want.precision or 38)
-    return False
-
-
-def described(dtype: pl.DataType) -> str:
-    """A type in Delta's words."""
-    words: Mapping[Any, str] = {
-        pl.String: "string",
-        pl.Boolean: "boolean",
-        pl.Int32: "integer",
-        pl.Int64: "long",
-        pl.Float32: "float",
-        pl.Float64: "double",
-        pl.Date: "date",
-        pl.Binary: "binary",
-    }
-    if isinstance(dtype, pl.Decimal):
-        return f"decimal({dtype.precision},{dtype.scale})"
-    if isinstance(dtype, pl.Datetime):
-        return "timestamp"
-    return words.get(dtype.base_type(), str(dtype))

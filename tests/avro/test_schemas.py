@@ -14,7 +14,8 @@ import fastavro
 import polars as pl
 import pytest
 
-from deltastream.avro.schemas import BadSchema, RecordSchema, fits
+from deltastream.avro.schemas import BadSchema, RecordSchema
+from deltastream.dtypes import fits
 from deltastream.avro.writer import AvroRows, record_schema
 from deltastream.schema import NotConverted, parse_type
 

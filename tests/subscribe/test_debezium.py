@@ -105,15 +105,35 @@ def row(ident: int, cents: int = 1230, note: str | None = "n") -> dict[str, Any]
     }
 
 
-def event(op: str, ident: int, lsn: int, *, schema: bool = True, **values: Any) -> tuple[bytes, bytes]:
+def altered(scale: int, precision: int = 12, added: bool = False) -> dict[str, Any]:
+    """The envelope's schema after ``ALTER TABLE`` changed ``amount`` (and perhaps added ``extra``)."""
+    fields = [dict(f) for f in ROW_FIELDS]
+    fields[1]["parameters"] = {"scale": str(scale), "connect.decimal.precision": str(precision)}
+    if added:
+        fields.append({"type": "int64", "optional": True, "field": "extra"})
+    members = [dict(m, fields=fields) if m["field"] in ("before", "after") else m for m in SCHEMA["fields"]]
+    return dict(SCHEMA, fields=members)
+
+
+def event(
+    op: str,
+    ident: int,
+    lsn: int,
+    *,
+    schema: bool | dict[str, Any] = True,
+    extra: int | None = None,
+    **values: Any,
+) -> tuple[bytes, bytes]:
     before = row(ident, **values) if op in ("u", "d") else None
     after = row(ident, **values) if op != "d" else None
+    if after is not None and extra is not None:
+        after["extra"] = extra
     payload = {"before": before, "after": after, "source": {"lsn": lsn}, "op": op, "ts_ms": lsn}
     key = {"id": ident}
     if schema:
         return (
             json.dumps({"schema": KEY_SCHEMA, "payload": key}).encode(),
-            json.dumps({"schema": SCHEMA, "payload": payload}).encode(),
+            json.dumps({"schema": SCHEMA if schema is True else schema, "payload": payload}).encode(),
         )
     return json.dumps(key).encode(), json.dumps(payload).encode()
 
@@ -239,3 +259,30 @@ def test_a_batch_written_again_after_its_tombstones_still_deletes(tmp_path: Path
     sequencer.remember("t", pl.DataFrame({"id": [1], SEQUENCE: [12], DELETED: [True]}))
     topic.write(event("d", 1, 12), event("u", 2, 11, note="same event again"))
     assert topic.rows("id", "note") == [(2, "same event again")]
+
+
+def test_each_event_is_read_by_its_own_schema_and_a_change_that_does_not_fit_is_a_dead_letter(
+    tmp_path: Path,
+) -> None:
+    """One batch from before and after ``ALTER TABLE``s: a narrower decimal and an added column
+    go in, each value read at its own scale; a wider or rescaled decimal cannot go into the
+    column and its events are dead letters, in this batch and in a later one."""
+    topic = Topic(tmp_path, DebeziumFormat("id"))
+    topic.write(
+        event("c", 1, 1, cents=1230),  # 12.30 at scale 2, precision 12
+        event("c", 2, 2, cents=99999, schema=altered(2, precision=10, added=True), extra=7),  # 999.99
+        event("c", 3, 3, cents=123456, schema=altered(4)),  # 12.3456: scale 4 does not fit scale 2
+        event("c", 4, 4, cents=5, schema=altered(2, precision=20)),  # wider than the column
+    )
+    topic.write(event("u", 1, 5, cents=10_000, schema=altered(3)))
+    assert pl.read_delta(str(tmp_path / "t")).schema["amount"] == pl.Decimal(12, 2)
+    assert topic.rows("id", "amount", "extra") == [(1, Decimal("12.30"), None), (2, Decimal("999.99"), 7)]
+    dead = sorted(pl.read_delta(str(tmp_path / DEAD_LETTERS)).select("offset", "error").rows())
+    assert [offset for offset, _ in dead] == [2, 3, 4]
+    assert dead[0][1] == (
+        "schema of id 3's event: field 'amount' is a decimal(12,4) where the table's column is a "
+        "decimal(12,2): an incompatible change (write it to a new topic, or move the table away and "
+        "read the topic again)"
+    )
+    assert "decimal(20,2) where the table's column is a decimal(12,2)" in dead[1][1]
+    assert "decimal(12,3) where the table's column is a decimal(12,2)" in dead[2][1]

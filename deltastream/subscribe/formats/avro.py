@@ -28,11 +28,10 @@ from deltastream.avro.schemas import (
     BadSchema,
     RecordSchema,
     as_text,
-    described,
-    fits,
     parse,
     read,
 )
+from deltastream.dtypes import described, misfit
 from deltastream.kafka.message import Message
 from deltastream.subscribe.formats.json import name_problem
 from deltastream.subscribe.rows import DELETED, DeadLetter, Decoded, positioned
@@ -140,20 +139,11 @@ class AvroFormat:
                 f"schema id {schema.id}: {self.id_column!r} is a {described(id_type)}, which cannot name a "
                 "row (a string, an integer, a decimal, a date or a timestamp can)"
             )
-        lowered = {n.lower(): n for n in types}
-        for name, dtype in schema.schema.items():
+        for name in schema.schema:
             if problem := name_problem(name):
                 return f"schema id {schema.id}: {problem}"
-            other = lowered.get(name.lower(), name)
-            if other != name:
-                return f"schema id {schema.id}: field {name!r} differs only in case from the column {other!r}"
-            if name in types and not fits(types[name], dtype):
-                return (
-                    f"schema id {schema.id}: field {name!r} is a {described(dtype)} where the table's column "
-                    f"is a {described(types[name])}: an incompatible change (write it to a new topic, or "
-                    "move the table away and read the topic again)"
-                )
-        return None
+        problem = misfit(schema.schema, types)
+        return None if problem is None else f"schema id {schema.id}: {problem}"
 
 
 class Keys:

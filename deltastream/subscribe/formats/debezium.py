@@ -26,6 +26,7 @@ from typing import Any
 
 import polars as pl
 
+from deltastream.dtypes import misfit
 from deltastream.kafka.message import Message
 from deltastream.subscribe.formats.connecttypes import Field, as_dict, struct_fields
 from deltastream.subscribe.formats.json import DECODER, Number, field_text, name_problem
@@ -180,7 +181,6 @@ class DebeziumFormat:
     def decode(
         self, messages: Sequence[Message], columns: Mapping[str, pl.DataType] | None = None
     ) -> Decoded:
-        del columns  # the events' own schemas, or the declared columns, type the rows
         dead: list[DeadLetter] = []
         events: list[tuple[int, Event]] = []
         for i, message in enumerate(messages):
@@ -192,54 +192,16 @@ class DebeziumFormat:
             if event is not None:
                 events.append((i, event))
         typed = any(e.types is not None for _, e in events)
-        frame, seq = self._typed(events, dead, messages) if typed else self._text(events)
+        if typed:
+            frame, seq = Schemas(self.id_column, self.sequence_by, columns).rows(events, dead, messages)
+        else:
+            frame, seq = self._text(events)
         decoded = Decoded(
             positioned(frame, seq, messages), sorted(dead, key=lambda d: (d.partition, d.offset))
         )
         if not typed and self.declared is not None and self.declared.schema.declared:
             return self.declared.apply(decoded, {(m.partition, m.offset): m for m in messages})
         return decoded
-
-    def _typed(
-        self, events: list[tuple[int, Event]], dead: list[DeadLetter], messages: Sequence[Message]
-    ) -> tuple[pl.DataFrame, list[int]]:
-        """Rows in the types of their schemas (the first schema of a batch types its columns)."""
-        types: dict[str, Field] = {}
-        for _, event in events:
-            for name, found in (event.types or {}).items():
-                types.setdefault(name, found)
-        id_type = types[self.id_column].dtype if self.id_column in types else pl.String()
-        records: list[dict[str, Any]] = []
-        seq: list[int] = []
-        for i, event in events:
-            try:
-                record = (
-                    {self.id_column: types[self.id_column].convert(event.ident)}
-                    if event.deleted
-                    else {
-                        name: None
-                        if value is None
-                        else types[name].convert(value)
-                        if name in types
-                        else field_text(name, value)
-                        for name, value in event.row.items()
-                    }
-                )
-            except (ValueError, KeyError) as exc:
-                dead.append(DeadLetter.of(messages[i], f"a value does not fit its schema ({exc})"))
-                continue
-            record[DELETED] = event.deleted
-            if event.sequence is not None:
-                record[SEQUENCE] = event.sequence
-            records.append(record)
-            seq.append(i)
-        schema = {name: f.dtype for name, f in types.items()} | {
-            self.id_column: id_type,
-            DELETED: pl.Boolean(),
-        }
-        if self.sequence_by is not None:
-            schema[SEQUENCE] = pl.Int64()
-        return pl.DataFrame(records, schema=schema), seq
 
     def _text(self, events: list[tuple[int, Event]]) -> tuple[pl.DataFrame, list[int]]:
         """Rows of text, as the JSON format stores them."""
@@ -264,3 +226,99 @@ def compact_text(value: Any) -> str:
     if isinstance(value, str) and not isinstance(value, Number):
         return repr(value)
     return json.dumps(_plain(value)) if not isinstance(value, Number) else str(value)
+
+
+class Schemas:
+    """Typed change events as rows: each event's values converted by its own schema (a batch may
+    hold events from before and after an ``ALTER TABLE``), each schema checked against the table's
+    columns and the schemas before it in the batch. The events of a schema whose field no longer
+    fits its column are dead letters naming the field and both types; events without a schema take
+    the batch's types."""
+
+    def __init__(
+        self, id_column: str, sequence_by: str | None, columns: Mapping[str, pl.DataType] | None
+    ) -> None:
+        self.id_column = id_column
+        self.sequence_by = sequence_by
+        self.types: dict[str, pl.DataType] = dict(columns or {})
+        self.fields: dict[str, Field] = {}
+
+    def rows(
+        self, events: list[tuple[int, Event]], dead: list[DeadLetter], messages: Sequence[Message]
+    ) -> tuple[pl.DataFrame, list[int]]:
+        groups: dict[tuple[tuple[str, pl.DataType], ...] | None, list[tuple[int, Event]]] = {}
+        for i, event in events:
+            signature = None if event.types is None else tuple((n, f.dtype) for n, f in event.types.items())
+            groups.setdefault(signature, []).append((i, event))
+        accepted: list[tuple[dict[str, Field], list[tuple[int, Event]]]] = []
+        for signature, members in groups.items():
+            if signature is None:
+                continue
+            fields = members[0][1].types or {}
+            problem = misfit({n: f.dtype for n, f in fields.items()}, self.types)
+            if problem is not None:
+                dead += [
+                    DeadLetter.of(
+                        messages[i], f"schema of {self.id_column} {compact_text(e.ident)}'s event: {problem}"
+                    )
+                    for i, e in members
+                ]
+                continue
+            self.types.update({n: f.dtype for n, f in fields.items() if n not in self.types})
+            for name, found in fields.items():
+                self.fields.setdefault(name, found)
+            accepted.append((fields, members))
+        if None in groups:
+            accepted.append((self.fields, groups[None]))
+        frames: list[pl.DataFrame] = []
+        seq: list[int] = []
+        for fields, members in accepted:
+            frame, kept = self._convert(fields, members, dead, messages)
+            frames.append(frame)
+            seq += kept
+        rows = pl.concat(frames, how="diagonal") if frames else self._convert({}, [], dead, messages)[0]
+        return rows, seq
+
+    def _convert(
+        self,
+        fields: Mapping[str, Field],
+        members: list[tuple[int, Event]],
+        dead: list[DeadLetter],
+        messages: Sequence[Message],
+    ) -> tuple[pl.DataFrame, list[int]]:
+        """One schema's events as rows, in the batch's column types."""
+        records: list[dict[str, Any]] = []
+        seq: list[int] = []
+        for i, event in members:
+            try:
+                record = (
+                    {self.id_column: fields[self.id_column].convert(event.ident)}
+                    if event.deleted
+                    else {
+                        name: None
+                        if value is None
+                        else fields[name].convert(value)
+                        if name in fields
+                        else field_text(name, value)
+                        for name, value in event.row.items()
+                    }
+                )
+            except (ValueError, KeyError, OverflowError) as exc:
+                dead.append(DeadLetter.of(messages[i], f"a value does not fit its schema ({exc})"))
+                continue
+            record[DELETED] = event.deleted
+            if event.sequence is not None:
+                record[SEQUENCE] = event.sequence
+            records.append(record)
+            seq.append(i)
+        schema = {name: f.dtype for name, f in fields.items()}
+        schema[self.id_column] = schema.get(self.id_column, self.types.get(self.id_column, pl.String()))
+        schema[DELETED] = pl.Boolean()
+        if self.sequence_by is not None:
+            schema[SEQUENCE] = pl.Int64()
+        frame = pl.DataFrame(records, schema=schema)
+        return frame.with_columns(
+            pl.col(n).cast(self.types[n])
+            for n in frame.columns
+            if n in self.types and frame[n].dtype != self.types[n]
+        ), seq
