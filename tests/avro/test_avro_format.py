@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -219,3 +219,40 @@ def test_basic_auth_and_a_private_certificate_authority(secure_registry: SecureR
     with pytest.raises(RegistryUnavailable) as untrusted:
         Registry(secure_registry.url, USER, PASSWORD, secure_registry.other_ca).schema(schema_id)
     assert "not reachable" in str(untrusted.value) and "CERTIFICATE_VERIFY_FAILED" in str(untrusted.value)
+
+
+@pytest.mark.parametrize(
+    ("logical", "ident", "text"),
+    [
+        ({"type": "long", "logicalType": "timestamp-micros"}, AT, "2024-11-09T13:05:07.123456+00:00"),
+        (
+            {"type": "long", "logicalType": "timestamp-millis"},
+            AT.replace(microsecond=123000),
+            "2024-11-09T13:05:07.123Z",
+        ),
+        ({"type": "int", "logicalType": "date"}, date(2024, 2, 29), "2024-02-29"),
+        (DECIMAL, Decimal("12.30"), "12.30"),
+    ],
+)
+def test_an_id_of_a_date_time_or_decimal_is_named_by_its_text_or_an_avro_key(
+    setup: Setup, logical: dict[str, Any], ident: Any, text: str
+) -> None:
+    """Keys name such ids by their ISO (or decimal) text, in any zone, or as an Avro value of the
+    id's type; a tombstone's key deletes the same row."""
+    schema = {
+        "type": "record",
+        "name": "event",
+        "fields": [{"name": "id", "type": logical}, {"name": "n", "type": "long"}],
+    }
+    version = setup.register(schema)
+    key_id = setup.registry.register(setup.subject.replace("-value", "-key"), logical)
+    other = ident + timedelta(days=1) if isinstance(ident, date) else ident + 1
+    setup.write(
+        (text.encode(), encode(version, schema, {"id": ident, "n": 1})),
+        (encode(key_id, logical, other), encode(version, schema, {"id": other, "n": 2})),
+        (text.encode(), encode(version, schema, {"id": other, "n": 3})),  # names another id
+    )
+    assert setup.table().select("n").rows() == [(1,), (2,)]
+    assert [offset for offset, _ in setup.dead()] == [2]
+    setup.write((text.encode(), None))
+    assert setup.table().select("n").rows() == [(2,)]

@@ -17,6 +17,8 @@ value (a tombstone) deletes the row its key names.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -185,28 +187,30 @@ class Keys:
         keys = [messages[i].key for i in kept]
         if frame.height == 0 or not any(keys):
             return frame, kept
-        ids = frame[self.id_column].cast(pl.String).to_list()
-        if all(key and key[0] != MAGIC for key in keys):  # every key is text: compared at once
-            try:
-                if [(key or b"").decode("utf-8") for key in keys] == ids:
+        dtype = frame.schema[self.id_column]
+        if all(key and key[0] != MAGIC for key in keys) and dtype in (pl.String, pl.Int32, pl.Int64):
+            try:  # every key is text and the ids' text is their only spelling: compared at once
+                texts = [(key or b"").decode("utf-8") for key in keys]
+                if texts == frame[self.id_column].cast(pl.String).to_list():
                     return frame, kept
             except UnicodeDecodeError:
                 pass
         keep: list[bool] = []
-        for i, key, ident in zip(kept, keys, ids, strict=True):
+        for i, key, ident in zip(kept, keys, frame[self.id_column].to_list(), strict=True):
             if not key:
                 keep.append(True)
                 continue
             text = self.text(key)
-            if text != ident:
+            same = text is not None and id_value(text, dtype) == ident
+            if not same:
                 named = "cannot be read" if text is None else f"names {text!r}"
                 dead.append(
                     DeadLetter.of(
                         messages[i],
-                        f"key {named} where {self.id_column} is {ident!r}: the key must be the id",
+                        f"key {named} where {self.id_column} is {as_text(ident)!r}: the key must be the id",
                     )
                 )
-            keep.append(text == ident)
+            keep.append(same)
         if all(keep):
             return frame, kept
         return frame.filter(pl.Series(keep)), [i for i, k in zip(kept, keep, strict=True) if k]
@@ -231,17 +235,38 @@ class Keys:
                 continue
             ids.append(text)
             seq.append(i)
-        frame = pl.DataFrame({self.id_column: ids}, schema={self.id_column: pl.String})
-        if id_type is not None and id_type != pl.String:
-            typed = frame[self.id_column].cast(id_type, strict=False)
-            bad = typed.is_null()
-            for position in (j for j, b in enumerate(bad.to_list()) if b):
-                dead.append(
-                    DeadLetter.of(
-                        messages[seq[position]],
-                        f"tombstone key {ids[position]!r} is not a {described(id_type)}",
-                    )
+        dtype = id_type or pl.String()
+        values = [id_value(text, dtype) for text in ids]
+        for position in (j for j, value in enumerate(values) if value is None):
+            dead.append(
+                DeadLetter.of(
+                    messages[seq[position]], f"tombstone key {ids[position]!r} is not a {described(dtype)}"
                 )
-            frame = frame.with_columns(typed).filter(~bad)
-            seq = [s for s, b in zip(seq, bad.to_list(), strict=True) if not b]
+            )
+        named = [(value, s) for value, s in zip(values, seq, strict=True) if value is not None]
+        frame = pl.DataFrame({self.id_column: [v for v, _ in named]}, schema={self.id_column: dtype})
+        seq = [s for _, s in named]
         return frame.with_columns(pl.lit(True).alias(DELETED)), seq
+
+
+def id_value(text: str, dtype: pl.DataType) -> Any:
+    """The id a key's text names, as a value of the id column's type (``None`` when the text is
+    not one): ISO text for a date or a timestamp (in any zone, UTC without one), decimal text for a
+    decimal, digits for an integer."""
+    try:
+        if isinstance(dtype, pl.Datetime):
+            found = datetime.fromisoformat(text.strip())
+            return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+        if dtype == pl.Date:
+            return date.fromisoformat(text.strip())
+        if isinstance(dtype, pl.Decimal):
+            value = Decimal(text.strip())
+            exact = value.is_finite() and value == value.quantize(Decimal(1).scaleb(-(dtype.scale or 0)))
+            return value if exact else None
+        if dtype in (pl.Int32, pl.Int64):
+            bound = 2**31 if dtype == pl.Int32 else 2**63
+            number = int(text) if text.strip().lstrip("+-").isdigit() else bound
+            return number if -bound <= number < bound else None
+    except (ValueError, ArithmeticError):
+        return None
+    return text
