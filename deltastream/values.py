@@ -18,6 +18,8 @@ from typing import Any
 
 #: The subscriber's dead-letter table, a directory beside the topics' tables.
 DEAD_LETTERS = "_dead_letters"
+#: The folder of the tombstone tables of topics read with ``sequence_by``, beside the topics' tables.
+TOMBSTONES = "_tombstones"
 REQUIRED: Any = dataclasses.MISSING
 #: What checks a key's raw value and returns it typed.
 Converter = Callable[[Any, Path], Any]
@@ -283,6 +285,11 @@ def topic_name(value: Any) -> str:
     if value == DEAD_LETTERS:
         raise Invalid(
             f"a topic name other than {DEAD_LETTERS!r}, which is the subscriber's dead-letter table",
+            value,
+        )
+    if value == TOMBSTONES:
+        raise Invalid(
+            f"a topic name other than {TOMBSTONES!r}, which is the folder of the subscriber's tombstones",
             value,
         )
     if value.startswith("__"):

@@ -27,11 +27,10 @@ from deltalake import DeltaTable, write_deltalake
 from deltastream.subscribe.changes import stored_rows, table_schema
 from deltastream.subscribe.rows import DELETED, SEQUENCE
 from deltastream.tables import Tables, quote
+from deltastream.values import TOMBSTONES
 
 log = logging.getLogger(__name__)
 
-#: The folder of the tombstone tables, beside the topics' tables.
-TOMBSTONES = "_tombstones"
 #: When a tombstone was written.
 DELETED_AT = "deleted_at"
 #: How long a tombstone is kept when the topic does not say.
@@ -90,15 +89,16 @@ class Sequencer:
             )
         return kept
 
-    def remember(self, topic: str, rows: pl.DataFrame) -> None:
-        """Keep a tombstone for each delete among ``rows``, with its sequence."""
+    def remember(self, topic: str, rows: pl.DataFrame) -> bool:
+        """Keep a tombstone for each delete among ``rows``, with its sequence; whether that
+        committed to the tombstone table."""
         deletes = rows.filter(pl.col(DELETED)).select(
             self.id_column,
             SEQUENCE,
             pl.lit(datetime.now(UTC)).cast(pl.Datetime("us", "UTC")).alias(DELETED_AT),
         )
         if deletes.height == 0:
-            return
+            return False
         table = self.tables.open(tombstones(topic))
         if table is None:
             write_deltalake(
@@ -107,7 +107,7 @@ class Sequencer:
                 mode="append",
                 storage_options=self.tables.options,
             )
-            return
+            return True
         key, seq = quote(self.id_column), quote(SEQUENCE)
         (
             table.merge(deletes, predicate=f"s.{key} = t.{key}", source_alias="s", target_alias="t")
@@ -115,6 +115,7 @@ class Sequencer:
             .when_not_matched_insert_all()
             .execute()
         )
+        return True
 
     def expire(self, topic: str) -> int:
         """Delete ``topic``'s tombstones older than its retention (at most once a minute); how many."""

@@ -42,7 +42,7 @@ from deltastream.subscribe import deadletters, offsets
 from deltastream.subscribe.changes import table_schema
 from deltastream.subscribe.maintenance import Maintenance
 from deltastream.subscribe.rows import SEQUENCE, Decoded, deletes, latest
-from deltastream.subscribe.sequence import Sequencer
+from deltastream.subscribe.sequence import Sequencer, tombstones
 from deltastream.subscribe.upsert import Operation, TableSettings, Upserter
 from deltastream.tables import Tables
 from deltastream.values import DEAD_LETTERS
@@ -158,8 +158,10 @@ class DeltaSink:
         rows = latest(fresh.rows, self.id_column)
         if SEQUENCE in rows.columns:  # each id's newest event, if newer than the table's
             rows = self.sequencer.newer(topic, table, rows)
-            self.sequencer.remember(topic, rows)
-            self.sequencer.expire(topic)
+            kept = self.sequencer.remember(topic, rows)
+            expired = self.sequencer.expire(topic)
+            if (kept or expired) and self.maintenance is not None:
+                self.maintenance.committed(tombstones(topic))  # compacted and vacuumed as a table
         dead = 0
         if fresh.dead:
             dead = deadletters.append(self.tables, self._current(DEAD_LETTERS), topic, fresh.dead, ids)

@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 
 from deltastream.avro.schemas import BadSchema, RecordSchema
-from deltastream.dtypes import fits
 from deltastream.avro.writer import AvroRows, record_schema
+from deltastream.dtypes import fits
 from deltastream.schema import NotConverted, parse_type
 
 MIXED: dict[str, Any] = {

@@ -413,6 +413,11 @@ def added(section: str, line: str) -> str:
             "dead-letter table, got '_dead_letters'",
         ),
         (
+            replaced('["a"]', '["_tombstones"]'),
+            "[general] topics: expected a topic name other than '_tombstones', which is the folder of the "
+            "subscriber's tombstones, got '_tombstones'",
+        ),
+        (
             replaced('["a"]', '["__consumer_offsets"]'),
             "[general] topics: expected a topic name that does not start with '__' (Kafka's internal "
             "topics), "

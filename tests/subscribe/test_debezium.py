@@ -13,12 +13,14 @@ from typing import Any
 
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
 from deltastream.kafka.message import Record
 from deltastream.schema import TopicSchema, parse_type
 from deltastream.subscribe import offsets
 from deltastream.subscribe.formats.debezium import DebeziumFormat
 from deltastream.subscribe.formats.typed import Declared
+from deltastream.subscribe.maintenance import Maintenance
 from deltastream.subscribe.rows import DELETED, SEQUENCE
 from deltastream.subscribe.sequence import Sequencer, tombstones
 from deltastream.subscribe.sink import DeltaSink
@@ -139,9 +141,16 @@ def event(
 
 
 class Topic:
-    def __init__(self, root: Path, fmt: DebeziumFormat, sequencer: Sequencer | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        fmt: DebeziumFormat,
+        sequencer: Sequencer | None = None,
+        maintenance: Maintenance | None = None,
+    ) -> None:
         self.root = root
-        self.writer = TopicWriter(DeltaSink(Tables.at(root), "id", sequencer=sequencer), fmt)
+        sink = DeltaSink(Tables.at(root), "id", sequencer=sequencer, maintenance=maintenance)
+        self.writer = TopicWriter(sink, fmt)
         self.offset = 0
 
     def write(self, *messages: tuple[bytes, bytes | None]) -> None:
@@ -286,3 +295,18 @@ def test_each_event_is_read_by_its_own_schema_and_a_change_that_does_not_fit_is_
     )
     assert "decimal(20,2) where the table's column is a decimal(12,2)" in dead[1][1]
     assert "decimal(12,3) where the table's column is a decimal(12,2)" in dead[2][1]
+
+
+def test_tombstones_are_compacted_and_vacuumed_like_a_table(tmp_path: Path) -> None:
+    tables = Tables.at(tmp_path)
+    maintenance = Maintenance(tables, every=4, retention_hours=0)
+    topic = Topic(
+        tmp_path, DebeziumFormat("id", sequence_by="source.lsn"), Sequencer(tables, "id"), maintenance
+    )
+    for i in range(10):
+        topic.write(event("c", i, 2 * i), event("d", i, 2 * i + 1))
+    held = DeltaTable(str(tmp_path / tombstones("t")))
+    assert "OPTIMIZE" in [entry["operation"] for entry in held.history()]
+    assert len(held.file_uris()) <= 4
+    assert len(list((tmp_path / tombstones("t")).glob("*.parquet"))) == len(held.file_uris())  # vacuumed
+    assert sorted(pl.read_delta(str(tmp_path / tombstones("t")))["id"].to_list()) == list(range(10))
