@@ -20,11 +20,12 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 from uuid import UUID
 
 import fastavro
+import fastavro.read
 import polars as pl
 
 from deltastream.dtypes import described
@@ -276,6 +277,24 @@ def _unscaled(name: str, dtype: pl.DataType) -> pl.Expr:
     step = pl.lit(Decimal(1).scaleb(-scale), pl.Decimal(MAX_PRECISION, scale))
     return (pl.col(name).cast(pl.Decimal(MAX_PRECISION, 0)) * step).cast(dtype).alias(name)
 
+
+def exact_decimal(
+    data: bytes, writer_schema: dict[Any, Any] | None = None, reader_schema: dict[Any, Any] | None = None
+) -> Decimal:
+    """A decimal's bytes (``bytes`` or ``fixed``) as its exact value; ``ValueError`` when it has
+    more digits than its precision. fastavro's own reader rounds such a value to the precision."""
+    del reader_schema
+    assert writer_schema is not None
+    precision, scale = int(writer_schema["precision"]), int(writer_schema.get("scale", 0))
+    unscaled = int.from_bytes(data, "big", signed=True)
+    if not -(10**precision) < unscaled < 10**precision:
+        raise ValueError(f"a decimal with more digits than its decimal({precision},{scale})")
+    return Decimal(unscaled).scaleb(-scale, Context(prec=max(precision, 1)))
+
+
+# Every decimal fastavro reads (in a fixed, in a record, an array or a map) is read exactly.
+fastavro.read.LOGICAL_READERS["bytes-decimal"] = exact_decimal
+fastavro.read.LOGICAL_READERS["fixed-decimal"] = exact_decimal
 
 #: What reading bytes that are not Avro of the schema may raise in fastavro.
 READ_ERRORS = (ValueError, EOFError, IndexError, KeyError, TypeError, UnicodeDecodeError, OverflowError)

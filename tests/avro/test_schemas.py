@@ -280,3 +280,55 @@ def test_a_column_name_avro_cannot_hold_is_one_line() -> None:
     assert str(caught.value) == (
         "column 'first name' cannot be an Avro field name (a letter or _, then letters, digits, _)"
     )
+
+
+def test_decimals_in_fixed_and_nested_are_exact_and_refused_past_their_precision() -> None:
+    """fastavro alone rounds these to their precision (12345.67 in a decimal(4,2) reads as 1.235E+4)."""
+    schema: dict[str, Any] = {
+        "type": "record",
+        "name": "r",
+        "fields": [
+            {"name": "id", "type": "long"},
+            {
+                "name": "fixed",
+                "type": {
+                    "type": "fixed",
+                    "name": "F",
+                    "size": 8,
+                    "logicalType": "decimal",
+                    "precision": 6,
+                    "scale": 2,
+                },
+            },
+            {
+                "name": "nested",
+                "type": {
+                    "type": "record",
+                    "name": "N",
+                    "fields": [
+                        {
+                            "name": "d",
+                            "type": {"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 2},
+                        }
+                    ],
+                },
+            },
+        ],
+    }
+    raw = json.loads(json.dumps(schema))
+    raw["fields"][1]["type"] = {"type": "fixed", "name": "F", "size": 8}
+    raw["fields"][2]["type"]["fields"][0]["type"] = "bytes"
+
+    def read(fixed: int, nested: int) -> dict[str, Any]:
+        value = {
+            "id": 1,
+            "fixed": fixed.to_bytes(8, "big", signed=True),
+            "nested": {"d": nested.to_bytes(4, "big", signed=True)},
+        }
+        return RecordSchema(1, json.dumps(schema)).read(encoded(raw, value))
+
+    assert read(-123456, 9999) == {"id": 1, "fixed": Decimal("-1234.56"), "nested": {"d": Decimal("99.99")}}
+    with pytest.raises(ValueError, match=r"more digits than its decimal\(6,2\)"):
+        read(1234567, 1)
+    with pytest.raises(ValueError, match=r"more digits than its decimal\(4,2\)"):
+        read(1, 10000)
