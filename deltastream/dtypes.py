@@ -35,6 +35,18 @@ def fits(have: pl.DataType, want: pl.DataType) -> bool:
     return have == want or any(want == narrower for narrower in _HOLDS.get(have.base_type(), ()))
 
 
+def widens(have: pl.DataType, want: pl.DataType) -> bool:
+    """Whether a column of type ``have`` can become ``want`` without losing a value, as Delta
+    widens types: a wider integer, a float to a double, a decimal to more digits at its scale."""
+    return have != want and fits(want, have)
+
+
+def wider(have: pl.DataType, want: pl.DataType) -> pl.DataType:
+    """The type a column of type ``have`` takes to hold values of type ``want`` too (``want`` when
+    it widens ``have``)."""
+    return want if widens(have, want) else have
+
+
 def described(dtype: pl.DataType) -> str:
     """A type in Delta's words."""
     words: Mapping[Any, str] = {
@@ -58,13 +70,14 @@ def described(dtype: pl.DataType) -> str:
 
 def misfit(schema: Mapping[str, pl.DataType], columns: Mapping[str, pl.DataType]) -> str | None:
     """The first field of ``schema`` that cannot go into ``columns`` (a table's), as a message
-    naming the field and both types; ``None`` when every field fits (or is new)."""
+    naming the field and both types; ``None`` when every field fits, is new, or widens its column
+    (which the sink then rewrites once: :func:`deltastream.subscribe.evolution.widen`)."""
     lowered = {n.lower(): n for n in columns}
     for name, dtype in schema.items():
         other = lowered.get(name.lower(), name)
         if other != name:
             return f"field {name!r} differs only in case from the column {other!r}"
-        if name in columns and not fits(columns[name], dtype):
+        if name in columns and not fits(columns[name], dtype) and not widens(columns[name], dtype):
             return (
                 f"field {name!r} is a {described(dtype)} where the table's column is a "
                 f"{described(columns[name])}: an incompatible change (write it to a new topic, or "

@@ -11,28 +11,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
 import polars as pl
-from deltalake import CommitProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError
 
+from deltastream.dtypes import widens
 from deltastream.errors import SchemaRefused, SinkError
 from deltastream.logs import counted
-from deltastream.schema import ColumnType, TopicSchema
+from deltastream.schema import TopicSchema
 from deltastream.subscribe.changes import table_schema
 from deltastream.subscribe.formats.typed import dtype
 from deltastream.tables import Tables
 
 log = logging.getLogger(__name__)
-
-
-def widens(have: pl.DataType, want: pl.DataType) -> bool:
-    """Whether a column of type ``have`` can become ``want`` without losing a value."""
-    if have == pl.Int32 and want == pl.Int64:
-        return True
-    if isinstance(have, pl.Decimal) and isinstance(want, pl.Decimal):
-        return have.scale == want.scale and (want.precision or 38) > (have.precision or 38)
-    return False
 
 
 def described(have: pl.DataType) -> str:
@@ -71,7 +64,7 @@ def reconcile(tables: Tables, topic: str, schema: TopicSchema) -> None:
     if not schema.declared:
         return
     by_case = {name.lower(): name for name in have}
-    widened: dict[str, ColumnType] = {}
+    widened: dict[str, pl.DataType] = {}
     for name, column in schema.columns.items():
         stored = by_case.get(name.lower())
         if stored is None:
@@ -88,19 +81,19 @@ def reconcile(tables: Tables, topic: str, schema: TopicSchema) -> None:
                 f"column {name!r} holds {described(have[name])}, and config.toml declares {column}, "
                 "which it cannot become without losing or rewriting data",
             )
-        widened[name] = column
+        widened[name] = want
     if widened:
         widen(tables, topic, widened)
 
 
-def widen(tables: Tables, topic: str, columns: dict[str, ColumnType]) -> None:
+def widen(tables: Tables, topic: str, columns: Mapping[str, pl.DataType]) -> None:
     """Rewrite table ``topic`` once with ``columns`` of their wider types (the offsets the log
     holds stay: only data files are replaced)."""
     started = time.monotonic()
     table = tables.open(topic)
     assert table is not None
     frame = tables.scan(table).collect()
-    frame = frame.with_columns(pl.col(name).cast(dtype(column)) for name, column in columns.items())
+    frame = frame.with_columns(pl.col(name).cast(wider) for name, wider in columns.items())
     write_deltalake(
         table,
         frame,
@@ -108,7 +101,7 @@ def widen(tables: Tables, topic: str, columns: dict[str, ColumnType]) -> None:
         schema_mode="overwrite",
         commit_properties=CommitProperties(custom_metadata={"deltastream": "widen"}),
     )
-    what = ", ".join(f"{name} to {column}" for name, column in columns.items())
+    what = ", ".join(f"{name} to {described(wider)}" for name, wider in columns.items())
     log.info(
         "%s: widened %s: rewrote %s in %.0f ms (version %d)",
         topic,
@@ -117,3 +110,15 @@ def widen(tables: Tables, topic: str, columns: dict[str, ColumnType]) -> None:
         (time.monotonic() - started) * 1000,
         table.version(),
     )
+
+
+def widen_for(tables: Tables, topic: str, table: DeltaTable | None, rows: pl.DataFrame) -> bool:
+    """Rewrite table ``topic`` once first if ``rows`` hold a column in a type that widens the
+    table's (a schema's int that became a long, a decimal given more digits); whether it did."""
+    if table is None:
+        return False
+    have = table_schema(table)
+    columns = {n: t for n, t in rows.schema.items() if n in have and widens(have[n], t)}
+    if columns:
+        widen(tables, topic, columns)
+    return bool(columns)

@@ -89,6 +89,13 @@ class Sequencer:
             )
         return kept
 
+    def hold(self, topic: str, table: DeltaTable | None, rows: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
+        """The rows newer than the table's (:meth:`newer`), their deletes remembered and expired
+        tombstones removed; and whether that committed to the tombstone table."""
+        rows = self.newer(topic, table, rows)
+        kept = self.remember(topic, rows)
+        return rows, bool(self.expire(topic)) or kept
+
     def remember(self, topic: str, rows: pl.DataFrame) -> bool:
         """Keep a tombstone for each delete among ``rows``, with its sequence; whether that
         committed to the tombstone table."""

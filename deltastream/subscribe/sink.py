@@ -40,6 +40,7 @@ from deltastream import deltalog
 from deltastream.errors import SinkError, one_line
 from deltastream.subscribe import deadletters, offsets
 from deltastream.subscribe.changes import table_schema
+from deltastream.subscribe.evolution import widen_for
 from deltastream.subscribe.maintenance import Maintenance
 from deltastream.subscribe.rows import SEQUENCE, Decoded, deletes, latest
 from deltastream.subscribe.sequence import Sequencer, tombstones
@@ -157,15 +158,16 @@ class DeltaSink:
         fresh = decoded.above(written)
         rows = latest(fresh.rows, self.id_column)
         if SEQUENCE in rows.columns:  # each id's newest event, if newer than the table's
-            rows = self.sequencer.newer(topic, table, rows)
-            kept = self.sequencer.remember(topic, rows)
-            expired = self.sequencer.expire(topic)
-            if (kept or expired) and self.maintenance is not None:
+            rows, held = self.sequencer.hold(topic, table, rows)
+            if held and self.maintenance is not None:
                 self.maintenance.committed(tombstones(topic))  # compacted and vacuumed as a table
         dead = 0
         if fresh.dead:
             dead = deadletters.append(self.tables, self._current(DEAD_LETTERS), topic, fresh.dead, ids)
         txns = offsets.transactions(ids, topic, last)
+        if widen_for(self.tables, topic, table, rows):
+            self._copies.pop(topic, None)
+            table = self._current(topic)
         done = self.upserter.upsert(topic, table, rows, txns)
         return WriteResult(
             topic,

@@ -14,6 +14,7 @@ from typing import Any
 import fastavro
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
 from deltastream.avro.registry import Registry
 from deltastream.errors import RegistryUnavailable
@@ -256,3 +257,43 @@ def test_an_id_of_a_date_time_or_decimal_is_named_by_its_text_or_an_avro_key(
     assert [offset for offset, _ in setup.dead()] == [2]
     setup.write((text.encode(), None))
     assert setup.table().select("n").rows() == [(2,)]
+
+
+def test_a_version_that_widens_a_field_widens_the_column_once(setup: Setup) -> None:
+    """int to long and a decimal given more digits, as a compatible evolution allows: the table is
+    rewritten once in the wider types, older rows kept; a narrower version after it still fits."""
+    narrow = {
+        "type": "record",
+        "name": "count",
+        "fields": [
+            {"name": "id", "type": "long"},
+            {"name": "n", "type": "int"},
+            {"name": "amount", "type": DECIMAL},
+        ],
+    }
+    wide = {
+        "type": "record",
+        "name": "count",
+        "fields": [
+            {"name": "id", "type": "long"},
+            {"name": "n", "type": "long"},
+            {"name": "amount", "type": {**DECIMAL, "precision": 20}},
+        ],
+    }
+    v1, v2 = setup.register(narrow), setup.register(wide)
+    setup.write((b"1", encode(v1, narrow, {"id": 1, "n": 5, "amount": Decimal("1.25")})))
+    assert setup.table().schema["n"] == pl.Int32()
+    setup.write(
+        (b"2", encode(v2, wide, {"id": 2, "n": 2**40, "amount": Decimal("123456789012345.67")})),
+        (b"3", encode(v1, narrow, {"id": 3, "n": 7, "amount": Decimal("-0.01")})),
+    )
+    table = setup.table()
+    assert (table.schema["n"], table.schema["amount"]) == (pl.Int64(), pl.Decimal(20, 2))
+    assert table.rows() == [
+        (1, 5, Decimal("1.25")),
+        (2, 2**40, Decimal("123456789012345.67")),
+        (3, 7, Decimal("-0.01")),
+    ]
+    assert not (setup.root / DEAD_LETTERS).exists()
+    history = DeltaTable(str(setup.root / "t")).history()
+    assert [h.get("deltastream") for h in reversed(history)] == [None, "widen", None]  # rewritten once

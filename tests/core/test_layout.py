@@ -95,6 +95,7 @@ def test_formats_make_rows_and_write_nothing(path: Path) -> None:
     allowed = (
         "deltastream.kafka.message",
         "deltastream.schema",
+        "deltastream.dtypes",
         "deltastream.subscribe.rows",
         "deltastream.avro",
     )

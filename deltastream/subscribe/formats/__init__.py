@@ -3,8 +3,9 @@
 A format is any object with ``decode(messages, columns) -> Decoded``; ``columns`` are the columns
 the topic's table has, with their types, for formats that check new fields against them. The sink takes what a
 format makes and knows no wire format, so a new format is a new module here. May import
-:mod:`deltastream.kafka.message`, :mod:`deltastream.schema` (the declared types) and
-:mod:`deltastream.subscribe.rows` and :mod:`deltastream.avro`; nothing that writes.
+:mod:`deltastream.kafka.message`, :mod:`deltastream.schema` (the declared types),
+:mod:`deltastream.dtypes` (which types fit which), :mod:`deltastream.subscribe.rows` and
+:mod:`deltastream.avro`; nothing that writes.
 """
 
 from __future__ import annotations

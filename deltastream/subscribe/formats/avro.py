@@ -33,7 +33,7 @@ from deltastream.avro.schemas import (
     parse,
     read,
 )
-from deltastream.dtypes import described, misfit
+from deltastream.dtypes import described, misfit, wider
 from deltastream.kafka.message import Message
 from deltastream.subscribe.formats.json import name_problem
 from deltastream.subscribe.rows import DELETED, DeadLetter, Decoded, positioned
@@ -98,7 +98,7 @@ class AvroFormat:
                 dead += [DeadLetter.of(messages[i], problem) for i in indexes]
                 continue
             assert isinstance(schema, RecordSchema)
-            types.update({n: t for n, t in schema.schema.items() if n not in types})
+            types.update({n: wider(types.get(n, t), t) for n, t in schema.schema.items()})
             records: list[dict[str, Any]] = []
             kept: list[int] = []
             read = schema.read
@@ -121,7 +121,7 @@ class AvroFormat:
             frame, kept = self.keys.check(frame, kept, messages, dead)
             frames.append(frame)
             seq += kept
-        rows = pl.concat(frames, how="diagonal") if frames else pl.DataFrame()
+        rows = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()  # to the widest
         if self.id_column not in rows.columns:
             rows = rows.with_columns(pl.lit(None, types.get(self.id_column, pl.String)).alias(self.id_column))
         rows = rows.with_columns(pl.lit(False).alias(DELETED))

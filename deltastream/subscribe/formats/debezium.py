@@ -26,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from deltastream.dtypes import misfit
+from deltastream.dtypes import misfit, wider
 from deltastream.kafka.message import Message
 from deltastream.subscribe.formats.connecttypes import Field, as_dict, struct_fields
 from deltastream.subscribe.formats.json import DECODER, Number, field_text, name_problem
@@ -264,7 +264,7 @@ class Schemas:
                     for i, e in members
                 ]
                 continue
-            self.types.update({n: f.dtype for n, f in fields.items() if n not in self.types})
+            self.types.update({n: wider(self.types.get(n, f.dtype), f.dtype) for n, f in fields.items()})
             for name, found in fields.items():
                 self.fields.setdefault(name, found)
             accepted.append((fields, members))
@@ -276,7 +276,9 @@ class Schemas:
             frame, kept = self._convert(fields, members, dead, messages)
             frames.append(frame)
             seq += kept
-        rows = pl.concat(frames, how="diagonal") if frames else self._convert({}, [], dead, messages)[0]
+        rows = (  # each column in the widest type of the batch
+            pl.concat(frames, how="diagonal_relaxed") if frames else self._convert({}, [], dead, messages)[0]
+        )
         return rows, seq
 
     def _convert(
