@@ -301,6 +301,7 @@ def parse(raw: Mapping[str, Any], source: Path, overrides: Overrides | None = No
     crosschecks.keys(label, parts)
     topic = read_topics(raw.get("topic", {}), label, parts["general"].id_column)
     crosschecks.registry(label, parts, topic)
+    crosschecks.published_avro(label, parts, topic)
     return Config(source=source, topic=MappingProxyType(topic), **parts)
 
 

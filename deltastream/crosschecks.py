@@ -32,6 +32,21 @@ def registry(label: str, parts: Mapping[str, Any], topic: Mapping[str, TopicSche
             )
 
 
+def published_avro(label: str, parts: Mapping[str, Any], topic: Mapping[str, TopicSchema]) -> None:
+    """With ``[publisher] format = "avro"`` a topic without a format of its own is read as Avro,
+    whose schema makes every field a column: ``undeclared_fields`` would be ignored."""
+    if parts["publisher"].format != "avro":
+        return
+    for name, schema in topic.items():
+        if schema.format is None and schema.undeclared_fields != "evolve":
+            raise ConfigError(
+                label,
+                f"[topic.{name}] undeclared_fields",
+                "no value when [publisher] format is avro: every field of its schema is a column",
+                schema.undeclared_fields,
+            )
+
+
 def keys(label: str, parts: Mapping[str, Any]) -> None:
     """Rules that tie two keys together."""
     kafka = parts["kafka"]

@@ -34,15 +34,18 @@ class UnknownSchema(Exception):
 class Registry:
     """One registry, its schemas kept by id."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (the registry's address, credentials and what a failure means)
         self,
         url: str,
         username: str | None = None,
         password: str | None = None,
         cafile: Path | None = None,
         timeout_s: float = TIMEOUT_S,
+        then: str | None = None,
     ) -> None:
+        """``then`` says what follows when the registry does not answer (added to the fix)."""
         self.url = url.rstrip("/")
+        self._fix = f"{_FIX}; {then}" if then else _FIX
         self.timeout_s = timeout_s
         self._headers = {"Accept": CONTENT_TYPE}
         if username is not None:
@@ -53,7 +56,7 @@ class Registry:
         self._lock = threading.Lock()
 
     @classmethod
-    def of(cls, kafka: KafkaConfig) -> Registry | None:
+    def of(cls, kafka: KafkaConfig, then: str | None = None) -> Registry | None:
         """The registry ``[kafka]`` names, if it names one."""
         if kafka.schema_registry_url is None:
             return None
@@ -63,6 +66,7 @@ class Registry:
             kafka.schema_registry_username,
             password.get() if password else None,
             kafka.schema_registry_cafile,
+            then=then,
         )
 
     def schema(self, schema_id: int) -> str:
@@ -78,7 +82,7 @@ class Registry:
             raise UnknownSchema(f"schema id {schema_id} is a {kind} schema, not Avro")
         text = answer.get("schema")
         if not isinstance(text, str):
-            raise RegistryUnavailable(self.url, f"no schema in its answer for id {schema_id}", _FIX)
+            raise RegistryUnavailable(self.url, f"no schema in its answer for id {schema_id}", self._fix)
         with self._lock:
             self._schemas[schema_id] = text
         return text
@@ -89,7 +93,7 @@ class Registry:
         answer = self._call("POST", f"/subjects/{subject}/versions", body=body, missing=f"subject {subject}")
         schema_id = answer.get("id")
         if not isinstance(schema_id, int):
-            raise RegistryUnavailable(self.url, f"no id in its answer for subject {subject}", _FIX)
+            raise RegistryUnavailable(self.url, f"no id in its answer for subject {subject}", self._fix)
         return schema_id
 
     def _call(self, method: str, path: str, *, missing: str, body: bytes | None = None) -> dict[str, Any]:
@@ -118,27 +122,26 @@ class Registry:
                 ) from None
             if exc.code in (409, 422):
                 raise UnknownSchema(f"{missing}: the registry refused the schema ({said})") from None
-            raise RegistryUnavailable(self.url, f"answered {exc.code} {exc.reason} ({said})", _FIX) from None
+            raise RegistryUnavailable(
+                self.url, f"answered {exc.code} {exc.reason} ({said})", self._fix
+            ) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            raise RegistryUnavailable(self.url, f"not reachable ({one_line(reason)})", _FIX) from None
+            raise RegistryUnavailable(self.url, f"not reachable ({one_line(reason)})", self._fix) from None
         try:
             answer_json = json.loads(raw)
         except ValueError:
             raise RegistryUnavailable(
-                self.url, "its answer is not JSON (is it a Schema Registry?)", _FIX
+                self.url, "its answer is not JSON (is it a Schema Registry?)", self._fix
             ) from None
         if not isinstance(answer_json, dict):
             raise RegistryUnavailable(
-                self.url, "its answer is not a JSON object (is it a Schema Registry?)", _FIX
+                self.url, "its answer is not a JSON object (is it a Schema Registry?)", self._fix
             )
         return answer_json
 
 
-_FIX = (
-    "start the registry or correct [kafka] schema_registry_url; nothing was written, and the "
-    "messages are read again from Delta's offsets at the next start"
-)
+_FIX = "start the registry or correct [kafka] schema_registry_url"
 
 
 def _said(exc: urllib.error.HTTPError) -> tuple[int | None, str]:

@@ -114,6 +114,7 @@ class Sender:
         current = InFlight(1, time.monotonic())
         batches.append(current)
         encode = TopicEncoder(cfg, topic).encode
+        handed = 0  # rows given to the producer
         try:
             while True:
                 pacer.wait_turn(stop)
@@ -135,6 +136,7 @@ class Sender:
                     send(self.producer, item.key, item.value, current, result)
                 else:
                     send_row(self.producer, encode, item, current, result)
+                handed += 1
                 if current.rows >= size or (
                     pacer.paced and time.monotonic() - current.started >= PACED_BATCH_S
                 ):
@@ -149,7 +151,7 @@ class Sender:
                     batches.append(current)
         except (SourceError, RegistryUnavailable) as exc:
             result.error = str(exc)
-            if result.read:
+            if handed:
                 log.error("%s; the rows before it are sent", exc)
             else:
                 log.error("%s; topic %s not published", exc, topic)

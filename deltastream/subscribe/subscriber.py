@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: What follows when the Schema Registry does not answer.
+REGISTRY_DOWN = "nothing was written, and the messages are read again from Delta's offsets at the next start"
+
 #: A subscriber waiting for a lost broker says it still waits every connect_timeout_s, but not
 #: more often than this.
 STILL_WAITING_MIN_S = 10.0
@@ -156,7 +159,7 @@ def formats(cfg: Config) -> dict[str, Format]:
             from deltastream.avro.registry import Registry
             from deltastream.subscribe.formats.avro import AvroFormat
 
-            registry = registry or Registry.of(cfg.kafka)
+            registry = registry or Registry.of(cfg.kafka, then=REGISTRY_DOWN)
             assert registry is not None  # the config checks it
             found[topic] = AvroFormat(cfg.general.id_column, registry)
         elif cfg.format(topic) == "debezium":

@@ -24,6 +24,7 @@ from deltastream.avro.writer import record_schema
 from deltastream.kafka.embedded import HOST, free_port
 from deltastream.kafka.registry import RegistryServer
 from deltastream.schema import parse_type
+from deltastream.subscribe.subscriber import REGISTRY_DOWN
 from deltastream.values import DEAD_LETTERS
 
 from ..conftest import Project, expected_csv, write_sample
@@ -68,6 +69,19 @@ def test_the_trio_in_avro_gives_typed_tables_and_the_same_report(
     assert capsys.readouterr().out == expected_csv("Finance")
     subjects = Registry(registry.url)
     assert subjects.register(f"{project.topics['sale']}-value", _published_schema(project)) > 0
+
+    # The registry is away: the publisher says so for each topic, and what was not published.
+    down = f"http://{HOST}:{free_port(HOST)}/apis/ccompat/v7"
+    project.write(kafka={"schema_registry_url": down})
+    capsys.readouterr()
+    assert publisher.main(project.args()) == 1
+    err = capsys.readouterr().err
+    sale = project.topics["sale"]
+    fix = "start the registry or correct [kafka] schema_registry_url"
+    assert (
+        f"Schema Registry at {down}: not reachable (" in err and f"{fix}; topic {sale} not published" in err
+    )
+    assert "Delta's offsets" not in err and "Traceback" not in err
 
 
 def _published_schema(project: Project) -> dict[str, Any]:
@@ -140,6 +154,7 @@ def test_another_producers_topic_with_two_schema_versions_lands_typed_and_a_down
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("subscriber.py:")]
     assert len(lines) == 1 and f"Schema Registry at {down}: not reachable" in lines[0], err
+    assert lines[0].endswith(f"start the registry or correct [kafka] schema_registry_url; {REGISTRY_DOWN}")
     assert "Traceback" not in err
 
     project.write(kafka={"schema_registry_url": registry.url})

@@ -589,6 +589,18 @@ def test_a_topic_is_read_in_its_own_format_else_the_publishers(tmp_path: Path) -
     assert plain.format("sale") == "json"
 
 
+def test_undeclared_fields_of_a_topic_the_publisher_writes_in_avro_are_refused(tmp_path: Path) -> None:
+    text = added("kafka", 'schema_registry_url = "https://registry:8081/apis/ccompat/v7"')
+    text = text.replace("[publisher]\n", '[publisher]\nformat = "avro"\n')
+    path = write(tmp_path, text + '[topic.sale]\nundeclared_fields = "discard"\n')
+    assert error(path) == (
+        f"{path}: [topic.sale] undeclared_fields: expected no value when [publisher] format is avro: every "
+        "field of its schema is a column, got 'discard'"
+    )
+    json_topic = '[topic.sale]\nformat = "json"\nundeclared_fields = "discard"\n'
+    assert config.load(write(tmp_path, text + json_topic)).format("sale") == "json"
+
+
 def test_delivery_timeout_against_linger(tmp_path: Path) -> None:
     path = write(tmp_path, added("publisher", "linger_ms = 5000\ndelivery_timeout_ms = 5999"))
     assert error(path) == (
