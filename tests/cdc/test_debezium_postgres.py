@@ -154,6 +154,39 @@ def test_without_the_schema_envelope_values_are_typed_by_the_declared_columns(
     assert sorted(delta.rows()) == [(r[0], r[1], r[5]) for r in source_rows(postgres, table)]
 
 
+def test_alter_table_widens_and_adds_columns_and_a_change_of_scale_is_a_dead_letter(
+    postgres: Postgres, connect: Connect, project_factory: Callable[..., Project]
+) -> None:
+    """After the changes, ``amount`` gets more digits and a column is added (both go in: the
+    column widened once), then ``amount`` another scale (its event is a dead letter, the row stays
+    as it was)."""
+    table, topic = capture(postgres, connect, schemas=True)
+    postgres.sql(
+        f"""
+        ALTER TABLE {table} ALTER COLUMN amount TYPE numeric(20,2), ADD COLUMN extra bigint;
+        INSERT INTO {table} (id, amount, note, extra) VALUES (5, 123456789012345678.91, 'wide', 7);
+        ALTER TABLE {table} ALTER COLUMN amount TYPE numeric(22,4);
+        UPDATE {table} SET amount = 1.2345, note = 'third' WHERE id = 1;
+        """
+    )
+    read_topic_until(connect, topic, MESSAGES + 2)
+    project = debezium_project(project_factory, topic)
+    assert subscriber.main(project.args("--once")) == 0
+    delta = pl.read_delta(str(project.delta / topic)).select("id", "amount", "extra", "note")
+    assert delta.schema == pl.Schema(
+        {"id": pl.Int32(), "amount": pl.Decimal(20, 2), "extra": pl.Int64(), "note": pl.String()}
+    )
+    assert sorted(delta.rows()) == [
+        (1, Decimal("13.31"), None, "second"),
+        (4, Decimal("0.00"), None, "it's"),
+        (5, Decimal("123456789012345678.91"), 7, "wide"),
+        (20, Decimal("-0.05"), None, None),
+    ]
+    dead = pl.read_delta(str(project.delta / DEAD_LETTERS))["error"].to_list()
+    assert len(dead) == 1
+    assert "field 'amount' is a decimal(22,4) where the table's column is a decimal(20,2)" in dead[0]
+
+
 @pytest.fixture(autouse=True)
 def _quiet_kafka_python_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("WARNING", logger="kafka")
