@@ -30,7 +30,7 @@ from deltastream.errors import KafkaAccessDenied, KafkaOperationError, KafkaRead
 from deltastream.kafka import compat
 from deltastream.kafka.consumers import Rebalances
 from deltastream.kafka.message import Polled, TopicPartition
-from deltastream.kafka.producers import FlushTimedOut, SendRefused, too_large
+from deltastream.kafka.producers import Delivery, FlushTimedOut, SendRefused, send_each, too_large
 from deltastream.kafka.topics import BrokerGone, Snapshot, TopicState, known_topic_id
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,9 @@ class KafkaPythonProducer:
             raise SendRefused(too_large(len(key) + len(value))) from exc
         except KafkaError as exc:  # the buffer full for max_block_ms
             raise SendRefused(str(exc)) from exc
+
+    def send_many(self, topic: str, keys: Sequence[bytes], values: Sequence[bytes]) -> list[Delivery]:
+        return send_each(self, topic, keys, values)
 
     def serve(self) -> None:
         """kafka-python's own thread completes each future as the broker answers."""

@@ -28,7 +28,14 @@ from deltastream.errors import (
     KafkaAuthenticationFailed,
     KafkaOperationError,
 )
-from deltastream.kafka.producers import MAX_REQUEST_BYTES, FlushTimedOut, SendRefused, too_large
+from deltastream.kafka.producers import (
+    MAX_REQUEST_BYTES,
+    Delivery,
+    FlushTimedOut,
+    Refused,
+    SendRefused,
+    too_large,
+)
 from deltastream.kafka.topics import BrokerGone, Snapshot, TopicState, known_topic_id
 from deltastream.kafka.wait import ATTEMPT_S, Wait
 
@@ -167,6 +174,26 @@ class LibrdkafkaProducer:
         if self.sends % SERVE_EVERY == 0:
             self.client.poll(0)
         return delivery
+
+    def send_many(self, topic: str, keys: Sequence[bytes], values: Sequence[bytes]) -> list[Delivery]:
+        """As :meth:`send`, in one loop: the queue full or a record refused goes through
+        :meth:`send`, which waits for room or says why not."""
+        deliveries: list[Delivery] = []
+        produce = self.client.produce
+        for key, value in zip(keys, values, strict=True):
+            delivery = LibrdkafkaDelivery(self)
+            try:
+                produce(topic, value, key, on_delivery=delivery.report)
+            except (BufferError, self.ck.KafkaException):
+                try:
+                    deliveries.append(self.send(topic, key, value))
+                except SendRefused as exc:
+                    deliveries.append(Refused(exc))
+                continue
+            deliveries.append(delivery)
+        self.sends += len(deliveries)
+        self.client.poll(0)
+        return deliveries
 
     def serve(self) -> None:
         self.client.poll(0)

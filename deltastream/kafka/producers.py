@@ -10,6 +10,7 @@ topic written by the other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 #: The largest request a producer sends, and so the largest record it takes (either client).
@@ -44,11 +45,32 @@ class Delivery(Protocol):
         """Return once the record is acknowledged or has failed, or after ``timeout_s``."""
 
 
+class Refused:
+    """The delivery of a record the producer would not take: failed, with why."""
+
+    __slots__ = ("exception",)
+
+    is_done = True
+
+    def __init__(self, exception: SendRefused) -> None:
+        self.exception = exception
+
+    def failed(self) -> bool:
+        return True
+
+    def wait(self, timeout_s: float) -> None:
+        del timeout_s
+
+
 class Producer(Protocol):
     """Sends keyed records; what it says of them comes back through each :class:`Delivery`."""
 
     def send(self, topic: str, key: bytes, value: bytes) -> Delivery:
         """Hand one record over; raises :class:`SendRefused` when it cannot be taken."""
+
+    def send_many(self, topic: str, keys: Sequence[bytes], values: Sequence[bytes]) -> list[Delivery]:
+        """Hand records over in order, one delivery each (a :class:`Refused` one for a record
+        that cannot be taken)."""
 
     def serve(self) -> None:
         """Bring every delivery up to date with what the broker has said so far, without waiting."""
@@ -58,3 +80,16 @@ class Producer(Protocol):
 
     def close(self, hard: bool = False) -> None:
         """Close; ``hard``: at once, failing what is still on its way."""
+
+
+def send_each(
+    producer: Producer, topic: str, keys: Sequence[bytes], values: Sequence[bytes]
+) -> list[Delivery]:
+    """:meth:`Producer.send_many` made of :meth:`Producer.send`, one record at a time."""
+    deliveries: list[Delivery] = []
+    for key, value in zip(keys, values, strict=True):
+        try:
+            deliveries.append(producer.send(topic, key, value))
+        except SendRefused as exc:
+            deliveries.append(Refused(exc))
+    return deliveries

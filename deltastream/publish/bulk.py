@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Generator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +40,19 @@ class Encoded:
         return self.line
 
 
-def read(path: Path, id_column: str = "id") -> Generator[Encoded, None, None] | None:
+@dataclass(frozen=True)
+class Bulk:
+    """A file's records, encoded: their keys and values in the file's order, the first on line 2."""
+
+    keys: list[str]
+    values: list[bytes]
+
+    def __iter__(self) -> Iterator[Encoded]:
+        numbered = zip(range(2, len(self.keys) + 2), self.keys, self.values, strict=True)
+        return (Encoded(line, key, value) for line, key, value in numbered)
+
+
+def read(path: Path, id_column: str = "id") -> Bulk | None:
     """The records of ``path`` with their values encoded, or ``None`` when the exact reader must
     read it (see the module's docstring)."""
     text = plain_text(path)
@@ -54,8 +66,7 @@ def read(path: Path, id_column: str = "id") -> Generator[Encoded, None, None] | 
     if not all(key.strip() for key in keys):  # Python's idea of white space, as the exact reader's
         return None
     encoded = frame.select(pl.struct(pl.all()).struct.json_encode().cast(pl.Binary)).to_series()
-    numbered = zip(range(2, frame.height + 2), keys, encoded.to_list(), strict=True)
-    return (Encoded(line, key, value) for line, key, value in numbered)
+    return Bulk(keys, encoded.to_list())
 
 
 def plain_text(path: Path) -> str | None:

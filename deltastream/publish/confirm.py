@@ -69,3 +69,14 @@ def confirm(batch: InFlight, result: TopicResult, timeout_s: float) -> None:
     """Wait for every row of ``batch`` to be acknowledged or to fail; count it and log one line."""
     wait_for(batch, timeout_s)
     settle(batch, result)
+
+
+def turn(batches: list[InFlight], result: TopicResult, timeout_s: float, paced: bool) -> InFlight:
+    """Close the current batch (the last): confirm the ones before it, or, paced, every one (so
+    the log follows the rows as they go); then open the next and return it."""
+    current = batches[-1]
+    for batch in [b for b in batches if not b.settled and (paced or b is not current)]:
+        confirm(batch, result, timeout_s)
+    batches[:] = [b for b in batches if not b.settled]
+    batches.append(InFlight(current.number + 1, time.monotonic()))
+    return batches[-1]
