@@ -136,6 +136,20 @@ def test_bulk_and_exact_parses_agree_on_random_string_records() -> None:
         assert rows(bulk.rows) == rows(exact.rows.select(bulk.rows.columns))
 
 
+@pytest.mark.parametrize("at", [0, 99, 100, 150])
+def test_a_name_first_seen_late_in_a_batch_is_read_in_bulk_as_exactly(at: int) -> None:
+    """The bulk parse reads the names of the batch's first lines, and again from every line when
+    a later one brings another name, or a value where the first lines had only nulls."""
+    batch = [msg(i, json.dumps({"id": str(i), "a": None, "b": "x"}).encode()) for i in range(200)]
+    batch[at] = msg(at, json.dumps({"id": str(at), "a": "late", "c": "new", "b": None}).encode())
+    bulk = decode(batch, "id")
+    exact = decode([*batch, msg(999, b"{oops")], "id")
+    assert bulk.dead == [] and bulk.rows.height == 200
+    assert set(bulk.rows.columns) >= {"id", "a", "b", "c"}
+    assert rows(bulk.rows) == rows(exact.rows.select(bulk.rows.columns))
+    assert bulk.rows.filter(pl.col("id") == str(at)).select("a", "b", "c").rows() == [("late", None, "new")]
+
+
 def random_object(rng: random.Random, ident: str) -> bytes:
     """JSON text written by hand: names repeated or not, spaces around colons, escaped quotes
     before colons, nulls, numbers, nested values, escapes of every kind."""

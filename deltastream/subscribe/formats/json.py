@@ -47,6 +47,8 @@ _FIELD = rf"{_STRING}:{_SPACE}(?:{_STRING}|null)"
 #: kind of message the bulk way reads (Polars would render a number among strings as text of its
 #: own). With no space before a colon, every name is followed by exactly ``":``.
 FLAT_STRINGS = rf"^{_SPACE}\{{{_SPACE}(?:{_FIELD}{_SPACE}(?:,{_SPACE}{_FIELD}{_SPACE})*)?\}}{_SPACE}$"
+#: The lines of a batch whose field names are read first (see :func:`_read_flat`).
+NAMES_FROM = 100
 #: JSON names of the kinds of value, for dead-letter reasons.
 KIND = {str: "string", bool: "boolean", type(None): "null"}
 
@@ -132,9 +134,9 @@ def _bulk(  # noqa: PLR0911 (each early return is one reason the bulk parse cann
     lines = _lines(blob)
     if lines is None or not lines.str.contains(FLAT_STRINGS).all():
         return None  # a number, boolean, nested value or escape, or not an object: the exact way
-    try:
-        frame = pl.read_ndjson(blob, infer_schema_length=None)
-    except (PolarsError, ValueError):
+    colons = blob.count(b'":')
+    frame = _read_flat(blob, values, colons)
+    if frame is None:
         return None
     names = frame.columns
     if frame.height != len(values) or id_column not in names:
@@ -150,13 +152,28 @@ def _bulk(  # noqa: PLR0911 (each early return is one reason the bulk parse cann
     # Each name is written as ``"name":`` (a ``":`` inside a string only adds to the count). As many
     # of them as non-null values means no name is written twice and no null is written out; with
     # either, the message goes the exact way (a name written twice is a dead letter there).
-    if blob.count(b'":') != sum(frame.height - frame[name].null_count() for name in names):
+    if colons != sum(frame.height - frame[name].null_count() for name in names):
         return None
     ids = frame[id_column]
     if ids.null_count() or ids.str.contains(r"^\s*$").any():
         return None
     schema = frame.schema
     return frame.with_columns(pl.col(n).cast(pl.String) for n in names if schema[n] != pl.String)
+
+
+def _read_flat(blob: bytes, values: Sequence[bytes], colons: int) -> pl.DataFrame | None:
+    """Lines of flat objects of strings as text columns: read in the names of the first
+    :data:`NAMES_FROM` lines (inferring them over the whole batch costs three times the read), and
+    again inferring them over every line when a later line has another name (the count of names
+    against values tells)."""
+    try:
+        names = pl.read_ndjson(b"\n".join(values[:NAMES_FROM])).columns
+        frame = pl.read_ndjson(blob, schema=dict.fromkeys(names, pl.String))
+        if colons == sum(frame.height - frame[name].null_count() for name in names):
+            return frame
+        return pl.read_ndjson(blob, infer_schema_length=None)
+    except (PolarsError, ValueError):
+        return None
 
 
 def _lines(blob: bytes) -> pl.Series | None:
