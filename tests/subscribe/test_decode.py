@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from deltastream.kafka.message import Message
+from deltastream.subscribe.formats.json import _bulk, name_problem
 from deltastream.subscribe.formats.json import decode as decode_all
-from deltastream.subscribe.formats.json import name_problem
 from deltastream.subscribe.rows import DELETED, Decoded, deletes, latest
 
 from ..fakes import FakeMessage
@@ -140,8 +140,9 @@ def test_bulk_and_exact_parses_agree_on_random_string_records() -> None:
 def test_a_name_first_seen_late_in_a_batch_is_read_in_bulk_as_exactly(at: int) -> None:
     """The bulk parse reads the names of the batch's first lines, and again from every line when
     a later one brings another name, or a value where the first lines had only nulls."""
-    batch = [msg(i, json.dumps({"id": str(i), "a": None, "b": "x"}).encode()) for i in range(200)]
-    batch[at] = msg(at, json.dumps({"id": str(at), "a": "late", "c": "new", "b": None}).encode())
+    batch = [msg(i, json.dumps({"id": str(i), "b": "x"}).encode()) for i in range(200)]
+    batch[at] = msg(at, json.dumps({"id": str(at), "a": "late", "c": "new"}).encode())
+    assert _bulk(batch, "id", {}) is not None  # read in bulk, not the exact way
     bulk = decode(batch, "id")
     exact = decode([*batch, msg(999, b"{oops")], "id")
     assert bulk.dead == [] and bulk.rows.height == 200
