@@ -189,8 +189,8 @@ def librdkafka_consumer_limit(cfg: config.Config, topics: list[str], expected: i
         ]
     )
     count = 0
-    while count < expected:
-        for m in consumer.consume(50_000, 0.5):
+    while count < expected:  # what is there within 100 ms (waiting for 50,000 would idle at the end)
+        for m in consumer.consume(50_000, 0.1):
             if m.error() is None:
                 Fetched(m.topic(), m.partition(), m.offset(), m.key(), m.value())
                 count += 1
