@@ -38,27 +38,21 @@ import argparse
 import math
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 from deltastream import cli, native, scripts
 from deltastream.config import Config
+from deltastream.query import asof
+from deltastream.query.asof import AsOf
 from deltastream.query.formats import FORMATS
 
 
-def timestamp(text: str) -> datetime:
-    """ISO 8601, as query.py shows times; local time when no offset is given."""
-    raw = text.strip()
-    if raw.endswith(("Z", "z")):  # Python 3.10 reads no Z
-        raw = raw[:-1] + "+00:00"
+def as_of(text: str) -> AsOf:
+    """A time or a version (see times, below)."""
     try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 time (e.g. 2026-11-21T09:30, local time, "
-            "or 2026-11-21T09:30:00.123+05:30 as --history shows it)"
-        ) from None
-    return value.astimezone()  # a naive time is local time
+        return asof.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 #: The longest --watch interval: a day.
@@ -91,12 +85,45 @@ def rows(text: str) -> int:
     return value
 
 
+def relative_times(argv: Sequence[str]) -> list[str]:
+    """``--as-of -5m`` read as ``--as-of=-5m``: argparse takes a value that starts with '-' for a flag."""
+    out: list[str] = []
+    given = iter(argv)
+    for arg in given:
+        value = next(given, None) if arg == "--as-of" else None
+        if value is not None and asof.RELATIVE.fullmatch(value.strip()):
+            out.append(f"--as-of={value}")
+        else:
+            out += [arg] if value is None else [arg, value]
+    return out
+
+
+def look_conflict(args: argparse.Namespace, view: str | None) -> str | None:
+    """Why --columns, --where or --as-of do not go with the view chosen, or ``None``."""
+    for flag, given in (("--columns", args.columns is not None), ("--where", args.where is not None)):
+        if given and view != "--table":
+            return f"{flag} goes with --table NAME"
+    if args.as_of is None:
+        return None
+    if view is not None and view not in ("--table", "--schema", "--sql"):
+        return f"--as-of goes with the report, --summary, --table, --schema and --sql, not with {view}"
+    if None in args.as_of.versions and view not in ("--table", "--schema"):
+        return (
+            "--as-of VERSION is of one table: give --table NAME, or name each table "
+            "(--as-of sale=12,client=3)"
+        )
+    return None
+
+
 def conflict(args: argparse.Namespace) -> str | None:
     """Why the flags given do not go together, or ``None``: no flag may be given for nothing."""
     views = (
         ("--watch", args.watch is not None),
         ("--history", args.history),
         ("--dead-letters", args.dead_letters),
+        ("--table", args.table is not None),
+        ("--schema", args.schema is not None),
+        ("--sql", args.sql is not None),
     )
     view = next((flag for flag, chosen in views if chosen), None)
     if view == "--watch":
@@ -108,8 +135,9 @@ def conflict(args: argparse.Namespace) -> str | None:
         ):
             if given:
                 return f"{flag} does not go with --watch, which redraws a table on the terminal"
-    if args.as_of is not None and view is not None:
-        return f"--as-of goes with the report and --summary, not with {view}"
+    problem = look_conflict(args, view)
+    if problem:
+        return problem
     if args.strict and view is not None:
         return f"--strict goes with the report and --summary (where rows are left out), not with {view}"
     if args.format == "parquet" and args.output is None:
@@ -147,13 +175,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     view.add_argument("--history", action="store_true", help="list every commit of every table")
     view.add_argument("--summary", action="store_true", help="totals by department and by region")
     view.add_argument("--dead-letters", action="store_true", help="show the dead letters")
+    view.add_argument(
+        "--table", metavar="NAME", help="show one table (a topic of the config, or _dead_letters)"
+    )
+    view.add_argument("--schema", metavar="NAME", help="the columns of table NAME and their types")
+    view.add_argument(
+        "--sql", metavar="QUERY", help='run a SELECT over the tables by name (Polars SQL; quote "a.b")'
+    )
+    parser.add_argument("--columns", metavar="A,B", help="with --table: only these columns, in this order")
+    parser.add_argument(
+        "--where", metavar="CONDITION", help="with --table: only rows where CONDITION holds (SQL)"
+    )
     parser.add_argument(
         "--as-of",
-        type=timestamp,
-        metavar="TIME",
-        help="the report (or --summary) from the tables as they were at TIME (see times, below)",
+        type=as_of,
+        metavar="TIME|VERSION",
+        help="the tables as they were at TIME, or at a VERSION (see times, below)",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(relative_times(sys.argv[1:] if argv is None else argv))
     problem = conflict(args)
     if problem:
         parser.error(problem)

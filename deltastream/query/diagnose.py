@@ -26,7 +26,6 @@ from deltastream import deltalog
 from deltastream.deltalog import CHECKPOINT, COMMIT, REBUILD, REWRITE
 from deltastream.errors import PipelineError, TableMissing, TableUnreadable, one_line
 from deltastream.logs import counted
-from deltastream.query.render import moment
 from deltastream.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -164,9 +163,10 @@ def diagnose(path: Path) -> tuple[str, str] | None:
         return permission(path, exc)
 
 
-def check_files(tables: Tables, topic: str, table: DeltaTable, as_of: datetime | None = None) -> None:
+def check_files(tables: Tables, topic: str, table: DeltaTable, as_of: object = None) -> None:
     """Every data file the loaded version lists is there at the size the log says (local tables:
-    Polars panics on a file cut short, and names no table for a missing one)."""
+    Polars panics on a file cut short, and names no table for a missing one). ``as_of`` names the
+    time or version the table was taken back to, if it was."""
     if not tables.local:
         return
     with reading(tables, topic):
@@ -202,9 +202,9 @@ def check_files(tables: Tables, topic: str, table: DeltaTable, as_of: datetime |
         raise TableUnreadable(
             topic,
             str(root),
-            f"{which} gone{first}: version {table.version()}, the table as of {moment(as_of)}, was vacuumed",
+            f"{which} gone{first}: version {table.version()}, the table as of {as_of}, was vacuumed",
             "time travel reaches back only as far as [subscriber] vacuum_retention_hours keeps old "
-            "files: choose a later time (query.py --history lists the commits)",
+            "files: choose a later time or version (query.py --history lists the commits)",
         )
     them = "it" if len(missing) == 1 else "them"
     raise TableUnreadable(topic, str(root), f"{which} missing{first} (the log still lists {them})", REBUILD)

@@ -12,21 +12,16 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
 from deltastream.errors import OutputError, PipelineError, one_line
+from deltastream.query.asof import moment
 from deltastream.query.formats import FORMATS
 
 #: Rows shown on the terminal in table format unless --rows says otherwise; a file gets them all.
 SCREEN_ROWS = 20
-
-
-def moment(value: datetime, timespec: str = "milliseconds") -> str:
-    """A point in time as query.py shows it: local time with its UTC offset (ISO 8601)."""
-    return value.astimezone().isoformat(timespec=timespec)
 
 
 def local_times(frame: pl.DataFrame) -> pl.DataFrame:

@@ -17,23 +17,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import polars as pl
 from deltalake import DeltaTable
 
 from deltastream.errors import DataError, PipelineError, TableUnreadable, one_line
 from deltastream.logs import counted
-from deltastream.query.diagnose import (
-    READ_ERRORS,
-    check_files,
-    commit_times,
-    oldest_version,
-    open_table,
-    reading,
-    unreadable,
-)
-from deltastream.query.render import moment
+from deltastream.query.asof import AsOf
+from deltastream.query.diagnose import READ_ERRORS, check_files, reading, unreadable
+from deltastream.query.travel import open_at
 from deltastream.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -265,36 +257,20 @@ def check_columns(tables: Tables, topic: str, role: str, table: DeltaTable) -> N
 
 
 def scan(
-    tables: Tables, topic: str, role: str, as_of: datetime | None = None
+    tables: Tables, topic: str, role: str, as_of: AsOf | None = None
 ) -> tuple[pl.LazyFrame, int | None, str | None]:
-    """A lazy scan of one table, as it was at ``as_of`` when given: (frame, version, note)."""
-    table = open_table(tables, topic)
-    if as_of is not None:
-        times = commit_times(tables, topic, table)
-        version, first = oldest_version(tables, topic, times)
-        if as_of < first:
-            if version == 0:
-                empty = pl.LazyFrame(schema={name: pl.String for name in SCHEMAS[role]})
-                return empty, None, f"table '{topic}' did not exist yet at {moment(as_of)}: counted as empty"
-            raise TableUnreadable(
-                topic,
-                tables.uri(topic),
-                f"its log no longer reaches back to {moment(as_of)}: the oldest version it can show is "
-                f"{version}, of {moment(first)}",
-                "choose a later time",
-            )
-        with reading(tables, topic):
-            # By the commit times --history shows: delta-rs would go by the log files' modification
-            # times, a few milliseconds later, and so give the version before the one named.
-            limit = as_of.timestamp() * 1000
-            table.load_as_version(max(v for v, t in times.items() if t <= limit))
+    """A lazy scan of one table, as ``as_of`` names it when given: (frame, version, note)."""
+    table = open_at(tables, topic, as_of)
+    if table is None:
+        empty = pl.LazyFrame(schema={name: pl.String for name in SCHEMAS[role]})
+        return empty, None, f"table '{topic}' did not exist yet at {as_of}: counted as empty"
     check_columns(tables, topic, role, table)
-    check_files(tables, topic, table, as_of)
+    check_files(tables, topic, table, as_of if as_of is not None and as_of.moves(topic) else None)
     with reading(tables, topic):
         return tables.scan(table), table.version(), None
 
 
-def make(tables: Tables, roles: Mapping[str, str], as_of: datetime | None = None) -> Report:
+def make(tables: Tables, roles: Mapping[str, str], as_of: AsOf | None = None) -> Report:
     """Build the report from ``tables``; ``roles`` maps each role to its table's name."""
     frames: dict[str, pl.LazyFrame] = {}
     versions: dict[str, int | None] = {}

@@ -14,7 +14,7 @@ from deltastream import signals
 from deltastream.config import Config
 from deltastream.errors import ConfigError
 from deltastream.logs import counted
-from deltastream.query import diagnose, history, render, summary, watch
+from deltastream.query import diagnose, explore, history, render, summary, watch
 from deltastream.query import report as reports
 from deltastream.tables import DEAD_LETTER_SCHEMA, Tables
 from deltastream.values import DEAD_LETTERS
@@ -32,6 +32,10 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         return show_history(cfg, args)
     if args.watch is not None:
         return show_watch(cfg, args)
+    looks = {"table": explore.show_table, "schema": explore.show_schema, "sql": explore.show_sql}
+    for flag, look in looks.items():
+        if getattr(args, flag) is not None:
+            return look(tables(cfg, args), cfg, args)
     return show_report(cfg, args)
 
 
@@ -57,7 +61,7 @@ def show_report(cfg: Config, args: argparse.Namespace) -> int:
         write_summary(summary.summary(result.frame), args)
         return 0
     versions = ", ".join(f"{t} v{'-' if v is None else v}" for t, v in result.versions.items())
-    when = f" as of {render.moment(args.as_of)}" if args.as_of else ""
+    when = f" as of {args.as_of}" if args.as_of else ""
     header = f"sales report{when}: {counted(result.frame.height, 'row')} ({versions})"
     render.write(result.frame, args.format, args.output, header, args.rows)
     return 0

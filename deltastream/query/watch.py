@@ -19,7 +19,7 @@ from deltalake import DeltaTable
 from deltastream.errors import PipelineError, TableMissing, TableUnreadable
 from deltastream.logs import counted
 from deltastream.query import diagnose, report
-from deltastream.query.render import moment
+from deltastream.query.asof import moment
 from deltastream.tables import Tables
 
 CLEAR = "\x1b[2J\x1b[H"

@@ -54,7 +54,7 @@ def test_as_of_rejects_a_bad_timestamp(report_project: Project, capsys: pytest.C
     with pytest.raises(SystemExit) as info:
         query.main(project.args("--as-of", "yesterday"))
     assert info.value.code == 2
-    assert "'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
+    assert "'yesterday' is not a time or a version" in capsys.readouterr().err
 
 
 def test_history_lists_every_table_and_commit(

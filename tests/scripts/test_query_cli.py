@@ -31,7 +31,7 @@ from deltalake import DeltaTable, write_deltalake
 
 import query
 from deltastream.query import report
-from deltastream.query.render import moment
+from deltastream.query.asof import moment
 from deltastream.query.watch import Watcher, watch
 from deltastream.tables import Tables
 from deltastream.values import DEAD_LETTERS
@@ -588,7 +588,8 @@ def test_as_of_a_version_whose_files_were_vacuumed(site: Site, capsys: pytest.Ca
     assert outcome.error == (
         f"query.py: error: table 'department' at {department}: data file {old_file} is gone: version 0, "
         f"the table as of {before}, was vacuumed; time travel reaches back only as far as [subscriber] "
-        "vacuum_retention_hours keeps old files: choose a later time (query.py --history lists the commits)"
+        "vacuum_retention_hours keeps old files: choose a later time or version (query.py --history "
+        "lists the commits)"
     )
     outcome = run(capsys, site.args("--summary", "--as-of", before))
     assert outcome.code == 1
@@ -833,16 +834,16 @@ def test_watch_script_keeps_watching_a_damaged_table(programs: Programs) -> None
         ),
         (
             ["--history", "--as-of", "2026-11-21T09:30"],
-            "--as-of goes with the report and --summary, not with --history",
+            "--as-of goes with the report, --summary, --table, --schema and --sql, not with --history",
         ),
         (
             ["--dead-letters", "--as-of", "2026-11-21T09:30"],
-            "--as-of goes with the report and --summary, not with --dead-letters",
+            "--as-of goes with the report, --summary, --table, --schema and --sql, not with --dead-letters",
         ),
         (
             ["--as-of", "yesterday"],
-            "argument --as-of: 'yesterday' is not an ISO 8601 time (e.g. 2026-11-21T09:30, local time, "
-            "or 2026-11-21T09:30:00.123+05:30 as --history shows it)",
+            "argument --as-of: 'yesterday' is not a time or a version (e.g. 2026-11-21T09:30, local time, "
+            "a time copied from --history, -5m, 12, or sale=12,client=3)",
         ),
         (["--history", "--summary"], "argument --summary: not allowed with argument --history"),
         (
@@ -882,6 +883,11 @@ def test_every_flag_is_documented_and_does_something(capsys: pytest.CaptureFixtu
         "--history",
         "--summary",
         "--dead-letters",
+        "--table",
+        "--schema",
+        "--sql",
+        "--columns",
+        "--where",
         "--as-of",
     }
 
@@ -1060,7 +1066,7 @@ def test_a_reader_that_stops_early_ends_it_quietly(programs: Programs) -> None:
 
 # --- time zones -------------------------------------------------------------------------------
 #
-# query.py's times go through Python's local time alone: render.moment (datetime.astimezone) shows
+# query.py's times go through Python's local time alone: asof.moment (datetime.astimezone) shows
 # them, --as-of reads them back (datetime.fromisoformat, then astimezone for a time without an
 # offset), and the log lines are stamped the same way; Polars and delta-rs are given instants
 # (in UTC, or with their offset) and never read TZ. So these runs set TZ in this process and call

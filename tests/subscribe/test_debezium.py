@@ -58,7 +58,7 @@ ROW_FIELDS = [
     },
     {"type": "string", "optional": True, "field": "note"},
 ]
-SCHEMA = {
+SCHEMA: dict[str, Any] = {
     "type": "struct",
     "fields": [
         {
