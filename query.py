@@ -15,10 +15,16 @@ examples:
   python query.py --as-of 2026-11-21T09:30:00.123+05:30   # a time copied from --history
   python query.py --summary --format json       # totals by department and region, and counts
   python query.py --dead-letters                # messages the subscriber could not store
+  python query.py --table sale --columns id,sale --where "sale > 1000"   # one table, typed
+  python query.py --schema sale                 # its columns and their types
+  python query.py --sql "SELECT region, sum(sale) AS total FROM sale GROUP BY region"
+  python query.py --as-of -5m                   # the report five minutes ago
+  python query.py --table sale --as-of 12       # a version of one table (sale=12,client=3: each)
 
 times: shown everywhere as local time with its offset from UTC, to the millisecond
 (2026-11-21T09:30:00.123+05:30); --as-of takes them back as shown. A time without an offset is
-local time; end it with Z or +00:00 for UTC.
+local time; end it with Z or +00:00 for UTC. --as-of also takes -90s, -5m, -2h, -1d (back from
+now), a version of the one table shown (12), or versions by table (sale=12,client=3).
 
 --summary in each format: table: three tables (by department, by region, overall); json: one
 object {"by_department": [...], "by_region": [...], "overall": {...}}; csv, ndjson, parquet: one
@@ -28,7 +34,8 @@ output: --output FILE gets every row; on the terminal, table format shows --rows
 
 exit status: 0 on success, and when Ctrl-C or SIGTERM ends --watch; 1 when a table is missing or
 cannot be read, --output cannot be written, a package is missing, or with --strict when rows were
-left out; 2 for a bad config, bad flags or flags that do not go together; 130 when Ctrl-C stops
+left out; 2 for a bad config, bad flags, flags that do not go together, or a table name, column or
+query that does not fit the tables (--table, --schema, --sql); 130 when Ctrl-C stops
 anything else; 141 when stdout is closed early (query.py | head).
 """
 

@@ -925,9 +925,12 @@ def test_exit_status_is_what_help_says(
     assert paragraph == (
         "exit status: 0 on success, and when Ctrl-C or SIGTERM ends --watch; 1 when a table is missing "
         "or cannot be read, --output cannot be written, a package is missing, or with --strict when rows "
-        "were left out; 2 for a bad config, bad flags or flags that do not go together; 130 when Ctrl-C "
-        "stops anything else; 141 when stdout is closed early (query.py | head)."
+        "were left out; 2 for a bad config, bad flags, flags that do not go together, or a table name, "
+        "column or query that does not fit the tables (--table, --schema, --sql); 130 when Ctrl-C stops "
+        "anything else; 141 when stdout is closed early (query.py | head)."
     )
+    assert run(capsys, site.args("--table", "nosuch")).code == 2
+    assert run(capsys, site.args("--sql", "SELECT nope FROM sale")).code == 2
     assert run(capsys, site.args()).code == 0
     assert run(capsys, site.args("--config", str(tmp_path / "none.toml"))).code == 2
     assert run(capsys, site.args("--format", "parquet")).code == 2
