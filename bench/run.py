@@ -21,6 +21,7 @@ import importlib.util
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -86,6 +87,16 @@ group_id = "bench"
 {extra}"""
     )
     return path
+
+
+def with_topics(cfg: Path, *topics: str) -> Path:
+    """A copy of config ``cfg`` naming ``topics`` (--topics chooses only among the config's)."""
+    text = cfg.read_text(encoding="utf-8")
+    copy = cfg.with_name(f"{cfg.stem}-{'-'.join(topics)}.toml")
+    copy.write_text(
+        re.sub(r"(?m)^topics = .*$", f"topics = {json.dumps(list(topics))}", text), encoding="utf-8"
+    )
+    return copy
 
 
 def run(script: str, cfg: Path, *args: str) -> tuple[float, int]:
@@ -404,7 +415,7 @@ def publish_stage(args: argparse.Namespace, cfg: config.Config, cfg_path: Path, 
         log(f"round {round_}: producer alone ...")
         limits.append(producer_limit(cfg, raw / "sale.csv", f"bench-raw-{round_}"))
         log(f"round {round_}: publisher.py ...")
-        publishes.append(run("publisher.py", cfg_path, "--topics", topic)[0])
+        publishes.append(run("publisher.py", with_topics(cfg_path, topic))[0])
     limit = min(limits, key=lambda r: r.seconds)
     rows = [limit, Row("publisher.py (whole process)", args.sales, min(publishes), limit=limit.rate)]
     log("; ".join(f"{r.stage}: {r.rate:,.0f} records/s" for r in rows))
@@ -426,7 +437,7 @@ def librdkafka_stage(args: argparse.Namespace, cfg: config.Config, cfg_path: Pat
         log(f"round {round_}: confluent-kafka alone ...")
         limits.append(librdkafka_limit(cfg, raw / "sale.csv", f"bench-fast-{round_}"))
         log(f"round {round_}: publisher.py with confluent-kafka ...")
-        publishes.append(run("publisher.py", fast_path, "--topics", topic)[0])
+        publishes.append(run("publisher.py", with_topics(fast_path, topic))[0])
     limit = min(limits, key=lambda r: r.seconds)
     script = Row("publisher.py, client confluent-kafka (whole process)", args.sales, min(publishes))
     rows = [limit, Row(script.stage, script.records, script.seconds, limit=limit.rate)]

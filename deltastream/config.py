@@ -299,6 +299,8 @@ def parse(raw: Mapping[str, Any], source: Path, overrides: Overrides | None = No
     document = _Document(label, source.parent, overrides)
     parts = {name: document.section(name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
     crosschecks.keys(label, parts)
+    if ("general", "topics") in overrides:
+        crosschecks.chosen_topics(raw.get("general", {}).get("topics"), parts)
     topic = read_topics(raw.get("topic", {}), label, parts["general"].id_column)
     crosschecks.registry(label, parts, topic)
     crosschecks.published_avro(label, parts, topic)

@@ -47,6 +47,24 @@ def published_avro(label: str, parts: Mapping[str, Any], topic: Mapping[str, Top
             )
 
 
+def chosen_topics(file_topics: Any, parts: Mapping[str, Any]) -> None:
+    """``--topics`` chooses among the config's topics: one it does not name would be read or
+    created from the command line alone (a typo makes a new topic)."""
+    if not isinstance(file_topics, list | tuple | str):
+        return
+    listed = (
+        [t.strip() for t in file_topics.split(",")] if isinstance(file_topics, str) else list(file_topics)
+    )
+    outside = [t for t in parts["general"].topics if t not in listed]
+    if outside:
+        raise ConfigError(
+            "command line",
+            "--topics",
+            f"topics of the config ({', '.join(map(str, listed))})",
+            ", ".join(outside),
+        )
+
+
 def keys(label: str, parts: Mapping[str, Any]) -> None:
     """Rules that tie two keys together."""
     kafka = parts["kafka"]

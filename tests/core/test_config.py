@@ -657,6 +657,10 @@ def test_topic_names_that_are_not_kafka_names_are_refused(tmp_path: Path, name: 
             "dead-letter table, got '_dead_letters'",
         ),
         (
+            {("general", "topics"): "sale,nosuch,other"},
+            "--topics: expected topics of the config (client, sale), got 'nosuch, other'",
+        ),
+        (
             {("general", "bootstrap_servers"): ""},
             "--bootstrap-servers: expected a \"host:port\" string or a list of them, got ''",
         ),
