@@ -12,11 +12,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install -q -r requirements-dev.txt
+#: What the scripts need to run (requirements.txt); the development tools come on top of it.
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements.txt
 	touch $@
 
-demo: $(VENV)/.installed  ## the whole pipeline on the embedded broker, then the report
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+demo: $(VENV)/.runtime  ## the whole pipeline on the embedded broker, then the report (requirements.txt only)
 	$(BIN)/python -m deltastream.demo
 
 test: $(VENV)/.installed  ## the test suite (starts and stops its own brokers), then its broker tests on Apache Kafka
@@ -46,7 +51,7 @@ lint: $(VENV)/.installed  ## ruff, and mypy (strict) over the package, scripts, 
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-broker: $(VENV)/.installed  ## an embedded broker in the foreground, on the config's port
+broker: $(VENV)/.runtime  ## an embedded broker in the foreground, on the config's port
 	$(BIN)/python -m deltastream.broker
 
 kafka: $(VENV)/.installed  ## fetch Apache Kafka (tools/kafka/pom.xml) with Maven into ~/.cache/deltastream/kafka
