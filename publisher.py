@@ -2,7 +2,7 @@
 """Publish each topic's CSV file to Kafka: one JSON message per row, keyed by its id.
 
 Reads <raw_path>/<topic>.csv for every topic in config.toml, creates missing topics and sends the
-rows, confirming them with the broker every batch_size rows (one log line each). Prints rows read,
+rows, confirming them with the broker every batch_size rows. Prints rows read,
 sent, rejected and failed per topic. A bad row is reported as file:line and skipped; a missing or
 unreadable file skips its topic; the other rows and topics are still sent. Publishing again is
 always safe: the subscriber upserts by id.
@@ -11,6 +11,10 @@ examples:
   python publisher.py
   python publisher.py --topics department --batch-size 500
   python publisher.py --rate 20          # rows go out one by one, 20 a second, to watch them arrive
+  python publisher.py --quiet            # the summary alone (and any warning or error)
+
+Paced (--rate), each batch confirmed is a log line as the rows go (every batch_size rows or every
+second); a file sent at full speed logs its batches at DEBUG only (--log-level DEBUG).
 
 Ctrl-C or SIGTERM stops reading; what was sent is still confirmed (Ctrl-C again stops waiting),
 and the summary says per topic what the broker confirmed and where reading stopped.
@@ -38,7 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, metavar="ROWS_PER_S", help="override [publisher] rate (0: no limit)"
     )
+    parser.add_argument(
+        "--quiet", action="store_true", help="warnings, errors and the summary only: no progress bar"
+    )
     args = parser.parse_args(argv)
+    if args.quiet and args.log_level is not None:
+        parser.error("--quiet does not go with --log-level (it is --log-level WARNING)")
 
     def body(cfg: Config) -> int:
         from deltastream.publish import producer, summary
@@ -56,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("publisher", "batch_size"): args.batch_size,
         ("publisher", "raw_path"): args.raw_path,
         ("publisher", "rate"): args.rate,
+        ("general", "logging_level"): "WARNING" if args.quiet else None,
     }
     return scripts.run("publisher.py", args.config, cli.overrides(args, extra), body)
 

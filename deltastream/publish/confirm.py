@@ -35,8 +35,10 @@ def wait_for(batch: InFlight, timeout_s: float) -> None:
         future.wait(timeout_s)
 
 
-def settle(batch: InFlight, result: TopicResult, log_line: bool = True) -> None:
-    """Count the rows of ``batch``: acknowledged, failed, or not confirmed yet (given up on)."""
+def settle(batch: InFlight, result: TopicResult, log_line: bool = True, paced: bool = False) -> None:
+    """Count the rows of ``batch``: acknowledged, failed, or not confirmed yet (given up on). Its
+    line is INFO when ``paced`` (rows trickling out, a line a second at most), else DEBUG (a file
+    sent at full speed would print one per ``batch_size`` rows)."""
     if batch.settled:
         return
     batch.settled = True
@@ -54,7 +56,8 @@ def settle(batch: InFlight, result: TopicResult, log_line: bool = True) -> None:
     result.failed += unconfirmed
     if log_line and batch.futures:
         failed = len(batch.futures) - sent - unconfirmed
-        log.info(
+        log.log(
+            logging.INFO if paced else logging.DEBUG,
             "%s: batch %d: %s sent in %.0f ms%s (%s so far)",
             result.topic,
             batch.number,
@@ -65,10 +68,10 @@ def settle(batch: InFlight, result: TopicResult, log_line: bool = True) -> None:
         )
 
 
-def confirm(batch: InFlight, result: TopicResult, timeout_s: float) -> None:
+def confirm(batch: InFlight, result: TopicResult, timeout_s: float, paced: bool = False) -> None:
     """Wait for every row of ``batch`` to be acknowledged or to fail; count it and log one line."""
     wait_for(batch, timeout_s)
-    settle(batch, result)
+    settle(batch, result, paced=paced)
 
 
 def turn(batches: list[InFlight], result: TopicResult, timeout_s: float, paced: bool) -> InFlight:
@@ -76,7 +79,7 @@ def turn(batches: list[InFlight], result: TopicResult, timeout_s: float, paced: 
     the log follows the rows as they go); then open the next and return it."""
     current = batches[-1]
     for batch in [b for b in batches if not b.settled and (paced or b is not current)]:
-        confirm(batch, result, timeout_s)
+        confirm(batch, result, timeout_s, paced)
     batches[:] = [b for b in batches if not b.settled]
     batches.append(InFlight(current.number + 1, time.monotonic()))
     return batches[-1]

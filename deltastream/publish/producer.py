@@ -93,7 +93,7 @@ class Sender:
                 )
             producer.flush(timeout_s)
             for batch in batches:
-                confirm(batch, result, timeout_s)
+                confirm(batch, result, timeout_s, self.pacer.paced)
         except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, count what is not confirmed
             stop.set()
             result.stopped = True
@@ -104,7 +104,7 @@ class Sender:
             log.error("%s: %s", topic, exc)
             producer.serve()
             for batch in batches:
-                settle(batch, result)
+                settle(batch, result, paced=self.pacer.paced)
         result.seconds = time.monotonic() - started
         return result
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,9 +31,10 @@ class NoBar:
 
 @contextlib.contextmanager
 def progress(path: Path, topic: str) -> Iterator[Bar]:
-    """A progress bar on stderr for a big file when stderr is a terminal; log lines go above it.
-    tqdm is imported only then (~60 ms at start otherwise)."""
-    show = sys.stderr.isatty()
+    """A progress bar on stderr for a big file when stderr is a terminal and INFO lines are shown
+    (not with ``--quiet``); log lines go above it. tqdm is imported only then (~60 ms at start
+    otherwise)."""
+    show = sys.stderr.isatty() and logging.getLogger("deltastream").isEnabledFor(logging.INFO)
     lines = 0
     if show:
         try:

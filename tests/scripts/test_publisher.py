@@ -258,17 +258,24 @@ def test_a_bad_config_value_is_one_line_and_exit_2(
     ]
 
 
-def test_one_log_line_per_batch(
+def test_one_log_line_per_batch_at_debug_and_none_with_quiet(
     project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A file sent at full speed logs its batches at DEBUG only (a big file would print one line
+    per batch_size rows); --quiet leaves the summary and nothing else."""
     project = project_factory("item")
     project.csv("item", ["id"], [[str(i)] for i in range(21)])
     assert publisher.main(project.args("--batch-size", "10")) == 0
-    lines = [line for line in capsys.readouterr().err.splitlines() if ": batch " in line]
+    assert ": batch " not in capsys.readouterr().err
+    assert publisher.main(project.args("--batch-size", "10", "--log-level", "DEBUG")) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "publish.confirm: " in line]
     assert len(lines) == 3
     assert "batch 1: 10 rows sent" in lines[0]
     assert "batch 3: 1 row sent" in lines[2]
     assert lines[2].endswith("(21 so far)")
+    assert publisher.main(project.args("--quiet")) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and project.topics["item"] in out and "21" in out
 
 
 # -- --rate: rows trickle in ----------------------------------------------------------------
@@ -413,3 +420,10 @@ def test_ctrl_c_twice_stops_waiting_for_a_broker_that_went_away(tmp_path: Path) 
     line = closing_line(err)
     assert line.startswith(f"publisher.py: stopped by SIGINT: the broker confirmed {sent:,} rows; ")
     assert line.endswith(f" rows sent but not confirmed (the summary has each topic); {AGAIN}")
+
+
+def test_quiet_does_not_go_with_a_log_level(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        publisher.main(["--quiet", "--log-level", "INFO"])
+    assert info.value.code == 2
+    assert "--quiet does not go with --log-level (it is --log-level WARNING)" in capsys.readouterr().err
