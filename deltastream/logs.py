@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import traceback
@@ -73,13 +74,39 @@ def mask(text: str, masked: Sequence[str]) -> str:
     return text
 
 
-class RedactingFormatter(logging.Formatter):
-    """Formats a record, traceback included, then masks the secrets in it."""
+#: Terminal colours of the levels a person must not miss, and the end of a colour.
+COLOURS = {logging.WARNING: "\x1b[33m", logging.ERROR: "\x1b[1;31m", logging.CRITICAL: "\x1b[1;31m"}
+PLAIN = "\x1b[0m"
 
-    def __init__(self, secrets: Sequence[str]) -> None:
+
+def coloured(stream: TextIO) -> bool:
+    """Whether ``stream`` is a person's terminal that takes colour (``NO_COLOR`` unset)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
+
+
+def in_colour(text: str, level: int) -> str:
+    """``text`` in the colour of ``level`` (as it is, for a level without one)."""
+    colour = COLOURS.get(level)
+    return f"{colour}{text}{PLAIN}" if colour else text
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats a record, traceback included, then masks the secrets in it; on a terminal, a
+    warning's or an error's level is in colour."""
+
+    def __init__(self, secrets: Sequence[str], colour: bool = False) -> None:
         super().__init__(FORMAT)
         self.secrets = tuple(secrets)
         self.masked = masks(secrets)
+        self.colour = colour
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        text = super().formatMessage(record)
+        if not self.colour or record.levelno not in COLOURS:
+            return text
+        level = f" {record.levelname:<7} "
+        return text.replace(level, f" {in_colour(f'{record.levelname:<7}', record.levelno)} ", 1)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         """Local time with its UTC offset, to the millisecond: the form query.py shows and takes."""
@@ -94,7 +121,7 @@ def setup(level: int, secrets: Sequence[str] = (), stream: TextIO | None = None)
     with ``secrets`` masked; route warnings through it too, and mask the secrets in the
     tracebacks of threads and in errors Python reports as ignored."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(RedactingFormatter(secrets))
+    handler.setFormatter(RedactingFormatter(secrets, coloured(handler.stream)))
     for name in PROJECT_LOGGERS:
         _attach(logging.getLogger(name), handler, level)
     for name in CLIENT_LOGGERS:

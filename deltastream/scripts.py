@@ -13,6 +13,7 @@ when a signal stopped the script before it finished (130 for Ctrl-C, SIGINT; 143
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import select
 import signal
@@ -78,7 +79,10 @@ def guard(prog: str, body: Callable[[], int], secrets: Sequence[str] = ()) -> in
     try:
         return body()
     except PipelineError as exc:
-        say(f"{prog}: {'' if isinstance(exc, Stopped) else 'error: '}{exc}")
+        label = "" if isinstance(exc, Stopped) else "error: "
+        if label and logs.coloured(sys.stderr):
+            label = logs.in_colour(label, logging.ERROR)
+        say(f"{prog}: {label}{exc}")
         return exc.exit_code
     except ImportError as exc:
         if (exc.name or "").split(".")[0] in ("", "deltastream"):

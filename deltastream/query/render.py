@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from deltastream.errors import OutputError, PipelineError, one_line
+from deltastream.query import terminal
 from deltastream.query.asof import moment
 from deltastream.query.formats import FORMATS
 
@@ -42,8 +43,18 @@ def table_text(frame: pl.DataFrame, header: str | None = None, rows: int | None 
     return f"{header}\n{text}" if header else text
 
 
-def text(frame: pl.DataFrame, fmt: str, header: str | None = None, rows: int | None = None) -> str:
-    """``frame`` in a text format (every format but Parquet)."""
+def to_person(output: Path | None) -> bool:
+    """Whether a table goes to a person's terminal (stdout, a terminal, no ``NO_COLOR``)."""
+    return output is None and terminal.wanted()
+
+
+def text(
+    frame: pl.DataFrame, fmt: str, header: str | None = None, rows: int | None = None, person: bool = False
+) -> str:
+    """``frame`` in a text format (every format but Parquet); for a ``person`` at a terminal, the
+    table format is :mod:`deltastream.query.terminal`'s."""
+    if fmt == "table" and person:
+        return terminal.table(local_times(frame), header, rows if rows is not None else SCREEN_ROWS)
     if fmt == "table":
         return table_text(frame, header, rows) + "\n"
     shown = local_times(frame)
@@ -74,7 +85,7 @@ def write(
         return
     if rows is None and output is not None:
         rows = -1
-    write_text(text(frame, fmt, header, rows), output)
+    write_text(text(frame, fmt, header, rows, to_person(output)), output)
 
 
 def write_text(content: str, output: Path | None = None) -> None:

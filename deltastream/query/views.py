@@ -71,8 +71,10 @@ def write_summary(parts: dict[str, pl.DataFrame], args: argparse.Namespace) -> N
     """One document per format: see query.py's --help."""
     if args.format == "table":
         rows = args.rows if args.rows is not None or args.output is None else -1
+        person = render.to_person(args.output)
         text = "".join(
-            render.text(frame, "table", f"{name.replace('_', ' ')}:", rows) for name, frame in parts.items()
+            render.text(frame, "table", f"{name.replace('_', ' ')}:", rows, person)
+            for name, frame in parts.items()
         )
         render.write_text(text, args.output)
     elif args.format == "json":
