@@ -14,6 +14,7 @@ examples:
   python query.py --as-of 2026-11-21T09:30      # the report as it was then (local time)
   python query.py --as-of 2026-11-21T09:30:00.123+05:30   # a time copied from --history
   python query.py --summary --format json       # totals by department and region, and counts
+  python query.py --summary --chart sales.png   # and the same totals, and sales per day, drawn
   python query.py --dead-letters                # messages the subscriber could not store
   python query.py --table sale --columns id,sale --where "sale > 1000"   # one table, typed
   python query.py --schema sale                 # its columns and their types
@@ -105,11 +106,22 @@ def relative_times(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def chart_problem(path: Path, view: str | None) -> str | None:
+    suffixes = (".png", ".svg")
+    if view is not None:
+        return f"--chart goes with the report and --summary, not with {view}"
+    if path.suffix.lower() not in suffixes:
+        return f"--chart {path}: expected a file name ending {' or '.join(suffixes)}"
+    return None
+
+
 def look_conflict(args: argparse.Namespace, view: str | None) -> str | None:
-    """Why --columns, --where or --as-of do not go with the view chosen, or ``None``."""
+    """Why --columns, --where, --chart or --as-of do not go with the view chosen, or ``None``."""
     for flag, given in (("--columns", args.columns is not None), ("--where", args.where is not None)):
         if given and view != "--table":
             return f"{flag} goes with --table NAME"
+    if args.chart is not None and (problem := chart_problem(args.chart, view)):
+        return problem
     if args.as_of is None:
         return None
     if view is not None and view not in ("--table", "--schema", "--sql"):
@@ -192,6 +204,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--columns", metavar="A,B", help="with --table: only these columns, in this order")
     parser.add_argument(
         "--where", metavar="CONDITION", help="with --table: only rows where CONDITION holds (SQL)"
+    )
+    parser.add_argument(
+        "--chart",
+        type=Path,
+        metavar="FILE",
+        help="with the report or --summary: also draw the totals and sales per day into FILE (.png, .svg)",
     )
     parser.add_argument(
         "--as-of",

@@ -172,7 +172,7 @@ def check_files(tables: Tables, topic: str, table: DeltaTable, as_of: object = N
     with reading(tables, topic):
         actions = table.get_add_actions(flatten=True)
         paths = [str(p) for p in actions.column("path").to_pylist()] if actions.num_rows else []
-        sizes = actions.column("size_bytes").to_pylist() if actions.num_rows else []
+        sizes: list[int | None] = list(actions.column("size_bytes").to_pylist()) if actions.num_rows else []
     root = Path(tables.uri(topic))
     missing: list[str] = []
     for path, location, size in zip(paths, tables.file_uris(table, paths), sizes, strict=True):

@@ -14,7 +14,7 @@ from deltastream import signals
 from deltastream.config import Config
 from deltastream.errors import ConfigError
 from deltastream.logs import counted
-from deltastream.query import diagnose, explore, history, render, summary, watch
+from deltastream.query import charts, diagnose, explore, history, render, summary, watch
 from deltastream.query import report as reports
 from deltastream.tables import DEAD_LETTER_SCHEMA, Tables
 from deltastream.values import DEAD_LETTERS
@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 def run(cfg: Config, args: argparse.Namespace) -> int:
     """The view ``args`` asks for; --output is checked before any table is read."""
-    if args.output is not None:
-        render.check_output(args.output)
+    for path in (args.output, getattr(args, "chart", None)):
+        if path is not None:
+            render.check_output(path)
     if args.dead_letters:
         return show_dead_letters(cfg, args)
     if args.history:
@@ -57,6 +58,11 @@ def show_report(cfg: Config, args: argparse.Namespace) -> int:
     for problem in result.problems:
         log.warning("left out of the report: %s", problem)
     reports.raise_if_strict(result, args.strict)
+    if args.chart is not None:
+        when = f" as of {args.as_of}" if args.as_of else ""
+        title = f"sales: {counted(result.frame.height, 'row')}{when}"
+        charts.save(args.chart, summary.summary(result.frame), result.frame, title)
+        log.info("chart written to %s", args.chart)
     if args.summary:
         write_summary(summary.summary(result.frame), args)
         return 0
@@ -76,7 +82,7 @@ def write_summary(parts: dict[str, pl.DataFrame], args: argparse.Namespace) -> N
             render.text(frame, "table", f"{name.replace('_', ' ')}:", rows, person)
             for name, frame in parts.items()
         )
-        render.write_text(text, args.output)
+        render.write_text(text + (charts.bars(parts) if person else ""), args.output)
     elif args.format == "json":
         render.write_text(summary.summary_json(parts), args.output)
     else:

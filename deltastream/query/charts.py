@@ -1,0 +1,75 @@
+"""Pictures of the sales: totals by department and by region as bars at the terminal
+(``--summary``), and in a PNG or SVG file (``--chart FILE``) with the sales of each day too.
+
+The file is drawn by matplotlib (``pip install matplotlib``; imported only for ``--chart``). Each
+bar carries an id naming what it counts (``department:Finance``, ``region:North``,
+``day:2024-11-09``), which an SVG keeps, so a program can find it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+#: The widest bar at the terminal, in characters.
+BAR_WIDTH = 40
+
+
+def bars(parts: Mapping[str, pl.DataFrame]) -> str:
+    """Totals by department and by region as bars of text, for a terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=120, force_terminal=True, highlight=False)
+    with console.capture() as captured:
+        for part, label in (("by_department", "department"), ("by_region", "region")):
+            frame = parts[part]
+            names = [str(v) for v in frame[label].to_list()]
+            totals = [Decimal(v or 0) for v in frame["total"].to_list()]
+            top = max(totals, default=Decimal(0)) or Decimal(1)
+            grid = Table(title=f"total by {label}", title_justify="left", box=None, show_header=False)
+            grid.add_column(label)
+            grid.add_column("bar")
+            grid.add_column("total", justify="right")
+            for name, total in zip(names, totals, strict=True):
+                width = round(BAR_WIDTH * max(total, Decimal(0)) / top)
+                grid.add_row(name, "█" * width or "▏", f"{total:,}")
+            console.print(grid)
+    return captured.get()
+
+
+def save(path: Path, parts: Mapping[str, pl.DataFrame], report: pl.DataFrame, title: str) -> None:
+    """Draw the totals by department and by region and the sales per day into ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    days = report.group_by("date").agg(pl.col("sale").sum().alias("total")).sort("date")
+    figure, (by_department, by_region, by_day) = pyplot.subplots(3, 1, figsize=(9, 11), layout="constrained")
+    try:
+        figure.suptitle(title)
+        for axes, part, label in (
+            (by_department, "by_department", "department"),
+            (by_region, "by_region", "region"),
+        ):
+            frame = parts[part]
+            _bars(axes, label, [str(v) for v in frame[label].to_list()], frame["total"].to_list())
+            axes.set_title(f"total by {label}")
+        _bars(by_day, "day", [str(d) for d in days["date"].to_list()], days["total"].to_list())
+        by_day.set_title("total by day")
+        by_day.tick_params(axis="x", labelrotation=45)
+        figure.savefig(path, format=path.suffix.lower().lstrip("."))
+    finally:
+        pyplot.close(figure)
+
+
+def _bars(axes: object, kind: str, names: Sequence[str], totals: Sequence[object]) -> None:
+    values = [float(Decimal(str(v))) if v is not None else 0.0 for v in totals]
+    drawn = axes.bar(names, values)  # type: ignore[attr-defined]
+    for name, rectangle in zip(names, drawn, strict=True):
+        rectangle.set_gid(f"{kind}:{name}")
+    axes.set_ylabel("sales")  # type: ignore[attr-defined]

@@ -1,0 +1,91 @@
+"""Pictures of the sales: --chart draws the totals by department and region and the sales per
+day into a PNG or an SVG whose bars are as tall as their totals; --summary at a terminal draws the
+same totals as bars of text."""
+
+from __future__ import annotations
+
+import re
+import struct
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import query
+
+from .test_terminal import ANSI, in_terminal
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def run(site: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    try:
+        code = query.main(["--config", str(site / "config.toml"), *argv])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    return code, capsys.readouterr().err
+
+
+def heights(svg: Path) -> dict[str, float]:
+    """The height of each bar an SVG names, by its id."""
+    found: dict[str, float] = {}
+    for group in ET.parse(svg).getroot().iter(f"{SVG}g"):
+        name = group.get("id", "")
+        if re.match(r"(department|region|day):", name):
+            path = group.find(f"{SVG}path")
+            assert path is not None
+            ys = [float(y) for y in re.findall(r"[-\d.]+ ([-\d.]+)", path.get("d", ""))]
+            found[name] = max(ys) - min(ys)
+    return found
+
+
+def test_an_svg_has_a_bar_per_department_region_and_day_as_tall_as_its_total(
+    site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chart = tmp_path / "sales.svg"
+    code, _ = run(site, capsys, "--summary", "--chart", str(chart), "--format", "csv")
+    assert code == 0
+    bars = heights(chart)
+    assert set(bars) == {"department:Finance", "department:Research", "region:North", "day:2024-11-09"}
+    # Finance sold 10,099.99 and Research 1,205.50: its bar is 8.38 times as tall.
+    assert bars["department:Finance"] / bars["department:Research"] == pytest.approx(
+        10099.99 / 1205.50, rel=0.01
+    )
+
+
+def test_a_png_is_an_image(site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    chart = tmp_path / "sales.png"
+    code, _ = run(site, capsys, "--chart", str(chart), "--format", "csv")
+    assert code == 0
+    data = chart.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > 300 and height > 300
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--chart", "sales.txt"], "--chart sales.txt: expected a file name ending .png or .svg"),
+        (
+            ["--history", "--chart", "sales.png"],
+            "--chart goes with the report and --summary, not with --history",
+        ),
+    ],
+)
+def test_a_chart_that_cannot_be_is_one_line(
+    site: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, err = run(site, capsys, *argv)
+    assert code == 2 and f"query.py: error: {message}; see query.py --help" in err
+
+
+def test_the_summary_at_a_terminal_draws_its_totals_as_bars(site: Path) -> None:
+    code, seen = in_terminal(site, "--summary")
+    assert code == 0
+    plain = ANSI.sub("", seen)
+    assert "total by department" in plain and "total by region" in plain
+    bar = {line.split()[0]: line.count("█") for line in plain.splitlines() if "█" in line}
+    assert bar["Finance"] == 40 and bar["Research"] == round(40 * 1205.50 / 10099.99)
+    assert "10,099.99" in plain
