@@ -14,7 +14,7 @@ from deltastream import signals
 from deltastream.config import Config
 from deltastream.errors import ConfigError
 from deltastream.logs import counted
-from deltastream.query import charts, diagnose, explore, history, render, summary, watch
+from deltastream.query import changes, charts, diagnose, explore, history, render, summary, watch
 from deltastream.query import report as reports
 from deltastream.tables import DEAD_LETTER_SCHEMA, Tables
 from deltastream.values import DEAD_LETTERS
@@ -112,9 +112,20 @@ def show_history(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def show_watch(cfg: Config, args: argparse.Namespace) -> int:
+    last: list[pl.DataFrame] = []
+
     def draw(result: reports.Report) -> None:
         for problem in result.problems:
             print(f"left out: {problem}")
+        if last:  # what changed since the last render, wherever it is in the report
+            found = changes.compare(last[0], result.frame)
+            print(found)
+            if found:
+                shown = found.rows.head(changes.SHOWN)
+                more = found.rows.height - shown.height
+                title = "changed rows" + (f" (the first {shown.height}; {more:,} more)" if more else "")
+                render.write(shown, "table", None, title, -1)
+        last[:] = [result.frame]
         header = f"sales report: {counted(result.frame.height, 'row')}"
         render.write(result.frame, "table", None, header, args.rows)
 
