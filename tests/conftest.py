@@ -483,3 +483,31 @@ class Programs:
             if process.poll() is None:
                 process.kill()
             process.communicate(timeout=10)
+
+
+def in_terminal(argv: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str]:
+    """A command run with stdout and stderr on a pseudo-terminal of 40 rows of 120 columns, as a
+    person runs it: its exit status and everything it wrote."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    environment = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    process = subprocess.Popen(
+        argv, stdout=follower, stderr=follower, cwd=ROOT, env={**environment, "COLUMNS": "120", **(env or {})}
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the other end closed: all read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return process.wait(timeout=timeout), b"".join(chunks).decode(errors="replace")

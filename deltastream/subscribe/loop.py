@@ -29,7 +29,7 @@ from deltastream.kafka.consumers import Consumer
 from deltastream.kafka.message import Polled
 from deltastream.kafka.topics import BrokerGone
 from deltastream.logs import counted
-from deltastream.subscribe import offsets, positions
+from deltastream.subscribe import positions
 from deltastream.subscribe.assignment import Assignment
 from deltastream.subscribe.batch import Batch, FlushPolicy
 from deltastream.subscribe.guard import StartOver, TopicGuard
@@ -158,8 +158,8 @@ class Session:
         self.batch.drop(moved)
         if moves.assigned:
             self.guard.verify()
-            start = positions.seek(consumer, self.tables, self.guard.ids, moves.assigned)
-            offsets.commit_group(consumer, start)
+            starts = positions.seek(consumer, self.tables, self.guard.ids, moves.assigned)
+            self.handover.seeked(consumer, starts)
         return {tp: batch for tp, batch in (records or {}).items() if tp not in moved}
 
     def _flush(self) -> None:

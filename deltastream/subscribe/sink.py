@@ -79,6 +79,13 @@ class WriteResult:
     #: delta-rs's own figures for the commit (rows and files rewritten by a MERGE, ...).
     metrics: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def superseded(self) -> int:
+        """Records that changed nothing themselves: a later record of their id came in the same
+        batch (or, with ``sequence_by``, the table held a newer one; or a delete found no row)."""
+        applied = self.inserted + self.updated + self.deleted + self.unchanged + self.dead
+        return max(self.records - applied, 0) if self.operation is not None else 0
+
 
 class DeltaSink:
     """Writes topics into their tables under ``tables``.

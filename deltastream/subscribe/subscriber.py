@@ -19,6 +19,7 @@ from deltastream.errors import BrokerUnavailable, Interrupted
 from deltastream.kafka import clients
 from deltastream.kafka.admins import Admin
 from deltastream.subscribe.assignment import AllPartitions, Assignment, InGroup
+from deltastream.subscribe.catchup import CatchUp
 from deltastream.subscribe.evolution import reconcile
 from deltastream.subscribe.formats import Format
 from deltastream.subscribe.formats.json import JsonFormat
@@ -82,7 +83,9 @@ class Subscriber:
     def run(self, assignment: Assignment) -> Totals:
         """Consume until stopped, or until ``assignment`` is finished."""
         writer = Writer(self.sink, self.format_for)
-        shared = Shared(self.cfg, self.tables, HandOver(writer, self.totals), assignment, self.stopping)
+        catchup = CatchUp()
+        handover = HandOver(writer, self.totals, catchup)
+        shared = Shared(self.cfg, self.tables, handover, assignment, self.stopping)
         admin: Admin | None = None
         try:
             admin = self._admin(self.cfg.kafka.connect_timeout_s)
@@ -106,6 +109,7 @@ class Subscriber:
             pass
         finally:
             writer.close()
+            catchup.close()
             if admin is not None:
                 admin.close()
         return self.totals

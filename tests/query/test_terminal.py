@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import pty
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,33 +15,16 @@ import pytest
 from deltastream import logs
 
 from ..conftest import ROOT
+from ..conftest import in_terminal as at_terminal
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def in_terminal(site: Path, *argv: str, **env: str) -> tuple[int, str]:
-    """query.py run with stdout and stderr on a pseudo-terminal 120 columns wide: its exit status
-    and everything it wrote."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "query.py"), "--config", str(site / "config.toml"), *argv],
-        stdout=follower,
-        stderr=follower,
-        cwd=ROOT,
-        env={**{k: v for k, v in os.environ.items() if k != "NO_COLOR"}, "COLUMNS": "120", **env},
+    """query.py run at a (pseudo-)terminal: its exit status and everything it wrote."""
+    return at_terminal(
+        [sys.executable, str(ROOT / "query.py"), "--config", str(site / "config.toml"), *argv], env
     )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the other end closed: all read
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    return process.wait(timeout=60), b"".join(chunks).decode()
 
 
 def test_a_table_at_a_terminal_aligns_and_separates_numbers(site: Path) -> None:
