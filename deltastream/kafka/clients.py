@@ -65,7 +65,9 @@ def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
             }
             with compat.connection_failures() as failures:
                 try:
-                    return build(common)
+                    built = build(common)
+                    wait.reached()
+                    return built
                 except (KafkaTimeoutError, OSError):
                     if refused := compat.refusal(failures, cfg.kafka.sasl_username):
                         raise KafkaAuthenticationFailed(servers, *refused) from None

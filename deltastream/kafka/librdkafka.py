@@ -275,6 +275,7 @@ def reach(cfg: Config, client: Any, refusals: list[Any], wait: Wait) -> None:
         attempt += 1
         try:
             client.list_topics(timeout=ATTEMPT_S)
+            wait.reached()
             return
         except ck.KafkaException as exc:
             failure: BaseException = exc
