@@ -17,17 +17,23 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from deltastream import cli, logs, scripts
 from deltastream.kafka import apache
+from deltastream.kafka.activity import Activity
 from deltastream.kafka.embedded import HOST, BrokerError, EmbeddedBroker
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 9092
+#: How often the embedded broker's terminal line of activity is brought up to date.
+STATUS_EVERY_S = 2.0
 PROG = "python -m deltastream.broker"
 #: Apache Kafka's data folder, beside the Delta tables (or the config file, for tables on S3).
 DATA_DIR = "kafka-data"
@@ -84,22 +90,43 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def serve(broker: EmbeddedBroker) -> int:
-    """Run ``broker`` until a Ctrl-C (``KeyboardInterrupt``); its ending by itself is an error."""
+def serve(broker: EmbeddedBroker, log_file: Path | None = None) -> int:
+    """Run ``broker`` until a Ctrl-C (``KeyboardInterrupt``); its ending by itself is an error.
+
+    With ``log_file`` (a terminal), the broker's own output goes there and the terminal shows
+    one line of activity that updates in place (:class:`~deltastream.kafka.activity.Activity`)."""
     broker.start()
+    activity = Activity(broker.bootstrap_servers) if log_file is not None else None
     try:
         # Inside the try: a Ctrl-C that comes while this line is written still stops the broker.
+        where = f" (its log: {log_file})" if log_file is not None else ""
+        listening = f"Kafka broker (Tansu, in memory) listening on {broker.bootstrap_servers}{where}"
         print(
-            f"Kafka broker (Tansu, in memory) listening on {broker.bootstrap_servers}; Ctrl-C stops it",
+            f"{listening}; Ctrl-C stops it",
             file=sys.stderr,
             flush=True,
         )
         assert broker.process is not None
-        status = broker.process.wait()
+        status = watch(broker.process, activity)
     finally:
+        if activity is not None:
+            activity.close()
+            sys.stderr.write("\r\x1b[K")
         broker.stop()
         print("broker stopped; its in-memory data is gone", file=sys.stderr)
     raise BrokerError(f"the embedded broker exited by itself with status {status}")
+
+
+def watch(process: subprocess.Popen[bytes], activity: Activity | None) -> int:
+    """Wait for the broker process to end, showing its activity every :data:`STATUS_EVERY_S`."""
+    if activity is None:
+        return process.wait()
+    while True:
+        try:
+            return process.wait(STATUS_EVERY_S)
+        except subprocess.TimeoutExpired:
+            sys.stderr.write(f"\r\x1b[K{time.strftime('%H:%M:%S')} {activity.line()}")
+            sys.stderr.flush()
 
 
 def serve_kafka(broker: apache.ApacheKafka) -> int:
@@ -172,13 +199,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Apache Kafka {apache.KAFKA_VERSION}: {len(apache.resolve_classpath().split(':'))} jars")
             return 0
         port = args.port if args.port is not None else _configured_port(args.config)
-        output = None if args.quiet else sys.stderr.fileno()
+        output: int | IO[bytes] | None = None if args.quiet else sys.stderr.fileno()
+        live = not args.quiet and not args.kafka and sys.stderr.isatty()
         # SIGTERM stops it as Ctrl-C does, from before the start: no broker process is left behind.
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             if args.kafka:
                 data = Path(args.data_dir) if args.data_dir else _configured_data_dir(args.config)
                 return serve_kafka(apache.ApacheKafka(data, port, output=output))
+            if live:  # the broker's own lines to a file; the terminal gets one line of activity
+                log_file = Path(tempfile.gettempdir()) / f"deltastream-broker-{port}.log"
+                with log_file.open("wb") as sink:
+                    return serve(EmbeddedBroker(port=port, output=sink), log_file)
             return serve(EmbeddedBroker(port=port, output=output))
         except KeyboardInterrupt:
             return 0
