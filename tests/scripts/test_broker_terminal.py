@@ -46,7 +46,10 @@ def test_a_terminal_shows_one_line_of_activity_and_no_spinner() -> None:
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    seen = lambda: b"".join(chunks).decode(errors="replace")  # noqa: E731
+
+    def seen() -> str:
+        return b"".join(chunks).decode(errors="replace")
+
     try:
         wait_until(lambda: port_open(HOST, port) and "0 topics, 0 partitions, 0 messages" in seen(), 30)
         producer = KafkaProducer(bootstrap_servers=f"{HOST}:{port}")
