@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 from deltalake import DeltaTable, write_deltalake
 
+from deltastream.logs import counted
 from deltastream.subscribe.changes import stored_rows, table_schema
 from deltastream.subscribe.rows import DELETED, SEQUENCE
 from deltastream.tables import Tables, quote
@@ -83,9 +84,9 @@ class Sequencer:
         kept = joined.filter(pl.col(_HELD).is_null() | (pl.col(SEQUENCE) >= pl.col(_HELD))).drop(_HELD)
         if kept.height < rows.height:
             log.info(
-                "%s: %d events older than the table's held back (sequence_by)",
+                "%s: %s older than the table's held back (sequence_by)",
                 topic,
-                rows.height - kept.height,
+                counted(rows.height - kept.height, "event"),
             )
         return kept
 
@@ -138,5 +139,5 @@ class Sequencer:
         metrics = table.delete(f"{quote(DELETED_AT)} < '{cutoff}'")
         removed = int(metrics.get("num_deleted_rows", 0) or 0)
         if removed:
-            log.info("%s: %d tombstones older than %g hours removed", topic, removed, hours)
+            log.info("%s: %s older than %g hours removed", topic, counted(removed, "tombstone"), hours)
         return removed
