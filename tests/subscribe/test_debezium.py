@@ -314,3 +314,23 @@ def test_tombstones_are_compacted_and_vacuumed_like_a_table(tmp_path: Path) -> N
     assert len(held.file_uris()) <= 4
     assert len(list((tmp_path / tombstones("t")).glob("*.parquet"))) == len(held.file_uris())  # vacuumed
     assert sorted(pl.read_delta(str(tmp_path / tombstones("t")))["id"].to_list()) == list(range(10))
+
+
+def test_two_schemas_with_one_column_type_and_two_conversions_are_each_read_their_way(tmp_path: Path) -> None:
+    """A timestamp column altered from microseconds to milliseconds keeps its column type
+    (timestamp) but not its conversion: each event is read by its own schema."""
+    fields = [dict(f) for f in ROW_FIELDS]
+    fields[3] = dict(fields[3], name="io.debezium.time.Timestamp")  # timestamp(3): milliseconds
+    millis = dict(
+        SCHEMA,
+        fields=[dict(m, fields=fields) if m["field"] in ("before", "after") else m for m in SCHEMA["fields"]],
+    )
+    key, value = event("c", 2, 2, schema=millis)
+    altered_value = json.loads(value)
+    altered_value["payload"]["after"]["at"] = 1_731_157_507_123
+    topic = Topic(tmp_path, DebeziumFormat("id"))
+    topic.write(event("c", 1, 1), (key, json.dumps(altered_value).encode()))
+    assert topic.rows("id", "at") == [
+        (1, datetime(2024, 11, 9, 13, 5, 7, 123456, tzinfo=UTC)),
+        (2, datetime(2024, 11, 9, 13, 5, 7, 123000, tzinfo=UTC)),
+    ]

@@ -19,6 +19,7 @@ Each field of a struct is a column:
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -148,6 +149,18 @@ def field(schema: Mapping[str, Any]) -> Field:  # noqa: PLR0911 (one return per 
         return Field(pl.String(), _text)
     converters: dict[str, Callable[[Any], Any]] = {"boolean": _boolean, "string": _text, "bytes": _bytes}
     return Field(_PLAIN[str(kind)], converters.get(str(kind), _number))
+
+
+def struct_signature(schema: Any, member: str) -> str | None:
+    """Struct ``member``'s schema as text: events whose text is the same are read the same way
+    (two Connect types may share a column type and not a conversion: Timestamp and
+    MicroTimestamp)."""
+    if not isinstance(schema, Mapping):
+        return None
+    for part in schema.get("fields") or ():
+        if isinstance(part, Mapping) and part.get("field") == member and part.get("type") == "struct":
+            return json.dumps(part.get("fields") or [], sort_keys=True)
+    return None
 
 
 def struct_fields(schema: Any, member: str) -> dict[str, Field] | None:

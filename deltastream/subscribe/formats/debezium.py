@@ -28,7 +28,7 @@ import polars as pl
 
 from deltastream.dtypes import misfit, wider
 from deltastream.kafka.message import Message
-from deltastream.subscribe.formats.connecttypes import Field, as_dict, struct_fields
+from deltastream.subscribe.formats.connecttypes import Field, as_dict, struct_fields, struct_signature
 from deltastream.subscribe.formats.json import DECODER, Number, field_text, name_problem
 from deltastream.subscribe.formats.typed import Declared
 from deltastream.subscribe.rows import DELETED, SEQUENCE, DeadLetter, Decoded, positioned
@@ -45,21 +45,24 @@ class NotAChange(Exception):
 class Event:
     """One change event, read: the row it writes (or the id it deletes), and its sequence."""
 
-    __slots__ = ("deleted", "ident", "row", "sequence", "types")
+    __slots__ = ("deleted", "ident", "row", "sequence", "signature", "types")
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (an event's parts)
         self,
         row: dict[str, Any],
         ident: Any,
         deleted: bool,
         sequence: int | None,
         types: dict[str, Field] | None,
+        signature: str | None = None,
     ) -> None:
         self.row = row
         self.ident = ident
         self.deleted = deleted
         self.sequence = sequence
         self.types = types
+        #: The text of the schema ``types`` come from: events read the same way share it.
+        self.signature = signature
 
 
 def _parse(raw: bytes, what: str) -> Any:
@@ -127,7 +130,11 @@ class Events:
             if ident is None:
                 raise NotAChange(f"a delete without {self.id_column!r} in before or the key")
             self._same(key_id, ident)
-            return Event({}, ident, True, sequence, struct_fields(schema, "before") if schema else None)
+            if schema is None:
+                return Event({}, ident, True, sequence, None)
+            return Event(
+                {}, ident, True, sequence, struct_fields(schema, "before"), struct_signature(schema, "before")
+            )
         after = as_dict(payload.get("after"))
         if after is None:
             raise NotAChange(f"op {op} without an after object")
@@ -138,8 +145,11 @@ class Events:
         for name in after:
             if problem := name_problem(name):
                 raise NotAChange(problem)
-        types = struct_fields(schema, "after") if schema is not None else None
-        return Event(after, ident, False, sequence, types)
+        if schema is None:
+            return Event(after, ident, False, sequence, None)
+        return Event(
+            after, ident, False, sequence, struct_fields(schema, "after"), struct_signature(schema, "after")
+        )
 
     def _sequence(self, payload: dict[str, Any]) -> int | None:
         if self.sequence_by is None:
@@ -246,10 +256,9 @@ class Schemas:
     def rows(
         self, events: list[tuple[int, Event]], dead: list[DeadLetter], messages: Sequence[Message]
     ) -> tuple[pl.DataFrame, list[int]]:
-        groups: dict[tuple[tuple[str, pl.DataType], ...] | None, list[tuple[int, Event]]] = {}
-        for i, event in events:
-            signature = None if event.types is None else tuple((n, f.dtype) for n, f in event.types.items())
-            groups.setdefault(signature, []).append((i, event))
+        groups: dict[str | None, list[tuple[int, Event]]] = {}
+        for i, event in events:  # by the schema's text: types alike may convert differently
+            groups.setdefault(None if event.types is None else event.signature or "", []).append((i, event))
         accepted: list[tuple[dict[str, Field], list[tuple[int, Event]]]] = []
         for signature, members in groups.items():
             if signature is None:
