@@ -22,6 +22,7 @@ def bars(parts: Mapping[str, pl.DataFrame]) -> str:
     """Totals by department and by region as bars of text, for a terminal."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(width=120, force_terminal=True, highlight=False)
     with console.capture() as captured:
@@ -36,7 +37,7 @@ def bars(parts: Mapping[str, pl.DataFrame]) -> str:
             grid.add_column("total", justify="right")
             for name, total in zip(names, totals, strict=True):
                 width = round(BAR_WIDTH * max(total, Decimal(0)) / top)
-                grid.add_row(name, "█" * width or "▏", f"{total:,}")
+                grid.add_row(Text(name), "█" * width or "▏", f"{total:,}")
             console.print(grid)
     return captured.get()
 

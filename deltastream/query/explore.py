@@ -40,6 +40,22 @@ def known(cfg: Config, name: str, flag: str) -> str:
     return name
 
 
+def check_as_of(cfg: Config, args: argparse.Namespace) -> None:
+    """Every table ``--as-of`` names a version of is one the view reads: a name it would pass
+    over (a typo) would show the latest version as if it were the one asked for."""
+    if args.as_of is None:
+        return
+    named = [n for n in args.as_of.versions if n is not None]
+    tables = names(cfg)
+    shown = args.table or args.schema
+    reads = [shown] if shown else tables if args.sql is not None else list(cfg.query.tables.values())
+    for name in named:
+        if name not in tables:
+            raise LookRefused(f"--as-of: {name} is not a table of this config ({', '.join(tables)})")
+        if name not in reads:
+            raise LookRefused(f"--as-of: {name} is not read here (only {', '.join(reads)})")
+
+
 def opened(store: Tables, name: str, as_of: AsOf | None) -> DeltaTable:
     """Table ``name`` as ``as_of`` names it, its files checked."""
     table = open_at(store, name, as_of)
@@ -60,6 +76,10 @@ def show_table(store: Tables, cfg: Config, args: argparse.Namespace) -> int:
     with reading(store, name):
         frame = store.scan(table)
         have = frame.collect_schema().names()
+    if cfg.general.id_column in have:  # by id, as the report is
+        frame = frame.sort(cfg.general.id_column)
+    if args.where is not None:  # on every column, whichever are shown
+        frame = sql(lambda: frame.sql(f"SELECT * FROM self WHERE {args.where}"), "--where", args.where)
     if args.columns is not None:
         wanted = [c.strip() for c in args.columns.split(",") if c.strip()]
         unknown = [c for c in wanted if c not in have]
@@ -69,11 +89,11 @@ def show_table(store: Tables, cfg: Config, args: argparse.Namespace) -> int:
                 f"(its columns: {', '.join(have)})"
             )
         frame = frame.select(wanted)
-    if cfg.general.id_column in have:  # by id, as the report is
-        frame = frame.sort(cfg.general.id_column)
     if args.where is not None:
-        frame = sql(lambda: frame.sql(f"SELECT * FROM self WHERE {args.where}"), "--where", args.where)
-    result = sql(frame.collect, "--where", args.where or "")
+        result = sql(frame.collect, "--where", args.where)
+    else:
+        with reading(store, name):
+            result = frame.collect()
     header = f"{described(store, name, table, args.as_of)}: {counted(result.height, 'row')}"
     render.write(result, args.format, args.output, header, args.rows)
     return 0

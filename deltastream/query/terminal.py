@@ -47,15 +47,16 @@ def table(frame: pl.DataFrame, header: str | None, rows: int) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text  # values as text: a '[b]' in a value is not markup
 
     numeric = {n for n, t in frame.schema.items() if t.is_numeric()}
     grid = Table(box=box.SIMPLE_HEAD, header_style="bold", show_edge=False, pad_edge=False)
     for name in frame.columns:
-        grid.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
+        grid.add_column(Text(name), justify="right" if name in numeric else "left", overflow="fold")
     shown_rows = frame if rows < 0 else frame.head(rows)
     naming = [names_something(n) for n in frame.columns]
     for record in shown_rows.iter_rows():
-        grid.add_row(*(shown(v, n) for v, n in zip(record, naming, strict=True)))
+        grid.add_row(*(Text(shown(v, n)) for v, n in zip(record, naming, strict=True)))
     width = shutil.get_terminal_size((120, 24)).columns
     console = Console(width=width, force_terminal=True, highlight=False)
     with console.capture() as captured:

@@ -27,6 +27,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     for path in (args.output, getattr(args, "chart", None)):
         if path is not None:
             render.check_output(path)
+    explore.check_as_of(cfg, args)
     if args.dead_letters:
         return show_dead_letters(cfg, args)
     if args.history:

@@ -45,6 +45,17 @@ def test_one_table_its_columns_and_rows_where_a_typed_condition_holds(
     assert out.startswith("table sale (version 2, ") and ": 4 rows" in out.splitlines()[0]
 
 
+def test_columns_without_the_id_and_a_condition_on_a_column_not_shown(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(site, capsys, "--table", "sale", "--columns", "sale", "--format", "csv")
+    assert (code, out) == (0, "sale\n99.99\n1200.50\n10000.00\n5.00\n")  # by id all the same
+    code, out, _ = run(
+        site, capsys, "--table", "sale", "--columns", "id", "--where", "employee_id = 2", "--format", "csv"
+    )
+    assert (code, out) == (0, "id\n2\n4\n")
+
+
 def test_the_columns_of_a_table_and_their_types(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(site, capsys, "--schema", "sale", "--format", "csv")
     assert code == 0
@@ -122,6 +133,13 @@ def test_a_relative_time_before_the_tables_shows_them_empty(
         (["--columns", "id"], 2, "--columns goes with --table NAME"),
         (["--history", "--as-of", "-5m"], 2, "--as-of goes with the report, --summary, --table, --schema"),
         (["--table", "sale", "--as-of", "yesterday"], 2, "'yesterday' is not a time or a version"),
+        (
+            ["--table", "sale", "--as-of", "sael=0"],
+            2,
+            "--as-of: sael is not a table of this config (client, ",
+        ),
+        (["--table", "client", "--as-of", "sale=0"], 2, "--as-of: sale is not read here (only client)"),
+        (["--as-of", "dbz.public.orders=0"], 2, "--as-of: dbz.public.orders is not read here (only client, "),
     ],
 )
 def test_every_mistake_is_one_line(

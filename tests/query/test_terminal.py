@@ -91,3 +91,13 @@ def test_warnings_and_errors_have_their_colour_at_a_terminal(
     else:
         assert " \x1b[33mWARNING\x1b[0m deltastream.test: careful" in lines[1]
         assert " \x1b[1;31mERROR  \x1b[0m deltastream.test: broken" in lines[2]
+
+
+def test_a_value_that_looks_like_markup_is_shown_as_it_is() -> None:
+    import polars as pl
+
+    from deltastream.query import terminal
+
+    shown = terminal.table(pl.DataFrame({"id": [1, 2], "note": ["a [/b] tag", "[bold]loud"]}), "notes", 20)
+    plain = ANSI.sub("", shown)
+    assert "a [/b] tag" in plain and "[bold]loud" in plain
