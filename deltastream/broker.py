@@ -95,7 +95,12 @@ def serve(broker: EmbeddedBroker, log_file: Path | None = None) -> int:
 
     With ``log_file`` (a terminal), the broker's own output goes there and the terminal shows
     one line of activity that updates in place (:class:`~deltastream.kafka.activity.Activity`)."""
-    broker.start()
+    try:
+        broker.start()
+    except BrokerError as exc:
+        if log_file is None:
+            raise
+        raise BrokerError(f"{exc} (its log: {log_file})") from None
     activity = Activity(broker.bootstrap_servers) if log_file is not None else None
     try:
         # Inside the try: a Ctrl-C that comes while this line is written still stops the broker.

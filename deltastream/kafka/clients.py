@@ -39,7 +39,15 @@ RECONNECT_BACKOFF_MAX_MS = 1000
 
 
 def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
-    """Build a kafka-python client, trying until a broker answers (see :class:`Wait`)."""
+    """Build a kafka-python client, trying until a broker answers (see :class:`Wait`); however
+    it ends, the waiting line is taken off the terminal."""
+    try:
+        return _attempts(cfg, build, wait)
+    finally:
+        wait.reached()
+
+
+def _attempts(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
     from kafka.errors import KafkaTimeoutError
 
     from deltastream.kafka import compat
@@ -65,9 +73,7 @@ def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
             }
             with compat.connection_failures() as failures:
                 try:
-                    built = build(common)
-                    wait.reached()
-                    return built
+                    return build(common)
                 except (KafkaTimeoutError, OSError):
                     if refused := compat.refusal(failures, cfg.kafka.sasl_username):
                         raise KafkaAuthenticationFailed(servers, *refused) from None

@@ -266,7 +266,15 @@ def build(cfg: Config, kind: Any, conf: dict[str, Any]) -> Any:
 
 def reach(cfg: Config, client: Any, refusals: list[Any], wait: Wait) -> None:
     """Return once ``client`` gets an answer from a broker; raise when the broker refuses it
-    (``refusals``, filled by :func:`refusals_into`), or as :class:`Wait` says."""
+    (``refusals``, filled by :func:`refusals_into`), or as :class:`Wait` says. However it ends,
+    the waiting line is taken off the terminal."""
+    try:
+        _attempts(cfg, client, refusals, wait)
+    finally:
+        wait.reached()
+
+
+def _attempts(cfg: Config, client: Any, refusals: list[Any], wait: Wait) -> None:
     ck = module(cfg)
     servers = cfg.general.bootstrap_servers
     started = time.monotonic()
@@ -275,7 +283,6 @@ def reach(cfg: Config, client: Any, refusals: list[Any], wait: Wait) -> None:
         attempt += 1
         try:
             client.list_topics(timeout=ATTEMPT_S)
-            wait.reached()
             return
         except ck.KafkaException as exc:
             failure: BaseException = exc

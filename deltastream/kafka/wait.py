@@ -40,7 +40,6 @@ class Wait:
         patience_s = self.patience_s
         waited = time.monotonic() - started
         if patience_s is not None and waited >= patience_s:
-            self.reached()
             raise BrokerUnavailable(servers, waited, plain(failure))
         if not self.quiet:
             self._say(servers, attempt, waited)
@@ -48,11 +47,11 @@ class Wait:
         if patience_s is not None:
             pause = min(pause, max(0.0, patience_s - (time.monotonic() - started)))
         if self.stop.wait(pause):
-            self.reached()
             raise Interrupted
 
     def reached(self) -> None:
-        """The wait is over: take the line that updates off the terminal."""
+        """The wait is over, however it ended: take the line that updates off the terminal (the
+        client builders call it in a ``finally``)."""
         if self._line:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()

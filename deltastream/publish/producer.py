@@ -139,8 +139,7 @@ class Sender:
                 if isinstance(item, Rejected):
                     result.note_rejected(item)
                 else:
-                    send_row(self.producer, encode, item, current, result)
-                    handed += 1
+                    handed += send_row(self.producer, encode, item, current, result)
                 if current.rows >= size or (
                     pacer.paced and time.monotonic() - current.started >= PACED_BATCH_S
                 ):
@@ -209,15 +208,21 @@ def send_row(
     item: Row,
     batch: InFlight,
     result: TopicResult,
-) -> None:
-    """Encode one row and send it; a value its type cannot hold rejects the row."""
+) -> bool:
+    """Encode one row and send it; a value its type cannot hold rejects the row. Whether it was
+    handed to the producer. An encoder that cannot work at all (the Schema Registry away) counts
+    the row as failed, and its error ends the file."""
     try:
         key, value = encode(item)
     except NotConverted as exc:
         result.note_rejected(Rejected(result.path, item.line, str(exc), item.last))
-        return
+        return False
+    except (SourceError, RegistryUnavailable):
+        result.failed += 1
+        raise
     batch.keys.append(key)
     send(producer, key, value, batch, result)
+    return True
 
 
 def send(producer: Producer, key: str, value: bytes, batch: InFlight, result: TopicResult) -> None:

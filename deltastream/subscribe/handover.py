@@ -152,7 +152,7 @@ class HandOver:
             self.totals.add(result)
             log.info("%s", commit_line(result, lag))
         self.delta_next.update(written.job.next_offsets)
-        if consumer is not None:
+        if consumer is not None and self.catchup.enabled:
             self.catchup.written(sum(r.records for r in written.results), self.behind(consumer))
         if ack and consumer is not None:
             offsets.commit_group(consumer, written.job.next_offsets)

@@ -18,6 +18,7 @@ from deltastream.config import Config
 from deltastream.kafka import clients
 from deltastream.kafka.consumers import Consumer
 from deltastream.kafka.message import TopicPartition
+from deltastream.logs import counted
 from deltastream.subscribe import offsets
 from deltastream.tables import Tables
 
@@ -83,8 +84,11 @@ def status(cfg: Config) -> pl.DataFrame:
 def headline(frame: pl.DataFrame, cfg: Config) -> str:
     """One line over the status: the group, the total lag, topics the broker does not have."""
     lag = int(frame["lag"].sum() or 0)
+    unknown = frame["lag"].null_count()
     missing = [t for t in cfg.topics if t not in set(frame["topic"].to_list())]
     state = "caught up" if lag == 0 else f"{lag:,} records behind"
+    if unknown:
+        state += f"; the end of {counted(unknown, 'partition')} not known"
     absent = f"; not on the broker: {', '.join(missing)}" if missing else ""
     return f"group {cfg.subscriber.group_id}: {state}{absent}"
 

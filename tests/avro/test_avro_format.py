@@ -22,7 +22,7 @@ from deltastream.kafka.embedded import HOST, free_port
 from deltastream.kafka.message import Record
 from deltastream.kafka.registry import RegistryServer
 from deltastream.subscribe import offsets
-from deltastream.subscribe.formats.avro import AvroFormat
+from deltastream.subscribe.formats.avro import AvroFormat, id_value
 from deltastream.subscribe.sink import DeltaSink
 from deltastream.subscribe.writer import TopicWriter
 from deltastream.tables import Tables
@@ -297,3 +297,11 @@ def test_a_version_that_widens_a_field_widens_the_column_once(setup: Setup) -> N
     assert not (setup.root / DEAD_LETTERS).exists()
     history = DeltaTable(str(setup.root / "t")).history()
     assert [h.get("deltastream") for h in reversed(history)] == [None, "widen", None]  # rewritten once
+
+
+def test_a_key_names_a_decimal_id_of_any_width_by_value() -> None:
+    wide = pl.Decimal(38, 1)
+    assert id_value("12345678901234567890123456789.5", wide) == Decimal("12345678901234567890123456789.5")
+    assert id_value("12.3", pl.Decimal(12, 2)) == Decimal("12.30")
+    assert id_value("12.345", pl.Decimal(12, 2)) is None  # finer than the column
+    assert id_value("NaN", pl.Decimal(12, 2)) is None

@@ -75,7 +75,10 @@ def test_the_trio_in_avro_gives_typed_tables_and_the_same_report(
     project.write(kafka={"schema_registry_url": down})
     capsys.readouterr()
     assert publisher.main(project.args()) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    for line in out.splitlines()[1:]:  # every row read is sent, rejected or failed
+        read, sent, rejected, failed = (int(n.replace(",", "")) for n in line.split()[1:5])
+        assert read == sent + rejected + failed and sent == 0, line
     sale_topic = project.topics["sale"]
     fix = "start the registry or correct [kafka] schema_registry_url"
     assert f"Schema Registry at {down}: not reachable (" in err

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import polars as pl
@@ -261,8 +261,8 @@ def id_value(text: str, dtype: pl.DataType) -> Any:
             return date.fromisoformat(text.strip())
         if isinstance(dtype, pl.Decimal):
             value = Decimal(text.strip())
-            exact = value.is_finite() and value == value.quantize(Decimal(1).scaleb(-(dtype.scale or 0)))
-            return value if exact else None
+            exponent = value.normalize(Context(prec=100)).as_tuple().exponent if value.is_finite() else "n"
+            return value if isinstance(exponent, int) and -exponent <= (dtype.scale or 0) else None
         if dtype in (pl.Int32, pl.Int64):
             bound = 2**31 if dtype == pl.Int32 else 2**63
             number = int(text) if text.strip().lstrip("+-").isdigit() else bound
