@@ -99,7 +99,7 @@ def relative_times(argv: Sequence[str]) -> list[str]:
     given = iter(argv)
     for arg in given:
         value = next(given, None) if arg == "--as-of" else None
-        if value is not None and asof.RELATIVE.fullmatch(value.strip()):
+        if value is not None and value.strip()[:1] == "-" and value.strip()[1:2].isdigit():
             out.append(f"--as-of={value}")
         else:
             out += [arg] if value is None else [arg, value]

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,7 +87,13 @@ def _configured_data_dir(config_path: str) -> Path:
     return Path(cfg.subscriber.delta_path).parent / DATA_DIR
 
 
+#: Set by Ctrl-C or SIGTERM: a broker that ends then ended because of it (it gets the Ctrl-C too,
+#: and may be gone before this process has raised its KeyboardInterrupt).
+STOPPED = threading.Event()
+
+
 def _interrupt(signum: int, frame: object) -> None:
+    STOPPED.set()
     raise KeyboardInterrupt
 
 
@@ -113,6 +120,8 @@ def serve(broker: EmbeddedBroker, log_file: Path | None = None) -> int:
         )
         assert broker.process is not None
         status = watch(broker.process, activity)
+        if STOPPED.is_set():
+            raise KeyboardInterrupt
     finally:
         if activity is not None:
             activity.close()
@@ -149,6 +158,8 @@ def serve_kafka(broker: apache.ApacheKafka) -> int:
         )
         assert broker.process is not None
         status = broker.process.wait()
+        if STOPPED.is_set():
+            raise KeyboardInterrupt
     finally:
         stopped = broker.stop()
         if stopped is not None:
@@ -208,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         live = not args.quiet and not args.kafka and sys.stderr.isatty()
         # SIGTERM stops it as Ctrl-C does, from before the start: no broker process is left behind.
         previous = signal.signal(signal.SIGTERM, _interrupt)
+        previous_int = signal.signal(signal.SIGINT, _interrupt)
         try:
             if args.kafka:
                 data = Path(args.data_dir) if args.data_dir else _configured_data_dir(args.config)
@@ -221,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         finally:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
 
     return scripts.guard(PROG, body)
 

@@ -65,9 +65,11 @@ class Activity:
         client.assign(partitions)
         for tp in partitions:
             client.seek(tp, max(listed.get(tp, 0) - 1, 0))
+        # A fetch from the last listed record brings each partition's high watermark up to date.
+        waiting = {tp for tp in partitions if listed.get(tp, 0) > 0}
         deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline and any(client.highwater(tp) is None for tp in partitions):
-            client.poll(timeout_ms=100, max_records=1)
+        while waiting and time.monotonic() < deadline:
+            waiting -= set(client.poll(timeout_ms=100, max_records=len(partitions)))
         return {tp: max(listed.get(tp, 0), client.highwater(tp) or 0) for tp in partitions}
 
     def close(self) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
+from deltastream.errors import PipelineError
+
 #: The widest bar at the terminal, in characters.
 BAR_WIDTH = 40
 
@@ -44,8 +46,12 @@ def bars(parts: Mapping[str, pl.DataFrame]) -> str:
 
 def save(path: Path, parts: Mapping[str, pl.DataFrame], report: pl.DataFrame, title: str) -> None:
     """Draw the totals by department and by region and the sales per day into ``path``."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        raise PipelineError(
+            "--chart draws with matplotlib, which is not installed here: pip install matplotlib"
+        ) from None
     matplotlib.use("Agg")
     from matplotlib import pyplot
 

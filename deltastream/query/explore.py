@@ -6,6 +6,8 @@ read as stored, typed, and as ``--as-of`` names it when given."""
 from __future__ import annotations
 
 import argparse
+import logging
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -13,7 +15,7 @@ import polars as pl
 from deltalake import DeltaTable
 
 from deltastream.config import Config
-from deltastream.errors import PipelineError, TableMissing, one_line
+from deltastream.errors import PipelineError, TableUnreadable, one_line
 from deltastream.logs import counted
 from deltastream.query import render
 from deltastream.query.asof import AsOf
@@ -21,6 +23,8 @@ from deltastream.query.diagnose import check_files, reading
 from deltastream.query.travel import open_at
 from deltastream.tables import Tables
 from deltastream.values import DEAD_LETTERS
+
+log = logging.getLogger(__name__)
 
 
 class LookRefused(PipelineError):
@@ -60,7 +64,12 @@ def opened(store: Tables, name: str, as_of: AsOf | None) -> DeltaTable:
     """Table ``name`` as ``as_of`` names it, its files checked."""
     table = open_at(store, name, as_of)
     if table is None:
-        raise TableMissing(name, store.uri(name))
+        raise TableUnreadable(
+            name,
+            store.uri(name),
+            f"it did not exist yet at {as_of}",
+            "choose a later time (--history lists them)",
+        )
     check_files(store, name, table, as_of if as_of is not None and as_of.moves(name) else None)
     return table
 
@@ -118,9 +127,13 @@ def show_schema(store: Tables, cfg: Config, args: argparse.Namespace) -> int:
 
 
 def show_sql(store: Tables, cfg: Config, args: argparse.Namespace) -> int:
+    if not re.match(r"\s*(SELECT|WITH)\b", args.sql, re.IGNORECASE):
+        raise LookRefused(f"--sql {args.sql!r}: only a query (SELECT, or WITH ... SELECT) is run")
     frames: dict[str, pl.LazyFrame] = {}
     for name in names(cfg):
         table = open_at(store, name, args.as_of) if store.exists(name) else None
+        if table is None and store.exists(name):
+            log.warning("table '%s' did not exist yet at %s: left out of --sql", name, args.as_of)
         if table is not None:
             moved = args.as_of is not None and args.as_of.moves(name)
             check_files(store, name, table, args.as_of if moved else None)
@@ -150,4 +163,5 @@ def sql(run: Callable[[], T], flag: str, text: str, tables: list[str] | None = N
         return run()
     except QUERY_ERRORS as exc:
         there = f" (tables: {', '.join(tables)})" if tables is not None else ""
-        raise LookRefused(f"{flag} {text!r}: {one_line(exc)}{there}") from None
+        said = one_line(exc).split(" Resolved plan until failure")[0]  # Polars' plan: not for people
+        raise LookRefused(f"{flag} {text!r}: {said}{there}") from None

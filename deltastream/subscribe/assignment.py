@@ -12,6 +12,7 @@ Either way the loop learns of partitions through :meth:`Assignment.take` and see
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,8 @@ from deltastream.kafka.consumers import Consumer
 from deltastream.kafka.message import TopicPartition
 from deltastream.kafka.topics import Snapshot
 from deltastream.subscribe import positions
+
+log = logging.getLogger(__name__)
 
 #: How long listing the partitions' end offsets may take when a one-off run starts.
 END_OFFSETS_TIMEOUT_MS = 5000
@@ -109,6 +112,7 @@ class InGroup:
     def start(self, consumer: Consumer, snapshot: Snapshot) -> None:
         self.recorder = Recorder()
         self._unstable_since = None
+        log.info("joining the consumer group; the broker assigns its partitions in a few seconds")
         consumer.subscribe(self.topics, self.recorder)
 
     def before_poll(self, consumer: Consumer) -> None:

@@ -36,8 +36,8 @@ class CatchUp:
             self._open(lag)
         bar = self.bar
         bar.total = bar.n + records + lag
-        bar.update(records)
         bar.set_postfix_str(f"{lag:,} to go", refresh=False)
+        bar.update(records)
         if lag == 0:
             self.close()
 
@@ -45,7 +45,9 @@ class CatchUp:
         from tqdm import tqdm
         from tqdm.contrib.logging import logging_redirect_tqdm
 
-        self.bar = tqdm(total=lag, desc="catching up", unit=" records", unit_scale=True, file=sys.stderr)
+        self.bar = tqdm(
+            total=lag, desc="catching up", unit=" records", unit_scale=True, file=sys.stderr, leave=False
+        )
         self._redirect.enter_context(logging_redirect_tqdm(loggers=logs.console_loggers()))
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ from deltastream.kafka.admins import Admin
 from deltastream.kafka.consumers import Consumer
 from deltastream.kafka.message import Polled
 from deltastream.kafka.topics import BrokerGone
+from deltastream.kafka.wait import plain
 from deltastream.logs import counted
 from deltastream.subscribe import positions
 from deltastream.subscribe.assignment import Assignment
@@ -90,7 +91,7 @@ class Session:
             log.warning(
                 "the broker at %s is not answering (%s); %s, waiting for it (Ctrl-C stops)",
                 ",".join(self.cfg.general.bootstrap_servers),
-                exc,
+                plain(exc),
                 dropping(self.batch),
             )
         except StartOver as exc:

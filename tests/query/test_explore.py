@@ -126,7 +126,15 @@ def test_a_relative_time_before_the_tables_shows_them_empty(
         ),
         (["--table", "sale", "--columns", "id,nope"], 2, "--columns id,nope: sale has no column 'nope'"),
         (["--table", "sale", "--where", "nope > 1"], 2, "--where 'nope > 1': "),
-        (["--sql", "SELEC 1"], 2, "--sql 'SELEC 1': sql parser error"),
+        (["--sql", "SELECT 1 +"], 2, "--sql 'SELECT 1 +': sql parser error"),
+        (["--sql", "SELEC 1"], 2, "--sql 'SELEC 1': only a query (SELECT, or WITH ... SELECT) is run"),
+        (["--table", "sale", "--as-of", "-30d"], 1, "it did not exist yet at "),
+        (["--as-of", "-5x"], 2, "'-5x' is not a time or a version"),
+        (
+            ["--sql", "DELETE FROM sale"],
+            2,
+            "--sql 'DELETE FROM sale': only a query (SELECT, or WITH ... SELECT) is run",
+        ),
         (["--sql", "SELECT * FROM nosuch"], 2, "relation 'nosuch' was not found (tables: client, "),
         (["--table", "sale", "--as-of", "99"], 1, "it has no version 99: its log holds versions 0 to 2"),
         (["--as-of", "12"], 2, "--as-of VERSION is of one table"),
@@ -147,4 +155,4 @@ def test_every_mistake_is_one_line(
 ) -> None:
     got, _, err = run(site, capsys, *argv)
     assert got == code
-    assert message in error(err)
+    assert message in error(err) and "Resolved plan" not in err

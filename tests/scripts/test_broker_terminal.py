@@ -30,6 +30,7 @@ def test_a_terminal_shows_one_line_of_activity_and_no_spinner() -> None:
         stdout=follower,
         stderr=follower,
         cwd=ROOT,
+        start_new_session=True,  # its own process group, as at a terminal: Ctrl-C reaches the broker too
     )
     os.close(follower)
     chunks: list[bytes] = []
@@ -56,10 +57,14 @@ def test_a_terminal_shows_one_line_of_activity_and_no_spinner() -> None:
         for _ in range(100):
             producer.send("activity", b"x")
         producer.flush()
-        producer.close()
         wait_until(lambda: ", 100 messages (+" in seen(), 30)
+        for _ in range(50):
+            producer.send("activity", b"y")
+        producer.flush()
+        producer.close()
+        wait_until(lambda: ", 150 messages (+" in seen(), 30)  # counted again, not a cached end
     finally:
-        broker.send_signal(signal.SIGINT)
+        os.killpg(broker.pid, signal.SIGINT)  # Ctrl-C: to the whole foreground group
         broker.wait(30)
         reader.join(5)
         os.close(leader)
