@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 import time
@@ -40,7 +41,7 @@ class Wait:
         patience_s = self.patience_s
         waited = time.monotonic() - started
         if patience_s is not None and waited >= patience_s:
-            raise BrokerUnavailable(servers, waited, plain(failure))
+            raise BrokerUnavailable(servers, waited, why(servers, failure))
         if not self.quiet:
             self._say(servers, attempt, waited)
         pause = min(0.2 * attempt, 2.0)
@@ -64,14 +65,14 @@ class Wait:
         if attempt == 1:
             self._said = now
             up_to = "until one answers" if self.patience_s is None else f"up to {self.patience_s:.0f} s"
-            log.warning("%s: no broker at %s yet; waiting %s (Ctrl-C stops)", self.what, where, up_to)
+            log.warning("no Kafka broker at %s yet; waiting %s (Ctrl-C stops)", where, up_to)
         elif sys.stderr.isatty() and log.isEnabledFor(logging.WARNING):
-            sys.stderr.write(f"\r\x1b[K{self.what}: still no broker at {where} after {waited:.0f} s{of}")
+            sys.stderr.write(f"\r\x1b[Kstill no Kafka broker at {where} after {waited:.0f} s{of}")
             sys.stderr.flush()
             self._line = True
         elif now - self._said >= SAY_EVERY_S:
             self._said = now
-            log.warning("%s: still no broker at %s after %.0f s%s", self.what, where, waited, of)
+            log.warning("still no Kafka broker at %s after %.0f s%s", where, waited, of)
 
 
 def plain(failure: object) -> str:
@@ -82,3 +83,27 @@ def plain(failure: object) -> str:
     if "refused" in text.lower():
         return "connection refused"
     return text
+
+
+def why(servers: tuple[str, ...], failure: object) -> str:
+    """Why no broker answered, as a person would look: a port nothing listens on is refused, a
+    host that does not resolve is not found; else what the client said (:func:`plain`)."""
+    found = []
+    for server in servers:
+        reason = probe(server) or plain(failure)
+        found.append(reason if len(servers) == 1 else f"{server}: {reason}")
+    return "; ".join(dict.fromkeys(found))
+
+
+def probe(server: str) -> str | None:
+    """What a plain TCP connection to ``host:port`` finds wrong; ``None`` when something listens."""
+    host, _, port = server.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=0.5).close()
+    except ConnectionRefusedError:
+        return "connection refused"
+    except socket.gaierror:
+        return "host not found"
+    except (OSError, ValueError):
+        return "nothing answered"
+    return None

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import threading
 
 import polars as pl
@@ -20,6 +21,9 @@ from deltastream.tables import DEAD_LETTER_SCHEMA, Tables
 from deltastream.values import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
+
+#: Lines a table takes at a terminal besides its rows: its title, header, rule and last line.
+WATCH_FRAME = 5
 
 
 def run(cfg: Config, args: argparse.Namespace) -> int:
@@ -116,19 +120,27 @@ def show_watch(cfg: Config, args: argparse.Namespace) -> int:
     last: list[pl.DataFrame] = []
 
     def draw(result: reports.Report) -> None:
+        # At a terminal the report gets the lines left (the table status lines, the changes and
+        # the table's own header and borders come first), so the top stays on screen.
+        used = len(cfg.query.tables) + len(result.problems) + WATCH_FRAME
         for problem in result.problems:
             print(f"left out: {problem}")
         if last:  # what changed since the last render, wherever it is in the report
             found = changes.compare(last[0], result.frame)
             print(found)
+            used += 1
             if found:
                 shown = found.rows.head(changes.SHOWN)
                 more = found.rows.height - shown.height
                 title = "changed rows" + (f" (the first {shown.height}; {more:,} more)" if more else "")
                 render.write(shown, "table", None, title, -1)
+                used += shown.height + WATCH_FRAME
         last[:] = [result.frame]
         header = f"sales report: {counted(result.frame.height, 'row')}"
-        render.write(result.frame, "table", None, header, args.rows)
+        rows = args.rows
+        if rows is None and render.to_person(None):
+            rows = max(3, shutil.get_terminal_size().lines - used)
+        render.write(result.frame, "table", None, header, rows)
 
     stop = threading.Event()
     with signals.stop_on_signals(stop, "leaving --watch"), contextlib.suppress(KeyboardInterrupt):
