@@ -41,10 +41,8 @@ RECONNECT_BACKOFF_MAX_MS = 1000
 def connect(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:
     """Build a kafka-python client, trying until a broker answers (see :class:`Wait`); however
     it ends, the waiting line is taken off the terminal."""
-    try:
+    with wait:
         return _attempts(cfg, build, wait)
-    finally:
-        wait.reached()
 
 
 def _attempts(cfg: Config, build: Callable[[dict[str, Any]], T], wait: Wait) -> T:

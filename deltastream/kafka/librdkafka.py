@@ -32,8 +32,8 @@ from deltastream.kafka.producers import (
     MAX_REQUEST_BYTES,
     Delivery,
     FlushTimedOut,
-    Refused,
     SendRefused,
+    send_each,
     too_large,
 )
 from deltastream.kafka.topics import BrokerGone, Snapshot, TopicState, known_topic_id
@@ -176,22 +176,16 @@ class LibrdkafkaProducer:
         return delivery
 
     def send_many(self, topic: str, keys: Sequence[bytes], values: Sequence[bytes]) -> list[Delivery]:
-        """As :meth:`send`, in one loop: the queue full or a record refused goes through
-        :meth:`send`, which waits for room or says why not."""
+        """As :meth:`send`, in one loop; the queue full or a record refused goes through it."""
         deliveries: list[Delivery] = []
         produce = self.client.produce
         for key, value in zip(keys, values, strict=True):
-            delivery = LibrdkafkaDelivery(self)
+            fresh = LibrdkafkaDelivery(self)
             try:
-                produce(topic, value, key, on_delivery=delivery.report)
-            except (BufferError, self.ck.KafkaException):
-                try:
-                    deliveries.append(self.send(topic, key, value))
-                except SendRefused as exc:
-                    deliveries.append(Refused(exc))
-                continue
-            deliveries.append(delivery)
-        self.sends += len(deliveries)
+                produce(topic, value, key, on_delivery=fresh.report)
+                deliveries.append(fresh)
+            except (BufferError, self.ck.KafkaException):  # waits for room, or says why not
+                deliveries += send_each(self, topic, [key], [value])
         self.client.poll(0)
         return deliveries
 
@@ -266,33 +260,26 @@ def build(cfg: Config, kind: Any, conf: dict[str, Any]) -> Any:
 
 def reach(cfg: Config, client: Any, refusals: list[Any], wait: Wait) -> None:
     """Return once ``client`` gets an answer from a broker; raise when the broker refuses it
-    (``refusals``, filled by :func:`refusals_into`), or as :class:`Wait` says. However it ends,
-    the waiting line is taken off the terminal."""
-    try:
-        _attempts(cfg, client, refusals, wait)
-    finally:
-        wait.reached()
-
-
-def _attempts(cfg: Config, client: Any, refusals: list[Any], wait: Wait) -> None:
+    (``refusals``, filled by :func:`refusals_into`), or as :class:`Wait` says."""
     ck = module(cfg)
     servers = cfg.general.bootstrap_servers
     started = time.monotonic()
     attempt = 0
-    while True:
-        attempt += 1
-        try:
-            client.list_topics(timeout=ATTEMPT_S)
-            return
-        except ck.KafkaException as exc:
-            failure: BaseException = exc
-            if error_code(exc) in (ck.KafkaError._AUTHENTICATION, ck.KafkaError._SSL):
-                refusals.append(exc.args[0])  # said by the request itself, not only to on_error
-        client.poll(0)  # serves the errors seen meanwhile to on_error
-        if refusals:
-            tls = refusals[-1].code() == ck.KafkaError._SSL
-            raise KafkaAuthenticationFailed(servers, *refused(refusals[-1], cfg.kafka.sasl_username, tls))
-        wait.failed(servers, attempt, started, one_error(failure))
+    with wait:
+        while True:
+            attempt += 1
+            try:
+                client.list_topics(timeout=ATTEMPT_S)
+                return
+            except ck.KafkaException as exc:
+                failure: BaseException = exc
+                if error_code(exc) in (ck.KafkaError._AUTHENTICATION, ck.KafkaError._SSL):
+                    refusals.append(exc.args[0])  # said by the request itself, not only to on_error
+            client.poll(0)  # serves the errors seen meanwhile to on_error
+            if refusals:
+                tls = refusals[-1].code() == ck.KafkaError._SSL
+                raise KafkaAuthenticationFailed(servers, *refused(refusals[-1], cfg.kafka.sasl_username, tls))
+            wait.failed(servers, attempt, started, one_error(failure))
 
 
 def refused(err: confluent_kafka.KafkaError, user: str | None, tls: bool) -> tuple[str, str]:

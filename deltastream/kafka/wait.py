@@ -50,9 +50,15 @@ class Wait:
         if self.stop.wait(pause):
             raise Interrupted
 
+    def __enter__(self) -> Wait:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reached()
+
     def reached(self) -> None:
         """The wait is over, however it ended: take the line that updates off the terminal (the
-        client builders call it in a ``finally``)."""
+        client builders wait ``with`` it)."""
         if self._line:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
