@@ -15,6 +15,7 @@ examples:
   python query.py --as-of 2026-11-21T09:30:00.123+05:30   # a time copied from --history
   python query.py --summary --format json       # totals by department and region, and counts
   python query.py --summary --chart sales.png   # and the same totals, and sales per day, drawn
+  python query.py --watch --into gold/report    # keep the report as a Delta table, a commit a change
   python query.py --dead-letters                # messages the subscriber could not store
   python query.py --table sale --columns id,sale --where "sale > 1000"   # one table, typed
   python query.py --schema sale                 # its columns and their types
@@ -106,6 +107,12 @@ def relative_times(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def into_problem(args: argparse.Namespace, view: str | None) -> str | None:
+    if args.into is not None and (view not in (None, "--watch") or args.summary or args.as_of is not None):
+        return "--into goes with the report and --watch (the report as it is now)"
+    return None
+
+
 def chart_problem(path: Path, view: str | None) -> str | None:
     suffixes = (".png", ".svg")
     if view is not None:
@@ -154,7 +161,7 @@ def conflict(args: argparse.Namespace) -> str | None:
         ):
             if given:
                 return f"{flag} does not go with --watch, which redraws a table on the terminal"
-    problem = look_conflict(args, view)
+    problem = look_conflict(args, view) or into_problem(args, view)
     if problem:
         return problem
     if args.strict and view is not None:
@@ -204,6 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--columns", metavar="A,B", help="with --table: only these columns, in this order")
     parser.add_argument(
         "--where", metavar="CONDITION", help="with --table: only rows where CONDITION holds (SQL)"
+    )
+    parser.add_argument(
+        "--into",
+        metavar="PATH",
+        help="with the report or --watch: also keep it as a Delta table at PATH (a folder or s3://...)",
     )
     parser.add_argument(
         "--chart",

@@ -15,9 +15,9 @@ from deltastream import signals
 from deltastream.config import Config
 from deltastream.errors import ConfigError
 from deltastream.logs import counted
-from deltastream.query import changes, charts, diagnose, explore, history, render, summary, watch
+from deltastream.query import changes, charts, diagnose, explore, gold, history, render, summary, watch
 from deltastream.query import report as reports
-from deltastream.tables import DEAD_LETTER_SCHEMA, Tables
+from deltastream.tables import DEAD_LETTER_SCHEMA, Tables, is_uri
 from deltastream.values import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,8 @@ def show_report(cfg: Config, args: argparse.Namespace) -> int:
     if args.summary:
         write_summary(summary.summary(result.frame), args)
         return 0
+    if args.into is not None:
+        keep(cfg, args.into, result)
     versions = ", ".join(f"{t} v{'-' if v is None else v}" for t, v in result.versions.items())
     when = f" as of {args.as_of}" if args.as_of else ""
     header = f"sales report{when}: {counted(result.frame.height, 'row')} ({versions})"
@@ -136,6 +138,8 @@ def show_watch(cfg: Config, args: argparse.Namespace) -> int:
                 render.write(shown, "table", None, title, -1)
                 used += shown.height + WATCH_FRAME
         last[:] = [result.frame]
+        if args.into is not None:
+            keep(cfg, args.into, result)
         header = f"sales report: {counted(result.frame.height, 'row')}"
         rows = args.rows
         if rows is None and render.to_person(None):
@@ -146,3 +150,10 @@ def show_watch(cfg: Config, args: argparse.Namespace) -> int:
     with signals.stop_on_signals(stop, "leaving --watch"), contextlib.suppress(KeyboardInterrupt):
         watch.watch(watch.Watcher(tables(cfg, args), cfg.query.tables), args.watch, draw, stop)
     return 0
+
+
+def keep(cfg: Config, path: str, result: reports.Report) -> None:
+    """Keep the report as the gold table at ``path`` (on the tables' object store's credentials
+    when it is a URI there too)."""
+    options = cfg.subscriber.storage_options if is_uri(path) else None
+    gold.write(path, result.frame, result.versions, options)
