@@ -16,6 +16,7 @@ examples:
   python query.py --summary --format json       # totals by department and region, and counts
   python query.py --summary --chart sales.png   # and the same totals, and sales per day, drawn
   python query.py --watch --into gold/report    # keep the report as a Delta table, a commit a change
+  python query.py --catalog tables.duckdb       # every table by name, for DuckDB
   python query.py --dead-letters                # messages the subscriber could not store
   python query.py --table sale --columns id,sale --where "sale > 1000"   # one table, typed
   python query.py --schema sale                 # its columns and their types
@@ -110,6 +111,8 @@ def relative_times(argv: Sequence[str]) -> list[str]:
 def into_problem(args: argparse.Namespace, view: str | None) -> str | None:
     if args.into is not None and (view not in (None, "--watch") or args.summary or args.as_of is not None):
         return "--into goes with the report and --watch (the report as it is now)"
+    if args.catalog is not None and (view is not None or args.summary or args.into or args.chart):
+        return "--catalog goes alone: it writes the database, then exits"
     return None
 
 
@@ -211,6 +214,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--columns", metavar="A,B", help="with --table: only these columns, in this order")
     parser.add_argument(
         "--where", metavar="CONDITION", help="with --table: only rows where CONDITION holds (SQL)"
+    )
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        metavar="FILE",
+        help="write a DuckDB database with a view per table (over delta_scan) to FILE, then exit",
     )
     parser.add_argument(
         "--into",

@@ -15,7 +15,18 @@ from deltastream import signals
 from deltastream.config import Config
 from deltastream.errors import ConfigError
 from deltastream.logs import counted
-from deltastream.query import changes, charts, diagnose, explore, gold, history, render, summary, watch
+from deltastream.query import (
+    catalog,
+    changes,
+    charts,
+    diagnose,
+    explore,
+    gold,
+    history,
+    render,
+    summary,
+    watch,
+)
 from deltastream.query import report as reports
 from deltastream.tables import DEAD_LETTER_SCHEMA, Tables, is_uri
 from deltastream.values import DEAD_LETTERS
@@ -32,6 +43,10 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         if path is not None:
             render.check_output(path)
     explore.check_as_of(cfg, args)
+    if args.catalog is not None:
+        made = catalog.write(args.catalog, tables(cfg, args), explore.names(cfg))
+        print(f"catalog {args.catalog}: {counted(len(made), 'view')} ({', '.join(made) or 'no table yet'})")
+        return 0
     if args.dead_letters:
         return show_dead_letters(cfg, args)
     if args.history:

@@ -1,0 +1,41 @@
+"""--catalog: a DuckDB database with a view per table over delta_scan, by the names of config.toml
+(dotted ones quoted), refreshed when run again."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from deltalake import write_deltalake
+
+import query
+from deltastream.query.catalog import connect
+
+
+def test_every_table_by_name_for_duckdb(
+    site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "site"
+    shutil.copytree(site, copy)
+    shutil.rmtree(copy / "delta" / "dbz.public.orders")
+    database = tmp_path / "tables.duckdb"
+    assert query.main(["--config", str(copy / "config.toml"), "--catalog", str(database)]) == 0
+    out = capsys.readouterr().out
+    assert out == f"catalog {database}: 5 views (client, department, employee, sale, _dead_letters)\n"
+    con = connect(database)
+    try:
+        assert con.execute("SELECT count(*), sum(sale)::VARCHAR FROM sale").fetchone() == (4, "11305.49")
+        assert con.execute("SELECT count(*) FROM _dead_letters").fetchone() == (1,)
+    finally:
+        con.close()
+
+    write_deltalake(str(copy / "delta" / "dbz.public.orders"), pl.DataFrame({"id": [7, 8]}))
+    assert query.main(["--config", str(copy / "config.toml"), "--catalog", str(database)]) == 0
+    assert "6 views" in capsys.readouterr().out
+    con = connect(database)
+    try:
+        assert con.execute('SELECT count(*) FROM "dbz.public.orders"').fetchone() == (2,)
+    finally:
+        con.close()
