@@ -39,3 +39,13 @@ def test_every_table_by_name_for_duckdb(
         assert con.execute('SELECT count(*) FROM "dbz.public.orders"').fetchone() == (2,)
     finally:
         con.close()
+
+
+def test_catalog_goes_alone(site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        query.main(
+            ["--config", str(site / "config.toml"), "--catalog", str(tmp_path / "t.duckdb"), "--summary"]
+        )
+    assert info.value.code == 2
+    assert "--catalog goes alone: it writes the database, then exits" in capsys.readouterr().err
+    assert not (tmp_path / "t.duckdb").exists()

@@ -888,6 +888,8 @@ def test_every_flag_is_documented_and_does_something(capsys: pytest.CaptureFixtu
         "--sql",
         "--columns",
         "--where",
+        "--catalog",
+        "--into",
         "--chart",
         "--as-of",
     }
