@@ -12,6 +12,7 @@ examples:
   python publisher.py --topics department --batch-size 500
   python publisher.py --rate 20          # rows go out one by one, 20 a second, to watch them arrive
   python publisher.py --quiet            # the summary alone (and any warning or error)
+  python publisher.py --follow           # keep sending new and changed rows as files are saved
 
 Paced (--rate), each batch confirmed is a log line as the rows go (every batch_size rows or every
 second); a file sent at full speed logs its batches at DEBUG only (--log-level DEBUG).
@@ -45,6 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quiet", action="store_true", help="warnings, errors and the summary only: no progress bar"
     )
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep running: send each file's new and changed rows whenever it is saved (Ctrl-C stops)",
+    )
     args = parser.parse_args(argv)
     if args.quiet and args.log_level is not None:
         parser.error("--quiet does not go with --log-level (it is --log-level WARNING)")
@@ -55,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         scripts.tune_gc()
         stopping = "stopping after the row in hand (Ctrl-C again: at once)"
         stop = threading.Event()
+        if args.follow:
+            with signals.stop_on_signals(stop, "stopping after the round in hand"):
+                sent = producer.follow_files(cfg, stop)
+            print("\n".join(f"{topic}: {n:,} rows sent while following" for topic, n in sent.items()))
+            return 0
         with signals.stop_on_signals(stop, stopping) as received:
             results = producer.publish(cfg, stop)
         summary.print_summary(results, secrets=cfg.secrets())

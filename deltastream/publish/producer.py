@@ -284,3 +284,22 @@ def publish(cfg: Config, stop: threading.Event | None = None) -> list[TopicResul
     finally:
         producer.close(hard=any(r.unconfirmed for r in results))
     return results
+
+
+def follow_files(cfg: Config, stop: threading.Event) -> dict[str, int]:
+    """``publisher.py --follow`` (:mod:`deltastream.publish.follow`): the rows sent per topic."""
+    from deltastream.publish import follow
+
+    clients.check_client(cfg)
+    try:
+        refused = create_topics(cfg, cfg.topics, stop)
+        producer = clients.producer(cfg, stop=stop)
+    except (Interrupted, KeyboardInterrupt):
+        return {}
+    for topic, why in refused.items():
+        log.error("%s: %s; its file is not followed", topic, why)
+    timeout_s = cfg.publisher.delivery_timeout_ms / 1000 + 5
+    try:
+        return follow.follow(cfg, producer, stop, timeout_s, skip=set(refused))
+    finally:
+        producer.close()

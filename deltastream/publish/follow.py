@@ -1,0 +1,164 @@
+"""``publisher.py --follow``: keep publishing the CSV files as they change.
+
+Every :data:`EVERY_S` each topic's file is looked at (its size and modification time). A file
+that changed is read once it has stayed the same for one more look and its last line is ended,
+so a file being written is not read half-way. Of its rows, only those whose value differs from
+the one last sent for their id (new ids included) are sent; what was sent is remembered per topic in
+``<raw_path>/.deltastream-follow/<topic>.json`` (the id and a digest of its value), so a restart
+sends only what changed meanwhile. A row is remembered once the broker acknowledged it. Rows that
+cannot be published are logged as the publisher logs them; a file that cannot be read is said
+once, and looked at again when it changes. Ctrl-C (or SIGTERM) ends it after the round in hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deltastream.config import Config
+from deltastream.errors import RegistryUnavailable, SourceError
+from deltastream.kafka.producers import Producer
+from deltastream.logs import counted
+from deltastream.publish.encoders import TopicEncoder
+from deltastream.publish.source import Rejected, csv_path, read_rows
+from deltastream.schema import NotConverted
+
+log = logging.getLogger(__name__)
+
+#: How often the files are looked at.
+EVERY_S = 0.5
+#: How long a file whose last line is not ended is waited for before it is read as it is.
+UNENDED_S = 5.0
+#: The folder, in raw_path, of what was sent.
+STATE_DIR = ".deltastream-follow"
+
+
+def digest(value: bytes) -> str:
+    return hashlib.blake2b(value, digest_size=12).hexdigest()
+
+
+@dataclass
+class Followed:
+    """One topic's file: how it looked, and the digest of the value last sent per id."""
+
+    topic: str
+    path: Path
+    state: Path
+    sent: dict[str, str] = field(default_factory=dict)
+    stamp: tuple[int, int] | None = None
+    settled: tuple[int, int] | None = None
+    unended_since: float | None = None
+    total: int = 0
+
+    @classmethod
+    def of(cls, cfg: Config, topic: str) -> Followed:
+        folder = cfg.publisher.raw_path / STATE_DIR
+        state = folder / f"{topic}.json"
+        sent: dict[str, str] = {}
+        if state.is_file():
+            try:
+                sent = dict(json.loads(state.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:
+                log.warning("%s: %s cannot be read (%s); every row is sent again", topic, state, exc)
+        return cls(topic, csv_path(cfg.publisher.raw_path, topic), state, sent)
+
+    def look(self) -> bool:
+        """Whether the file changed and has since stayed the same for one look, its last line
+        ended (a file whose last line stays unended for :data:`UNENDED_S` is read as it is)."""
+        try:
+            info = os.stat(self.path)
+            stamp: tuple[int, int] | None = (info.st_size, info.st_mtime_ns)
+        except OSError:
+            stamp = None
+        ready = stamp is not None and stamp == self.stamp and stamp != self.settled
+        self.stamp = stamp
+        if ready and not self.ended():
+            now = time.monotonic()
+            if self.unended_since is None:
+                self.unended_since = now
+                log.info("%s: its last line is not ended yet; waiting for the rest", self.path)
+            ready = now - self.unended_since >= UNENDED_S
+        if ready:
+            self.unended_since = None
+        return ready
+
+    def ended(self) -> bool:
+        """Whether the file is empty or ends with a line end."""
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                if handle.tell() == 0:
+                    return True
+                handle.seek(-1, os.SEEK_END)
+                return handle.read(1) in (b"\n", b"\r")
+        except OSError:
+            return True  # reading says what is wrong
+
+    def save(self) -> None:
+        self.state.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.state.with_suffix(".tmp")
+        partial.write_text(json.dumps(self.sent), encoding="utf-8")
+        partial.replace(self.state)
+
+
+def send_changes(cfg: Config, producer: Producer, followed: Followed, timeout_s: float) -> int:
+    """Send the rows of the file whose value is not the one last sent for their id; how many."""
+    followed.settled = followed.stamp
+    encode = TopicEncoder(cfg, followed.topic).encode
+    latest: dict[str, bytes] = {}
+    try:
+        for item in read_rows(followed.path, cfg.general.id_column):
+            if isinstance(item, Rejected):
+                log.warning("%s", item)
+                continue
+            try:
+                key, value = encode(item)
+            except NotConverted as exc:
+                log.warning("%s:%d: %s", followed.path, item.line, exc)
+                continue
+            latest[key] = value
+    except (SourceError, RegistryUnavailable) as exc:
+        log.error("%s; looked at again when it changes", exc)
+        return 0
+    changed = [(k, v) for k, v in latest.items() if followed.sent.get(k) != digest(v)]
+    if not changed:
+        log.info("%s: nothing new in %s", followed.topic, followed.path)
+        return 0
+    deliveries = producer.send_many(followed.topic, [k.encode() for k, _ in changed], [v for _, v in changed])
+    producer.flush(timeout_s)
+    sent = 0
+    for (key, value), delivery in zip(changed, deliveries, strict=True):
+        if delivery.is_done and not delivery.failed():
+            followed.sent[key] = digest(value)
+            sent += 1
+        else:
+            log.error("%s: send of id %s failed: %s", followed.topic, key, delivery.exception)
+    followed.save()
+    followed.total += sent
+    log.info(
+        "%s: %s sent (%s so far)", followed.topic, counted(sent, "new or changed row"), f"{followed.total:,}"
+    )
+    return sent
+
+
+def follow(
+    cfg: Config, producer: Producer, stop: threading.Event, timeout_s: float, skip: set[str] | None = None
+) -> dict[str, int]:
+    """Send each file's new and changed rows, then again whenever it changes, until ``stop``;
+    the rows sent per topic (``skip``: topics not followed)."""
+    files = [Followed.of(cfg, topic) for topic in cfg.topics if topic not in (skip or set())]
+    for followed in files:
+        followed.look()
+        send_changes(cfg, producer, followed, timeout_s)
+    log.info("following %s in %s (Ctrl-C stops)", counted(len(files), "file"), cfg.publisher.raw_path)
+    while not stop.wait(EVERY_S):
+        for followed in files:
+            if followed.look():
+                send_changes(cfg, producer, followed, timeout_s)
+    return {f.topic: f.total for f in files}
