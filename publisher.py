@@ -23,17 +23,20 @@ and the summary says per topic what the broker confirmed and where reading stopp
 exit status: 0 when every row of every file was sent; 1 when a file is missing or unreadable, a
 row was rejected, a send failed or the broker cannot be reached (the other rows and topics are
 still sent), or a Python package is missing; 2 for a bad config or bad flags; 130 when stopped
-by Ctrl-C (SIGINT), 143 when stopped by SIGTERM.
+by Ctrl-C (SIGINT), 143 when stopped by SIGTERM. With --follow: 0 when Ctrl-C or SIGTERM ends
+it (after the round in hand), 130 when it comes before following began.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from collections.abc import Sequence
 
 from deltastream import cli, scripts, signals
 from deltastream.config import Config
+from deltastream.errors import Stopped
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quiet and args.log_level is not None:
         parser.error("--quiet does not go with --log-level (it is --log-level WARNING)")
+    if args.follow and (args.rate is not None or args.batch_size is not None):
+        parser.error("--follow sends each saved file's changes at once: --rate and --batch-size do not apply")
 
     def body(cfg: Config) -> int:
         from deltastream.publish import producer, summary
@@ -64,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.follow:
             with signals.stop_on_signals(stop, "stopping after the round in hand"):
                 sent = producer.follow_files(cfg, stop)
+            if sent is None:
+                raise Stopped(signal.SIGINT, "stopped before following began")
             print("\n".join(f"{topic}: {n:,} rows sent while following" for topic, n in sent.items()))
             return 0
         with signals.stop_on_signals(stop, stopping) as received:

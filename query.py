@@ -111,7 +111,16 @@ def relative_times(argv: Sequence[str]) -> list[str]:
 def into_problem(args: argparse.Namespace, view: str | None) -> str | None:
     if args.into is not None and (view not in (None, "--watch") or args.summary or args.as_of is not None):
         return "--into goes with the report and --watch (the report as it is now)"
-    if args.catalog is not None and (view is not None or args.summary or args.into or args.chart):
+    others = (
+        args.summary,
+        args.into,
+        args.chart,
+        args.output,
+        args.strict,
+        args.as_of,
+        args.format != "table",
+    )
+    if args.catalog is not None and (view is not None or any(others)):
         return "--catalog goes alone: it writes the database, then exits"
     return None
 

@@ -4,8 +4,9 @@ Every :data:`EVERY_S` each topic's file is looked at (its size and modification 
 that changed is read once it has stayed the same for one more look and its last line is ended,
 so a file being written is not read half-way. Of its rows, only those whose value differs from
 the one last sent for their id (new ids included) are sent; what was sent is remembered per topic in
-``<raw_path>/.deltastream-follow/<topic>.json`` (the id and a digest of its value), so a restart
-sends only what changed meanwhile. A row is remembered once the broker acknowledged it. Rows that
+``<raw_path>/.deltastream-follow/<topic>.json`` (the id and a digest of its value, for the
+topic's id on the broker), so a restart sends only what changed meanwhile, and a new broker or a
+topic created anew gets every row. A row is remembered once the broker acknowledged it. Rows that
 cannot be published are logged as the publisher logs them; a file that cannot be read is said
 once, and looked at again when it changes. Ctrl-C (or SIGTERM) ends it after the round in hand.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from deltastream.config import Config
 from deltastream.errors import RegistryUnavailable, SourceError
-from deltastream.kafka.producers import Producer
+from deltastream.kafka.producers import FlushTimedOut, Producer
 from deltastream.logs import counted
 from deltastream.publish.encoders import TopicEncoder
 from deltastream.publish.source import Rejected, csv_path, read_rows
@@ -56,17 +57,25 @@ class Followed:
     unended_since: float | None = None
     total: int = 0
 
+    #: The id the broker gave the topic: what was sent is remembered for this topic only (a new
+    #: broker, or the topic deleted and created again, gets every row).
+    topic_id: str | None = None
+
     @classmethod
-    def of(cls, cfg: Config, topic: str) -> Followed:
-        folder = cfg.publisher.raw_path / STATE_DIR
-        state = folder / f"{topic}.json"
-        sent: dict[str, str] = {}
-        if state.is_file():
-            try:
-                sent = dict(json.loads(state.read_text(encoding="utf-8")))
-            except (OSError, ValueError) as exc:
-                log.warning("%s: %s cannot be read (%s); every row is sent again", topic, state, exc)
-        return cls(topic, csv_path(cfg.publisher.raw_path, topic), state, sent)
+    def of(cls, cfg: Config, topic: str, topic_id: str | None) -> Followed:
+        state = cfg.publisher.raw_path / STATE_DIR / f"{topic}.json"
+        followed = cls(topic, csv_path(cfg.publisher.raw_path, topic), state, topic_id=topic_id)
+        try:
+            saved = json.loads(state.read_text(encoding="utf-8")) if state.is_file() else None
+        except (OSError, ValueError) as exc:
+            log.warning("%s: %s cannot be read (%s); every row is sent again", topic, state, exc)
+            return followed
+        sent = saved.get("sent") if isinstance(saved, dict) and saved.get("topic_id") == topic_id else None
+        if isinstance(sent, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in sent.items()):
+            followed.sent = sent
+        elif saved is not None:
+            log.info("%s: what was sent is for another broker or topic; every row is sent again", topic)
+        return followed
 
     def look(self) -> bool:
         """Whether the file changed and has since stayed the same for one look, its last line
@@ -77,6 +86,8 @@ class Followed:
         except OSError:
             stamp = None
         ready = stamp is not None and stamp == self.stamp and stamp != self.settled
+        if stamp != self.stamp:
+            self.unended_since = None
         self.stamp = stamp
         if ready and not self.ended():
             now = time.monotonic()
@@ -101,10 +112,15 @@ class Followed:
             return True  # reading says what is wrong
 
     def save(self) -> None:
-        self.state.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.state.with_suffix(".tmp")
-        partial.write_text(json.dumps(self.sent), encoding="utf-8")
-        partial.replace(self.state)
+        """Remember what was sent; a folder that cannot be written is said, and following goes
+        on (a restart then sends those rows again: the subscriber upserts them)."""
+        partial = self.state.with_name(f"{self.state.name}.{os.getpid()}.tmp")
+        try:
+            self.state.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps({"topic_id": self.topic_id, "sent": self.sent}), encoding="utf-8")
+            partial.replace(self.state)
+        except OSError as exc:
+            log.error("%s: what was sent cannot be remembered in %s (%s)", self.topic, self.state, exc)
 
 
 def send_changes(cfg: Config, producer: Producer, followed: Followed, timeout_s: float) -> int:
@@ -123,22 +139,34 @@ def send_changes(cfg: Config, producer: Producer, followed: Followed, timeout_s:
                 log.warning("%s:%d: %s", followed.path, item.line, exc)
                 continue
             latest[key] = value
-    except (SourceError, RegistryUnavailable) as exc:
+    except SourceError as exc:
         log.error("%s; looked at again when it changes", exc)
+        return 0
+    except RegistryUnavailable as exc:
+        followed.settled = None  # tried again at the next look
+        log.error("%s", exc)
         return 0
     changed = [(k, v) for k, v in latest.items() if followed.sent.get(k) != digest(v)]
     if not changed:
         log.info("%s: nothing new in %s", followed.topic, followed.path)
         return 0
     deliveries = producer.send_many(followed.topic, [k.encode() for k, _ in changed], [v for _, v in changed])
-    producer.flush(timeout_s)
+    try:
+        producer.flush(timeout_s)
+    except FlushTimedOut as exc:
+        log.error("%s: %s", followed.topic, exc)
+        producer.serve()
     sent = 0
     for (key, value), delivery in zip(changed, deliveries, strict=True):
         if delivery.is_done and not delivery.failed():
             followed.sent[key] = digest(value)
             sent += 1
-        else:
-            log.error("%s: send of id %s failed: %s", followed.topic, key, delivery.exception)
+        else:  # tried again at the next look: the broker may have it or not
+            followed.sent.pop(key, None)
+            followed.settled = None
+            log.error(
+                "%s: send of id %s failed: %s", followed.topic, key, delivery.exception or "not confirmed"
+            )
     followed.save()
     followed.total += sent
     log.info(
@@ -147,15 +175,25 @@ def send_changes(cfg: Config, producer: Producer, followed: Followed, timeout_s:
     return sent
 
 
-def follow(
-    cfg: Config, producer: Producer, stop: threading.Event, timeout_s: float, skip: set[str] | None = None
+def follow(  # noqa: PLR0913 (the run's parts)
+    cfg: Config,
+    producer: Producer,
+    stop: threading.Event,
+    timeout_s: float,
+    skip: set[str] | None = None,
+    topic_ids: dict[str, str] | None = None,
 ) -> dict[str, int]:
     """Send each file's new and changed rows, then again whenever it changes, until ``stop``;
-    the rows sent per topic (``skip``: topics not followed)."""
-    files = [Followed.of(cfg, topic) for topic in cfg.topics if topic not in (skip or set())]
+    the rows sent per topic (``skip``: topics not followed; ``topic_ids``: the broker's)."""
+    files = [
+        Followed.of(cfg, topic, (topic_ids or {}).get(topic))
+        for topic in cfg.topics
+        if topic not in (skip or set())
+    ]
     for followed in files:
         followed.look()
-        send_changes(cfg, producer, followed, timeout_s)
+        if followed.ended():  # else the file is read once its last line is ended
+            send_changes(cfg, producer, followed, timeout_s)
     log.info("following %s in %s (Ctrl-C stops)", counted(len(files), "file"), cfg.publisher.raw_path)
     while not stop.wait(EVERY_S):
         for followed in files:

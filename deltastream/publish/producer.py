@@ -286,20 +286,27 @@ def publish(cfg: Config, stop: threading.Event | None = None) -> list[TopicResul
     return results
 
 
-def follow_files(cfg: Config, stop: threading.Event) -> dict[str, int]:
-    """``publisher.py --follow`` (:mod:`deltastream.publish.follow`): the rows sent per topic."""
+def follow_files(cfg: Config, stop: threading.Event) -> dict[str, int] | None:
+    """``publisher.py --follow`` (:mod:`deltastream.publish.follow`): the rows sent per topic;
+    ``None`` when a stop came before it began."""
     from deltastream.publish import follow
 
     clients.check_client(cfg)
     try:
         refused = create_topics(cfg, cfg.topics, stop)
+        admin = clients.admin(cfg, patience_s=cfg.kafka.connect_timeout_s, stop=stop)
+        try:
+            snapshot = admin.describe(list(cfg.topics))
+        finally:
+            admin.close()
         producer = clients.producer(cfg, stop=stop)
     except (Interrupted, KeyboardInterrupt):
-        return {}
+        return None
     for topic, why in refused.items():
         log.error("%s: %s; its file is not followed", topic, why)
+    ids = {t: s.topic_id for t, s in snapshot.items() if s.topic_id is not None}
     timeout_s = cfg.publisher.delivery_timeout_ms / 1000 + 5
     try:
-        return follow.follow(cfg, producer, stop, timeout_s, skip=set(refused))
+        return follow.follow(cfg, producer, stop, timeout_s, skip=set(refused), topic_ids=ids)
     finally:
         producer.close()

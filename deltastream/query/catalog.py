@@ -51,7 +51,15 @@ def connect(path: Path) -> Any:
 
 
 def write(path: Path, tables: Tables, names: list[str]) -> list[str]:
-    """A view in ``path`` for each of ``names`` that is a table; returns the names of the views."""
+    """A view in ``path`` for each of ``names`` that is a table; returns the names of the views.
+    Local tables only: DuckDB would need the object store's credentials as a secret of its own."""
+    if not tables.local:
+        raise PipelineError(
+            f"--catalog {path}: the tables are on object storage ({tables.root}); DuckDB reads them with "
+            "a secret of its own (CREATE SECRET), which --catalog does not write"
+        )
+    import duckdb
+
     con = connect(path)
     made: list[str] = []
     try:
@@ -64,6 +72,8 @@ def write(path: Path, tables: Tables, names: list[str]) -> list[str]:
             literal = "'" + uri.replace("'", "''") + "'"
             con.execute(f"CREATE OR REPLACE VIEW {quoted} AS SELECT * FROM delta_scan({literal})")
             made.append(name)
+    except duckdb.Error as exc:
+        raise PipelineError(f"--catalog {path}: {one_line(exc)}") from None
     finally:
         con.close()
     return made

@@ -27,14 +27,19 @@ SOURCES = "deltastream.sources"
 
 
 def sources(path: str, storage_options: Mapping[str, str] | None = None) -> dict[str, int | None] | None:
-    """The source versions the gold table at ``path`` was last built from (``None``: no table)."""
+    """The source versions the gold table at ``path`` was last built from (``None``: no table).
+    A Delta table there that no report wrote is refused: ``--into`` never replaces another table."""
     try:
         table = DeltaTable(path, storage_options=dict(storage_options or {}) or None)
         last = table.history(1)
     except (TableNotFoundError, DeltaError, OSError):
         return None
     found = last[0].get(SOURCES) if last else None
-    return json.loads(found) if isinstance(found, str) else None
+    if not isinstance(found, str):
+        raise PipelineError(
+            f"--into {path}: a Delta table the report did not write is there; choose another path"
+        )
+    return dict(json.loads(found))
 
 
 def write(

@@ -49,3 +49,13 @@ def test_catalog_goes_alone(site: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert info.value.code == 2
     assert "--catalog goes alone: it writes the database, then exits" in capsys.readouterr().err
     assert not (tmp_path / "t.duckdb").exists()
+
+
+def test_tables_on_object_storage_are_refused_in_one_line(tmp_path: Path) -> None:
+    from deltastream.errors import PipelineError
+    from deltastream.query.catalog import write
+    from deltastream.tables import Tables
+
+    with pytest.raises(PipelineError, match="the tables are on object storage"):
+        write(tmp_path / "t.duckdb", Tables.at("s3://bucket/tables"), ["sale"])
+    assert not (tmp_path / "t.duckdb").exists()

@@ -80,3 +80,14 @@ def test_into_goes_with_the_report_as_it_is_now(
 ) -> None:
     code, _, err = run(copy, capsys, "--into", str(copy / "gold"), *flags)
     assert code == 2 and "--into goes with the report and --watch (the report as it is now)" in err
+
+
+def test_into_never_replaces_a_table_the_report_did_not_write(
+    copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sale = copy / "delta" / "sale"
+    before = DeltaTable(str(sale)).version()
+    code, _, err = run(copy, capsys, "--into", str(sale))
+    assert code == 1
+    assert f"--into {sale}: a Delta table the report did not write is there; choose another path" in err
+    assert DeltaTable(str(sale)).version() == before

@@ -8,7 +8,9 @@ import threading
 from collections.abc import Callable
 
 import polars as pl
+import pytest
 
+import publisher
 import subscriber
 
 from ..conftest import Project, start_script, wait_until
@@ -71,3 +73,12 @@ def test_a_file_being_written_is_read_once_it_is_whole(project_factory: Callable
     finally:
         code, _ = following.stop()
     assert code == 0 and not following.said("(4 so far)")  # "3," alone was never sent
+
+
+def test_follow_takes_no_rate_or_batch_size(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        publisher.main(["--follow", "--rate", "5"])
+    assert info.value.code == 2
+    assert "--follow sends each saved file's changes at once: --rate and --batch-size do not apply" in (
+        capsys.readouterr().err
+    )
