@@ -15,6 +15,7 @@ examples:
   python query.py --as-of 2026-11-21T09:30:00.123+05:30   # a time copied from --history
   python query.py --summary --format json       # totals by department and region, and counts
   python query.py --summary --chart sales.png   # and the same totals, and sales per day, drawn
+  python query.py --summary --window week       # and the sales of each week
   python query.py --watch --into gold/report    # keep the report as a Delta table, a commit a change
   python query.py --catalog tables.duckdb       # every table by name, for DuckDB
   python query.py --dead-letters                # messages the subscriber could not store
@@ -109,6 +110,8 @@ def relative_times(argv: Sequence[str]) -> list[str]:
 
 
 def into_problem(args: argparse.Namespace, view: str | None) -> str | None:
+    if args.window is not None and not (args.summary or args.chart is not None):
+        return "--window goes with --summary and --chart"
     if args.into is not None and (view not in (None, "--watch") or args.summary or args.as_of is not None):
         return "--into goes with the report and --watch (the report as it is now)"
     others = (
@@ -234,6 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--into",
         metavar="PATH",
         help="with the report or --watch: also keep it as a Delta table at PATH (a folder or s3://...)",
+    )
+    parser.add_argument(
+        "--window",
+        choices=("day", "week", "month", "year"),
+        help="with --summary or --chart: also the sales per tumbling window of the sale date",
     )
     parser.add_argument(
         "--chart",

@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from deltastream.errors import PipelineError
+from deltastream.query.summary import by_window
 
 #: The widest bar at the terminal, in characters.
 BAR_WIDTH = 40
@@ -44,8 +45,11 @@ def bars(parts: Mapping[str, pl.DataFrame]) -> str:
     return captured.get()
 
 
-def save(path: Path, parts: Mapping[str, pl.DataFrame], report: pl.DataFrame, title: str) -> None:
-    """Draw the totals by department and by region and the sales per day into ``path``."""
+def save(
+    path: Path, parts: Mapping[str, pl.DataFrame], report: pl.DataFrame, title: str, window: str | None = None
+) -> None:
+    """Draw the totals by department and by region and the sales per ``window`` (a day unless
+    given) into ``path``."""
     try:
         import matplotlib
     except ImportError:
@@ -55,7 +59,8 @@ def save(path: Path, parts: Mapping[str, pl.DataFrame], report: pl.DataFrame, ti
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    days = report.group_by("date").agg(pl.col("sale").sum().alias("total")).sort("date")
+    window = window or "day"
+    days = by_window(report, window)
     figure, (by_department, by_region, by_day) = pyplot.subplots(3, 1, figsize=(9, 11), layout="constrained")
     try:
         figure.suptitle(title)
@@ -66,8 +71,8 @@ def save(path: Path, parts: Mapping[str, pl.DataFrame], report: pl.DataFrame, ti
             frame = parts[part]
             _bars(axes, label, [str(v) for v in frame[label].to_list()], frame["total"].to_list())
             axes.set_title(f"total by {label}")
-        _bars(by_day, "day", [str(d) for d in days["date"].to_list()], days["total"].to_list())
-        by_day.set_title("total by day")
+        _bars(by_day, window, [str(d) for d in days[window].to_list()], days["total"].to_list())
+        by_day.set_title(f"total by {window}")
         by_day.tick_params(axis="x", labelrotation=45)
         figure.savefig(path, format=path.suffix.lower().lstrip("."))
     finally:

@@ -7,11 +7,27 @@ from collections.abc import Mapping
 
 import polars as pl
 
+#: The windows ``--window`` takes, as Polars truncates dates to them.
+WINDOWS = {"day": "1d", "week": "1w", "month": "1mo", "year": "1y"}
 
-def summary(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+
+def by_window(frame: pl.DataFrame, window: str) -> pl.DataFrame:
+    """Sales and their total per tumbling window of the sale date (each window by its first day;
+    a week starts on Monday), in date order."""
+    start = pl.col("date").dt.truncate(WINDOWS[window]).alias(window)
+    return (
+        frame.filter(pl.col("date").is_not_null())
+        .group_by(start)
+        .agg(pl.len().alias("sales"), pl.col("sale").sum().alias("total"))
+        .sort(window)
+    )
+
+
+def summary(frame: pl.DataFrame, window: str | None = None) -> dict[str, pl.DataFrame]:
     """Sales totals by department and by region, and overall counts, from a built report.
 
-    Keys: ``by_department``, ``by_region`` and ``overall`` (one row)."""
+    Keys: ``by_department``, ``by_region``, ``by_<window>`` with a ``window``, and ``overall``
+    (one row)."""
     totals = [
         pl.len().alias("sales"),
         pl.col("sale").sum().alias("total"),
@@ -30,7 +46,10 @@ def summary(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
         pl.col("date").min().alias("first_sale"),
         pl.col("date").max().alias("last_sale"),
     )
-    return {"by_department": by_department, "by_region": by_region, "overall": counts}
+    parts = {"by_department": by_department, "by_region": by_region}
+    if window is not None:
+        parts[f"by_{window}"] = by_window(frame, window)
+    return parts | {"overall": counts}
 
 
 def summary_json(parts: Mapping[str, pl.DataFrame]) -> str:
@@ -47,5 +66,5 @@ def summary_table(parts: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
         [frame.select(pl.lit(name).alias("part"), pl.all()) for name, frame in parts.items()],
         how="diagonal",
     )
-    first = ["part", "department", "region"]
+    first = ["part", "department", "region", *(w for w in WINDOWS if w in combined.columns)]
     return combined.select(first + [c for c in combined.columns if c not in first])

@@ -81,10 +81,10 @@ def show_report(cfg: Config, args: argparse.Namespace) -> int:
     if args.chart is not None:
         when = f" as of {args.as_of}" if args.as_of else ""
         title = f"sales: {counted(result.frame.height, 'row')}{when}"
-        charts.save(args.chart, summary.summary(result.frame), result.frame, title)
+        charts.save(args.chart, summary.summary(result.frame, args.window), result.frame, title, args.window)
         log.info("chart written to %s", args.chart)
     if args.summary:
-        write_summary(summary.summary(result.frame), args)
+        write_summary(summary.summary(result.frame, args.window), args)
         return 0
     if args.into is not None:
         keep(cfg, args.into, result)

@@ -32,7 +32,7 @@ def heights(svg: Path) -> dict[str, float]:
     found: dict[str, float] = {}
     for group in ET.parse(svg).getroot().iter(f"{SVG}g"):
         name = group.get("id", "")
-        if re.match(r"(department|region|day):", name):
+        if re.match(r"(department|region|day|week|month|year):", name):
             path = group.find(f"{SVG}path")
             assert path is not None
             ys = [float(y) for y in re.findall(r"[-\d.]+ ([-\d.]+)", path.get("d", ""))]

@@ -890,6 +890,7 @@ def test_every_flag_is_documented_and_does_something(capsys: pytest.CaptureFixtu
         "--where",
         "--catalog",
         "--into",
+        "--window",
         "--chart",
         "--as-of",
     }
