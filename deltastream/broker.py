@@ -220,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # SIGTERM stops it as Ctrl-C does, from before the start: no broker process is left behind.
         previous = signal.signal(signal.SIGTERM, _interrupt)
         previous_int = signal.signal(signal.SIGINT, _interrupt)
+        # The terminal closed: stop the broker too (its own output goes to a file at a terminal,
+        # so nothing else would end it, and it would hold the port).
+        previous_hup = signal.signal(signal.SIGHUP, _interrupt)
         try:
             if args.kafka:
                 data = Path(args.data_dir) if args.data_dir else _configured_data_dir(args.config)
@@ -234,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)
+            signal.signal(signal.SIGHUP, previous_hup)
 
     return scripts.guard(PROG, body)
 

@@ -74,3 +74,26 @@ def test_a_terminal_shows_one_line_of_activity_and_no_spinner() -> None:
     assert "\r\x1b[K" in text and "1 topic, " in text
     assert "listening for connection" not in text  # the broker's own spinner went to its log
     assert text.rstrip().endswith("broker stopped; its in-memory data is gone")
+
+
+def test_closing_the_terminal_stops_the_broker() -> None:
+    port = free_port()
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    broker = subprocess.Popen(
+        [sys.executable, "-m", "deltastream.broker", "--port", str(port)],
+        stdout=follower,
+        stderr=follower,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    os.close(follower)
+    try:
+        wait_until(lambda: port_open(HOST, port), 30)
+        broker.send_signal(signal.SIGHUP)  # the terminal gone: to the script alone, the broker is its to stop
+        broker.wait(30)
+        wait_until(lambda: not port_open(HOST, port), 30)  # the broker went with it
+    finally:
+        if broker.poll() is None:
+            broker.kill()
+        os.close(leader)
