@@ -16,6 +16,7 @@ examples:
   python query.py --summary --format json       # totals by department and region, and counts
   python query.py --summary --chart sales.png   # and the same totals, and sales per day, drawn
   python query.py --summary --window week       # and the sales of each week
+  python query.py --watch --summary --window day   # kept current from the rows each version changed
   python query.py --watch --into gold/report    # keep the report as a Delta table, a commit a change
   python query.py --catalog tables.duckdb       # every table by name, for DuckDB
   python query.py --dead-letters                # messages the subscriber could not store
@@ -48,7 +49,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from deltastream import cli, native, scripts
@@ -109,11 +110,56 @@ def relative_times(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def into_problem(args: argparse.Namespace, view: str | None) -> str | None:
-    if args.window is not None and not (args.summary or args.chart is not None):
-        return "--window goes with --summary and --chart"
-    if args.into is not None and (view not in (None, "--watch") or args.summary or args.as_of is not None):
-        return "--into goes with the report and --watch (the report as it is now)"
+#: The views (a flag each, ``None`` for the report).
+VIEWS = (None, "--watch", "--history", "--dead-letters", "--table", "--schema", "--sql")
+#: What is said of a flag --watch does not take, as it draws on the terminal.
+REDRAWS = "{flag} does not go with --watch, which redraws a table on the terminal"
+REDRAWN = ("--format", "--output", "--strict", "--as-of")
+
+
+def set_in(name: str, unset: object = None) -> Callable[[argparse.Namespace], bool]:
+    return lambda args: getattr(args, name) not in (unset, False)
+
+
+#: Which views each flag goes with, and what is said when it is given with another view.
+GOES_WITH: tuple[tuple[str, Callable[[argparse.Namespace], bool], tuple[str | None, ...], str], ...] = (
+    ("--format", set_in("format", "table"), VIEWS, ""),
+    ("--output", set_in("output"), VIEWS, ""),
+    (
+        "--strict",
+        set_in("strict"),
+        (None,),
+        "--strict goes with the report and --summary (where rows are left out), not with {view}",
+    ),
+    (
+        "--as-of",
+        set_in("as_of"),
+        (None, "--table", "--schema", "--sql"),
+        "--as-of goes with the report, --summary, --table, --schema and --sql, not with {view}",
+    ),
+    ("--columns", set_in("columns"), ("--table",), "--columns goes with --table NAME"),
+    ("--where", set_in("where"), ("--table",), "--where goes with --table NAME"),
+    ("--chart", set_in("chart"), (None,), "--chart goes with the report and --summary, not with {view}"),
+    (
+        "--summary",
+        set_in("summary"),
+        (None, "--watch"),
+        "--summary goes with the report and --watch, not with {view}",
+    ),
+    (
+        "--into",
+        set_in("into"),
+        (None, "--watch"),
+        "--into goes with the report and --watch (the report as it is now)",
+    ),
+    ("--catalog", set_in("catalog"), (None,), "--catalog goes alone: it writes the database, then exits"),
+)
+
+
+def together(args: argparse.Namespace, view: str | None) -> list[tuple[bool, str]]:
+    """Flags that need or refuse one another whatever the view: (broken, what is said)."""
+    suffixes = (".png", ".svg")
+    one_table = args.as_of is not None and None in args.as_of.versions
     others = (
         args.summary,
         args.into,
@@ -123,69 +169,43 @@ def into_problem(args: argparse.Namespace, view: str | None) -> str | None:
         args.as_of,
         args.format != "table",
     )
-    if args.catalog is not None and (view is not None or any(others)):
-        return "--catalog goes alone: it writes the database, then exits"
-    return None
-
-
-def chart_problem(path: Path, view: str | None) -> str | None:
-    suffixes = (".png", ".svg")
-    if view is not None:
-        return f"--chart goes with the report and --summary, not with {view}"
-    if path.suffix.lower() not in suffixes:
-        return f"--chart {path}: expected a file name ending {' or '.join(suffixes)}"
-    return None
-
-
-def look_conflict(args: argparse.Namespace, view: str | None) -> str | None:
-    """Why --columns, --where, --chart or --as-of do not go with the view chosen, or ``None``."""
-    for flag, given in (("--columns", args.columns is not None), ("--where", args.where is not None)):
-        if given and view != "--table":
-            return f"{flag} goes with --table NAME"
-    if args.chart is not None and (problem := chart_problem(args.chart, view)):
-        return problem
-    if args.as_of is None:
-        return None
-    if view is not None and view not in ("--table", "--schema", "--sql"):
-        return f"--as-of goes with the report, --summary, --table, --schema and --sql, not with {view}"
-    if None in args.as_of.versions and view not in ("--table", "--schema"):
-        return (
+    return [
+        (
+            args.chart is not None and args.chart.suffix.lower() not in suffixes,
+            f"--chart {args.chart}: expected a file name ending {' or '.join(suffixes)}",
+        ),
+        (
+            one_table and view not in ("--table", "--schema"),
             "--as-of VERSION is of one table: give --table NAME, or name each table "
-            "(--as-of sale=12,client=3)"
-        )
-    return None
+            "(--as-of sale=12,client=3)",
+        ),
+        (
+            args.window is not None and not (args.summary or args.chart is not None),
+            "--window goes with --summary and --chart",
+        ),
+        (
+            args.into is not None and (args.summary or args.as_of is not None),
+            "--into goes with the report and --watch (the report as it is now)",
+        ),
+        (
+            args.catalog is not None and any(others),
+            "--catalog goes alone: it writes the database, then exits",
+        ),
+        (args.format == "parquet" and args.output is None, "--format parquet needs --output FILE"),
+        (
+            args.rows is not None and args.format != "table",
+            f"--rows goes with --format table, not with --format {args.format}",
+        ),
+    ]
 
 
 def conflict(args: argparse.Namespace) -> str | None:
     """Why the flags given do not go together, or ``None``: no flag may be given for nothing."""
-    views = (
-        ("--watch", args.watch is not None),
-        ("--history", args.history),
-        ("--dead-letters", args.dead_letters),
-        ("--table", args.table is not None),
-        ("--schema", args.schema is not None),
-        ("--sql", args.sql is not None),
-    )
-    view = next((flag for flag, chosen in views if chosen), None)
-    if view == "--watch":
-        for flag, given in (
-            ("--format", args.format != "table"),
-            ("--output", args.output is not None),
-            ("--strict", args.strict),
-            ("--as-of", args.as_of is not None),
-        ):
-            if given:
-                return f"{flag} does not go with --watch, which redraws a table on the terminal"
-    problem = look_conflict(args, view) or into_problem(args, view)
-    if problem:
-        return problem
-    if args.strict and view is not None:
-        return f"--strict goes with the report and --summary (where rows are left out), not with {view}"
-    if args.format == "parquet" and args.output is None:
-        return "--format parquet needs --output FILE"
-    if args.rows is not None and args.format != "table":
-        return f"--rows goes with --format table, not with --format {args.format}"
-    return None
+    view = next((flag for flag in VIEWS[1:] if set_in(flag[2:].replace("-", "_"))(args)), None)
+    for flag, is_given, views, said in GOES_WITH:
+        if is_given(args) and (view not in views or (view == "--watch" and flag in REDRAWN)):
+            return (REDRAWS if view == "--watch" and flag in REDRAWN else said).format(flag=flag, view=view)
+    return next((said for broken, said in together(args, view) if broken), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -214,7 +234,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="re-render when a table changes, checking every SECONDS (default 1)",
     )
     view.add_argument("--history", action="store_true", help="list every commit of every table")
-    view.add_argument("--summary", action="store_true", help="totals by department and by region")
     view.add_argument("--dead-letters", action="store_true", help="show the dead letters")
     view.add_argument(
         "--table", metavar="NAME", help="show one table (a topic of the config, or _dead_letters)"
@@ -222,6 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     view.add_argument("--schema", metavar="NAME", help="the columns of table NAME and their types")
     view.add_argument(
         "--sql", metavar="QUERY", help='run a SELECT over the tables by name (Polars SQL; quote "a.b")'
+    )
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="totals by department and by region (with --watch: kept current from the rows changed)",
     )
     parser.add_argument("--columns", metavar="A,B", help="with --table: only these columns, in this order")
     parser.add_argument(

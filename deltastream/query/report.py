@@ -158,73 +158,107 @@ def join(tables: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
 def build(frames: Mapping[str, pl.LazyFrame], versions: Mapping[str, int | None] | None = None) -> Report:
     """Type, check and join the four tables (lazy frames of string columns)."""
     # Typed once, then read by the report and by every check.
-    typed_frames = {
-        t: f.lazy()
-        for t, f in zip(TABLES, pl.collect_all([typed(t, frames[t]) for t in TABLES]), strict=True)
-    }
+    typed_frames = dict(zip(TABLES, pl.collect_all([typed(t, frames[t]) for t in TABLES]), strict=True))
+    return from_typed(typed_frames, versions)
+
+
+def from_typed(
+    typed_frames: Mapping[str, pl.DataFrame],
+    versions: Mapping[str, int | None] | None = None,
+    *,
+    rows: bool = True,
+    problems: bool = True,
+) -> Report:
+    """The report (``rows``) and the rows left out of it (``problems``) of the four tables as
+    :func:`typed` gives them; what is not asked for is left empty."""
+    frames = {t: typed_frames[t].lazy() for t in TABLES}
+    joined = join(valid(frames))
+    queries = [joined] if rows else []
+    why = reasons(frames) if problems else {}
+    results = pl.collect_all(queries + list(why.values()))
+    report = results[0] if rows else pl.DataFrame(schema=joined.collect_schema())
+    found = dict(zip(why, results[len(queries) :], strict=True))
+    return Report(report, left_out(found) if problems else [], dict(versions or {}))
+
+
+def valid(typed_frames: Mapping[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+    """The rows the report joins: typed, and of an id written one way only."""
     castable = {t: f.filter(pl.col("__bad").is_null()) for t, f in typed_frames.items()}
-    shared = pl.col("id").is_duplicated() & pl.col("id").is_not_null()
-    valid = {t: f.filter(~shared).drop("__bad", "__key") for t, f in castable.items()}
-    duplicates = [
-        castable[t]
-        .filter(shared)
-        .select(pl.len().alias("n"), pl.col("__key").sort_by("id", "__key").head(5).implode().alias("ids"))
-        for t in TABLES
-    ]
-    bad = [
-        typed_frames[t]
-        .filter(pl.col("__bad").is_not_null())
-        .group_by("__bad")
-        .agg(pl.len().alias("n"), pl.col("__key").sort().head(5).alias("ids"))
-        for t in TABLES
-    ]
-    employees = valid["employee"].join(
-        valid["department"].select("id"), left_on="department_id", right_on="id", how="semi"
+    return {t: f.filter(~SHARED).drop("__bad") for t, f in castable.items()}
+
+
+#: A row whose id is also another castable row's id (written another way).
+SHARED = pl.col("id").is_duplicated() & pl.col("id").is_not_null()
+#: Rows left out for being orphans: (table, reason), their :data:`REASON` ``orphan:<index>``.
+ORPHANS = (
+    ("employee", "whose department is unknown"),
+    ("sale", "whose employee is unknown (or has an unknown department)"),
+    ("sale", "whose client is unknown"),
+)
+#: The column of :func:`reasons`: ``bad:<column>`` (the first column that did not cast),
+#: ``shared`` (an id written more than one way) or ``orphan:<index in ORPHANS>``.
+REASON = "reason"
+
+
+def reasons(
+    typed_frames: Mapping[str, pl.LazyFrame], tables: tuple[str, ...] = TABLES
+) -> dict[str, pl.LazyFrame]:
+    """Per table of ``tables``, its rows left out of the report: ``__key``, ``id`` and
+    :data:`REASON` (a row may be an orphan for two reasons)."""
+    ok = valid(typed_frames)
+    employees = ok["employee"].join(
+        ok["department"].select("id"), left_on="department_id", right_on="id", how="semi"
     )
-    sale = valid["sale"]
-    orphans = [
-        (
-            "employee",
-            "whose department is unknown",
-            valid["employee"].join(valid["department"], left_on="department_id", right_on="id", how="anti"),
-        ),
-        (
-            "sale",
-            "whose employee is unknown (or has an unknown department)",
-            sale.join(employees, left_on="employee_id", right_on="id", how="anti"),
-        ),
-        (
-            "sale",
-            "whose client is unknown",
-            sale.join(valid["client"], left_on="client_id", right_on="id", how="anti"),
-        ),
-    ]
-    orphan_counts = [
-        frame.select(pl.len().alias("n"), pl.col("id").sort().head(5).cast(pl.String).implode().alias("ids"))
-        for _, _, frame in orphans
-    ]
-    queries: dict[tuple[str, str], pl.LazyFrame] = {("report", ""): join(valid)}
-    queries.update({("bad", t): frame for t, frame in zip(TABLES, bad, strict=True)})
-    queries.update({("duplicated", t): frame for t, frame in zip(TABLES, duplicates, strict=True)})
-    queries.update({("orphans", str(i)): frame for i, frame in enumerate(orphan_counts)})
-    results = dict(zip(queries, pl.collect_all(list(queries.values())), strict=True))
-    report = results["report", ""]
+    orphans = (
+        ok["employee"].join(ok["department"], left_on="department_id", right_on="id", how="anti"),
+        ok["sale"].join(employees, left_on="employee_id", right_on="id", how="anti"),
+        ok["sale"].join(ok["client"], left_on="client_id", right_on="id", how="anti"),
+    )
+    found: dict[str, list[pl.LazyFrame]] = {t: [] for t in tables}
+    for t in tables:
+        frame = typed_frames[t]
+        found[t].append(
+            frame.filter(pl.col("__bad").is_not_null()).select(
+                "__key", "id", pl.concat_str(pl.lit("bad:"), "__bad").alias(REASON)
+            )
+        )
+        found[t].append(
+            frame.filter(pl.col("__bad").is_null() & SHARED).select(
+                "__key", "id", pl.lit("shared").alias(REASON)
+            )
+        )
+    for i, ((t, _), frame) in enumerate(zip(ORPHANS, orphans, strict=True)):
+        if t in found:
+            found[t].append(frame.select("__key", "id", pl.lit(f"orphan:{i}").alias(REASON)))
+    return {t: pl.concat(frames) for t, frames in found.items()}
+
+
+def left_out(found: Mapping[str, pl.DataFrame]) -> list[Problem]:
+    """The problems of the rows :func:`reasons` found, table by table: rows that do not cast
+    (by column), then ids written more than one way, then orphans."""
     problems: list[Problem] = []
     for table in TABLES:
-        order = list(CASTS[table])
-        counts = results["bad", table]
-        for column, count, ids in sorted(counts.iter_rows(), key=lambda row: order.index(row[0])):
-            expected = CASTS[table][column][1]
-            problems.append(Problem(table, f"without {expected} in '{column}'", count, _raw_ids(ids)))
+        rows = found[table]
+        for column, (_, expected) in CASTS[table].items():
+            bad = rows.filter(pl.col(REASON) == f"bad:{column}")
+            if bad.height:
+                ids = bad.get_column("__key").sort().head(5).to_list()
+                problems.append(
+                    Problem(table, f"without {expected} in '{column}'", bad.height, _raw_ids(ids))
+                )
     for table in TABLES:
-        count, ids = results["duplicated", table].row(0)
-        if count:
-            problems.append(Problem(table, "whose id is written more than once", count, _raw_ids(ids)))
-    for i, (table, reason, _) in enumerate(orphans):
-        count, ids = results["orphans", str(i)].row(0)
-        if count:
-            problems.append(Problem(table, reason, count, _raw_ids(ids)))
-    return Report(report, problems, dict(versions or {}))
+        shared = found[table].filter(pl.col(REASON) == "shared")
+        if shared.height:
+            ids = shared.sort("id", "__key").get_column("__key").head(5).to_list()
+            problems.append(
+                Problem(table, "whose id is written more than once", shared.height, _raw_ids(ids))
+            )
+    for i, (table, reason) in enumerate(ORPHANS):
+        orphans = found[table].filter(pl.col(REASON) == f"orphan:{i}")
+        if orphans.height:
+            ids = orphans.get_column("id").sort().head(5).cast(pl.String).to_list()
+            problems.append(Problem(table, reason, orphans.height, _raw_ids(ids)))
+    return problems
 
 
 def _raw_ids(ids: list[str | None] | None) -> list[str]:

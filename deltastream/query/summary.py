@@ -11,33 +11,47 @@ import polars as pl
 WINDOWS = {"day": "1d", "week": "1w", "month": "1mo", "year": "1y"}
 
 
+def window_start(window: str) -> pl.Expr:
+    """The first day of the sale date's tumbling window (a week starts on Monday)."""
+    return pl.col("date").dt.truncate(WINDOWS[window]).alias(window)
+
+
+#: What each group's sums are: added up over rows, and over groups of rows (see :mod:`.live`).
+SUMS = (
+    pl.len().cast(pl.Int64).alias("sales"),
+    pl.col("sale").count().cast(pl.Int64).alias("priced"),
+    pl.col("sale").sum().alias("total"),
+)
+
+
+def sums(frame: pl.DataFrame, key: str | None = None, window: str | None = None) -> pl.DataFrame:
+    """The sums of each department or region (``key``), or of each window of the sale date."""
+    if window is not None:
+        return frame.filter(pl.col("date").is_not_null()).group_by(window_start(window)).agg(SUMS)
+    return frame.group_by(key).agg(SUMS)
+
+
+def finished(sums: pl.DataFrame, key: str, window: bool = False) -> pl.DataFrame:
+    """A part of the summary from its sums: sales, total and (but for windows) average, in
+    order: windows by date, groups by total, largest first."""
+    sales = pl.col("sales").cast(pl.UInt32)
+    if window:
+        return sums.select(key, sales, "total").sort(key)
+    average = pl.when(pl.col("priced") > 0).then((pl.col("total") / pl.col("priced")).round(2))
+    return sums.select(key, sales, "total", average.cast(pl.Decimal(38, 2)).alias("average")).sort(
+        "total", key, descending=[True, False]
+    )
+
+
 def by_window(frame: pl.DataFrame, window: str) -> pl.DataFrame:
     """Sales and their total per tumbling window of the sale date (each window by its first day;
     a week starts on Monday), in date order."""
-    start = pl.col("date").dt.truncate(WINDOWS[window]).alias(window)
-    return (
-        frame.filter(pl.col("date").is_not_null())
-        .group_by(start)
-        .agg(pl.len().alias("sales"), pl.col("sale").sum().alias("total"))
-        .sort(window)
-    )
+    return finished(sums(frame, window=window), window, window=True)
 
 
-def summary(frame: pl.DataFrame, window: str | None = None) -> dict[str, pl.DataFrame]:
-    """Sales totals by department and by region, and overall counts, from a built report.
-
-    Keys: ``by_department``, ``by_region``, ``by_<window>`` with a ``window``, and ``overall``
-    (one row)."""
-    totals = [
-        pl.len().alias("sales"),
-        pl.col("sale").sum().alias("total"),
-        pl.col("sale").mean().round(2).cast(pl.Decimal(38, 2)).alias("average"),
-    ]
-    by_department = (
-        frame.group_by("department").agg(totals).sort("total", "department", descending=[True, False])
-    )
-    by_region = frame.group_by("region").agg(totals).sort("total", "region", descending=[True, False])
-    counts = frame.select(
+def overall(frame: pl.DataFrame) -> pl.DataFrame:
+    """The counts over the whole report (one row)."""
+    return frame.select(
         pl.len().alias("sales"),
         pl.col("sale").sum().alias("total"),
         pl.col("employee_name").n_unique().alias("employees"),
@@ -46,10 +60,21 @@ def summary(frame: pl.DataFrame, window: str | None = None) -> dict[str, pl.Data
         pl.col("date").min().alias("first_sale"),
         pl.col("date").max().alias("last_sale"),
     )
-    parts = {"by_department": by_department, "by_region": by_region}
+
+
+def summary(frame: pl.DataFrame, window: str | None = None) -> dict[str, pl.DataFrame]:
+    """Sales totals by department and by region, and overall counts, from a built report.
+
+    Keys: ``by_department``, ``by_region``, ``by_<window>`` with a ``window``, and ``overall``
+    (one row)."""
+    parts = {f"by_{key}": finished(sums(frame, key), key) for key in GROUPS}
     if window is not None:
         parts[f"by_{window}"] = by_window(frame, window)
-    return parts | {"overall": counts}
+    return parts | {"overall": overall(frame)}
+
+
+#: The groups of the summary, each a column of the report.
+GROUPS = ("department", "region")
 
 
 def summary_json(parts: Mapping[str, pl.DataFrame]) -> str:

@@ -23,6 +23,7 @@ from deltastream.query import (
     explore,
     gold,
     history,
+    incremental,
     render,
     summary,
     watch,
@@ -134,6 +135,8 @@ def show_history(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def show_watch(cfg: Config, args: argparse.Namespace) -> int:
+    if args.summary:
+        return watch_summary(cfg, args)
     last: list[pl.DataFrame] = []
 
     def draw(result: reports.Report) -> None:
@@ -164,6 +167,23 @@ def show_watch(cfg: Config, args: argparse.Namespace) -> int:
     stop = threading.Event()
     with signals.stop_on_signals(stop, "leaving --watch"), contextlib.suppress(KeyboardInterrupt):
         watch.watch(watch.Watcher(tables(cfg, args), cfg.query.tables), args.watch, draw, stop)
+    return 0
+
+
+def watch_summary(cfg: Config, args: argparse.Namespace) -> int:
+    """--watch --summary: the summary (and its windows) kept current from the rows changed."""
+    view = incremental.LiveView(tables(cfg, args), cfg.query.tables, args.window)
+
+    def draw(result: reports.Report) -> None:
+        for problem in result.problems:
+            print(f"left out: {problem}")
+        if view.since is not None:
+            print(view.since)
+        write_summary(view.parts, args)
+
+    stop = threading.Event()
+    with signals.stop_on_signals(stop, "leaving --watch"), contextlib.suppress(KeyboardInterrupt):
+        watch.watch(watch.Watcher(view.store, cfg.query.tables, view.report), args.watch, draw, stop)
     return 0
 
 

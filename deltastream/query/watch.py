@@ -59,11 +59,15 @@ def problem(exc: PipelineError) -> str:
 
 
 class Watcher:
-    """Tracks the tables' versions; :meth:`changed` is cheap when nothing happened."""
+    """Tracks the tables' versions; :meth:`changed` is cheap when nothing happened. ``make``
+    builds the report (by default from the tables read in full)."""
 
-    def __init__(self, tables: Tables, topics: Mapping[str, str]) -> None:
+    def __init__(
+        self, tables: Tables, topics: Mapping[str, str], make: Callable[[], report.Report] | None = None
+    ) -> None:
         self.store = tables
         self.topics = dict(topics)
+        self.report = make or (lambda: report.make(self.store, self.topics))
         self.tables: dict[str, DeltaTable | None] = dict.fromkeys(self.topics.values())
         self.problems: dict[str, str] = {}
         self.seen: dict[str, int | str | None] | None = None
@@ -138,7 +142,7 @@ def watch(
             lines = [str(s) for s in watcher.statuses()]
             result: report.Report | None = None
             try:
-                result, now_failing = report.make(watcher.store, watcher.topics), None
+                result, now_failing = watcher.report(), None
             except PipelineError as exc:
                 now_failing = failure_line(exc)
             if changed or now_failing != failure:

@@ -845,7 +845,7 @@ def test_watch_script_keeps_watching_a_damaged_table(programs: Programs) -> None
             "argument --as-of: 'yesterday' is not a time or a version (e.g. 2026-11-21T09:30, local time, "
             "a time copied from --history, -5m, 12, or sale=12,client=3)",
         ),
-        (["--history", "--summary"], "argument --summary: not allowed with argument --history"),
+        (["--history", "--summary"], "--summary goes with the report and --watch, not with --history"),
         (
             ["--format", "xml"],
             "argument --format: invalid choice: 'xml' "

@@ -1,0 +1,199 @@
+"""--watch --summary keeps the report and its totals current from the rows each version changed:
+after every kind of change the subscriber's writer makes (appends, MERGE updates and deletes,
+compaction, vacuum, a new column), the live summary is the one built from scratch. No broker."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from deltalake import Transaction, write_deltalake
+
+import query
+from deltastream.query import report, summary
+from deltastream.query.incremental import LiveReport, LiveSummary
+from deltastream.query.live import LiveTable
+from deltastream.subscribe.maintenance import Maintenance
+from deltastream.subscribe.rows import DELETED
+from deltastream.subscribe.upsert import TableSettings, Upserter
+from deltastream.tables import Tables
+
+from ..conftest import start_script, wait_until, write_config
+
+ROLES = {role: role for role in report.TABLES}
+
+
+class Site:
+    """Tables of text as the subscriber writes them, changed through its own writer."""
+
+    def __init__(self, root: Path) -> None:
+        self.tables = Tables.at(root)
+        self.writer = Upserter(self.tables, "id", TableSettings(file_target_bytes=16 * 1024))
+        self.offsets: dict[str, int] = {}
+
+    def upsert(self, name: str, rows: list[dict[str, str | None]], deleted: tuple[str, ...] = ()) -> None:
+        columns = report.SCHEMAS[name]
+        frame = pl.DataFrame(
+            [{c: row.get(c) for c in columns} for row in rows]
+            + [dict.fromkeys(columns) | {"id": key} for key in deleted],
+            schema=dict.fromkeys(columns, pl.String),
+        ).with_columns(pl.Series(DELETED, [False] * len(rows) + [True] * len(deleted)))
+        offset = self.offsets[name] = self.offsets.get(name, -1) + 1
+        self.writer.upsert(name, self.tables.open(name), frame, [Transaction(f"g-{name}-0", offset)])
+
+
+def sale(i: int, rng: random.Random, employee: int | None = None) -> dict[str, str | None]:
+    day = date(2024, 1, 1) + timedelta(days=rng.randrange(120))
+    return {
+        "id": str(i),
+        "employee_id": str(employee if employee is not None else rng.randrange(1, 12)),
+        "client_id": str(rng.randrange(1, 8)),
+        "date": f"{day.day}/{day.month}/{day.year}",
+        "region": rng.choice(["North", "South", "East"]),
+        "sale": f"{rng.randrange(1, 100000)}.{rng.randrange(100):02d}",
+    }
+
+
+def full(site: Site, window: str) -> dict[str, pl.DataFrame]:
+    return summary.summary(report.make(site.tables, ROLES).frame, window)
+
+
+def same(live: dict[str, pl.DataFrame], whole: dict[str, pl.DataFrame]) -> None:
+    assert live.keys() == whole.keys()
+    for part, frame in whole.items():
+        assert live[part].equals(frame), f"{part}:\n{live[part]}\n!=\n{frame}"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    rng = random.Random(7)
+    site = Site(tmp_path / "delta")
+    site.upsert("department", [{"id": str(i), "department": f"D{i}"} for i in range(1, 5)])
+    site.upsert(
+        "employee",
+        [
+            {"id": str(i), "first_name": f"E{i}", "last_name": "X", "department_id": str(1 + i % 4)}
+            for i in range(1, 12)
+        ],
+    )
+    site.upsert("client", [{"id": str(i), "first_name": f"C{i}", "last_name": "Y"} for i in range(1, 8)])
+    site.upsert("sale", [sale(i, rng) for i in range(1, 400)])
+    return site
+
+
+def test_every_kind_of_change_gives_the_summary_built_from_scratch(site: Site) -> None:
+    rng = random.Random(11)
+    live, sums = LiveReport(site.tables, ROLES), LiveSummary("week")
+    first = live.refresh()
+    assert first is not None
+    same(sums.update(first), full(site, "week"))
+    assert live.refresh() is None  # no new version: nothing to do
+    changes: list[Callable[[], object]] = [
+        lambda: site.upsert("sale", [sale(i, rng) for i in range(400, 420)]),  # append
+        lambda: site.upsert("sale", [sale(i, rng) for i in (3, 50, 399)]),  # MERGE update
+        lambda: site.upsert("sale", [], deleted=("7", "8")),  # deletes
+        lambda: site.upsert("sale", [sale(9, rng) | {"id": "09"}]),  # an id written two ways
+        lambda: site.upsert("sale", [sale(10, rng) | {"sale": "lots"}]),  # a value that does not cast
+        lambda: site.upsert(
+            "employee", [{"id": "3", "first_name": "New", "last_name": "Name", "department_id": "2"}]
+        ),
+        lambda: site.upsert("department", [{"id": "2", "department": "Renamed"}]),
+        lambda: site.upsert("department", [], deleted=("4",)),  # its employees' sales leave the report
+        lambda: site.upsert("client", [{"id": "8", "first_name": "C8", "last_name": "Y"}]),
+        lambda: site.upsert(
+            "sale", [sale(11, rng) | {"client_id": "8"}, sale(12, rng) | {"employee_id": "99"}]
+        ),
+        lambda: Maintenance(site.tables, every=1, retention_hours=0.1).run("sale"),  # compaction
+    ]
+    for change in changes:
+        change()
+        update = live.refresh()
+        assert update is not None
+        same(sums.update(update), full(site, "week"))
+        built = report.make(site.tables, ROLES)
+        assert live.frame is not None and live.frame.sort("id").equals(built.frame)
+        assert [str(p) for p in update.report.problems] == [str(p) for p in built.problems]
+
+
+def test_only_the_rows_a_change_reaches_are_built_again(site: Site) -> None:
+    live = LiveReport(site.tables, ROLES)
+    live.refresh()
+    site.upsert("sale", [sale(5, random.Random(1), employee=2)])
+    update = live.refresh()
+    assert update is not None
+    assert update.before.get_column("id").to_list() == [5] == update.after.get_column("id").to_list()
+    sales_of_2 = report.make(site.tables, ROLES).frame.filter(pl.col("employee_name") == "E2 X").height
+    site.upsert("employee", [{"id": "2", "first_name": "Two", "last_name": "X", "department_id": "3"}])
+    update = live.refresh()
+    assert update is not None
+    assert update.after.height == sales_of_2  # every sale of employee 2, nothing else
+    assert set(update.after.get_column("employee_name")) == {"Two X"}
+
+
+def test_a_table_that_cannot_be_kept_current_from_its_files_is_read_in_full(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    table = LiveTable(site.tables, "sale", "sale")
+    assert table.refresh() is not None
+    site.upsert("sale", [sale(1, random.Random(2))])
+    # The files the update removed are vacuumed before they are read.
+    stored = site.tables.open("sale")
+    assert stored is not None
+    assert stored.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    caplog.set_level("INFO")
+    change = table.refresh()
+    assert change is not None and "sale: read in full again" in caplog.text
+    assert table.rows is not None and table.rows.height == site.tables.scan(stored).collect().height
+    write_deltalake(
+        site.tables.uri("sale"),
+        pl.DataFrame({"id": ["900"], "note": ["a new column"]}),
+        mode="append",
+        schema_mode="merge",
+    )
+    caplog.clear()
+    assert table.refresh() is not None and "its columns changed" in caplog.text
+    assert table.rows is not None and "900" in table.rows.get_column("__key").to_list()
+
+
+def test_watch_summary_shows_each_change_in_its_window(site: Site, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "config.toml",
+        {
+            "general": {"bootstrap_servers": "localhost:9", "topics": list(report.TABLES)},
+            "publisher": {"raw_path": "data"},
+            "subscriber": {"delta_path": "delta"},
+        },
+    )
+    process = start_script(
+        "query.py", "--config", str(config), "--watch", "0.1", "--summary", "--window", "month"
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("by month:" in line for line in lines), 20)
+        seen = len(lines)
+        site.upsert("sale", [sale(1000, random.Random(3)) | {"date": "1/2/2030", "sale": "12.34"}])
+        wait_until(lambda: any("2030-02-01" in line for line in lines[seen:]), 20)
+        assert any("since the last render: 1 row inserted" in line for line in lines[seen:])
+        process.send_signal(signal.SIGINT)
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    february = next(line for line in lines[seen:] if "2030-02-01" in line)
+    assert "12.34" in february and "1 " in february
+
+
+def test_summary_goes_with_the_report_and_watch(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        query.main(["--delta-path", str(site.tables.root), "--history", "--summary"])
+    assert info.value.code == 2
+    assert "--summary goes with the report and --watch, not with --history" in capsys.readouterr().err
