@@ -42,6 +42,7 @@ from deltastream.values import (
     number,
     path,
     rate,
+    raw_location,
     secret,
     secret_option,
     servers,
@@ -138,7 +139,8 @@ class KafkaConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class PublisherConfig:
-    raw_path: Path = _key(path)
+    #: A folder, or an S3 prefix (``s3://bucket/raw``) reached with ``storage_options``.
+    raw_path: Path | str = _key(raw_location)
     batch_size: int = _key(integer(1, 10_000_000), 1000)
     partitions: int = _key(integer(1, 10_000), 3)
     replication_factor: int = _key(integer(1, 100), 1)
@@ -149,6 +151,8 @@ class PublisherConfig:
     #: format`` says otherwise: JSON objects of text, or Avro (Confluent's wire format) in a
     #: schema made from the topic's declared columns, registered in the Schema Registry.
     format: str = _key(choice(*PUBLISHED), "json")
+    #: The credentials and settings of an S3 raw_path; none: ``[subscriber] storage_options``.
+    storage_options: Mapping[str, str] = _key(storage_options, factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,8 +230,14 @@ class Config:
         found = [self.kafka.sasl_password.get()] if self.kafka.sasl_password else []
         if self.kafka.schema_registry_password:
             found.append(self.kafka.schema_registry_password.get())
-        found += [v for k, v in self.subscriber.storage_options.items() if secret_option(k) and v]
+        for options in (self.subscriber.storage_options, self.publisher.storage_options):
+            found += [v for k, v in options.items() if secret_option(k) and v]
         return tuple(found)
+
+    @property
+    def raw_storage_options(self) -> Mapping[str, str]:
+        """What reaches an S3 raw_path: ``[publisher] storage_options``, else the subscriber's."""
+        return self.publisher.storage_options or self.subscriber.storage_options
 
 
 SECTIONS: dict[str, type] = {

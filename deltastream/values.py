@@ -342,6 +342,20 @@ OBJECT_STORE_FILE_KB = 1024
 OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "az", "abfs", "abfss", "adl", "azure")
 
 
+#: The object stores ``[publisher] raw_path`` may be on (the ones tested).
+RAW_SCHEMES = ("s3", "s3a")
+
+
+def raw_location(value: Any, base: Path) -> Path | str:
+    """Where the CSV files are: a directory (relative to the config file's), or an S3 URI."""
+    if not (isinstance(value, str) and "://" in value and not value.strip().lower().startswith("file://")):
+        return path(value.strip().removeprefix("file://") if isinstance(value, str) else value, base)
+    scheme, _, rest = value.strip().partition("://")
+    if scheme.lower() not in RAW_SCHEMES or not rest.strip("/"):
+        raise Invalid("a directory or an S3 URI (s3://bucket/prefix)")
+    return f"{scheme.lower()}://{rest.rstrip('/')}"
+
+
 def location(value: Any, base: Path) -> str:
     """Where the tables live: a directory (relative to the config file's) or an object-store URI.
 

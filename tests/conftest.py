@@ -34,6 +34,8 @@ from deltastream.kafka.embedded import EmbeddedBroker
 from deltastream.kafka.registry import RegistryServer, server_jar_cached
 from deltastream.subscribe.subscriber import Subscriber, assignment_for
 
+from .s3server import S3Server
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -389,6 +391,13 @@ def logging_restored() -> Iterator[None]:
         for name, (level, handlers) in saved.items():
             logging.getLogger(name).setLevel(level)
             logging.getLogger(name).handlers = handlers
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """A real S3-compatible server (moto, in a subprocess) on a free loopback port."""
+    with S3Server() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from deltastream.config import Config
 from deltastream.errors import SourceError
-from deltastream.publish.source import Row, csv_path
+from deltastream.publish.source import Row, file_name
 from deltastream.schema import NotConverted
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class TopicEncoder:
         from deltastream.avro.registry import Registry, UnknownSchema
         from deltastream.avro.writer import AvroRows, record_schema
 
-        path = str(csv_path(self.cfg.publisher.raw_path, self.topic))
+        path = file_name(self.cfg, self.topic)
         registry = Registry.of(self.cfg.kafka)
         if registry is None:
             raise SourceError(path, "no [kafka] schema_registry_url")

@@ -1,6 +1,7 @@
 """``publisher.py --follow``: keep publishing the CSV files as they change.
 
-Every :data:`EVERY_S` each topic's file is looked at (its size and modification time). A file
+Every :data:`EVERY_S` each topic's file is looked at (its size and modification time; on S3 its
+size and ETag: see :mod:`~deltastream.publish.folders`). A file
 that changed is read once it has stayed the same for one more look and its last line is ended,
 so a file being written is not read half-way. Of its rows, only those whose value differs from
 the one last sent for their id (new ids included) are sent; what was sent is remembered per topic in
@@ -16,18 +17,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from deltastream.config import Config
 from deltastream.errors import RegistryUnavailable, SourceError
 from deltastream.kafka.producers import FlushTimedOut, Producer
 from deltastream.logs import counted
+from deltastream.publish import folders
 from deltastream.publish.encoders import TopicEncoder
-from deltastream.publish.source import Rejected, csv_path, read_rows
+from deltastream.publish.folders import Folder
+from deltastream.publish.source import Rejected, read_rows
 from deltastream.schema import NotConverted
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,6 @@ log = logging.getLogger(__name__)
 EVERY_S = 0.5
 #: How long a file whose last line is not ended is waited for before it is read as it is.
 UNENDED_S = 5.0
-#: The folder, in raw_path, of what was sent.
-STATE_DIR = ".deltastream-follow"
 
 
 def digest(value: bytes) -> str:
@@ -49,11 +48,10 @@ class Followed:
     """One topic's file: how it looked, and the digest of the value last sent per id."""
 
     topic: str
-    path: Path
-    state: Path
+    folder: Folder
     sent: dict[str, str] = field(default_factory=dict)
-    stamp: tuple[int, int] | None = None
-    settled: tuple[int, int] | None = None
+    stamp: tuple[object, ...] | None = None
+    settled: tuple[object, ...] | None = None
     unended_since: float | None = None
     total: int = 0
 
@@ -61,14 +59,20 @@ class Followed:
     #: broker, or the topic deleted and created again, gets every row).
     topic_id: str | None = None
 
+    @property
+    def name(self) -> str:
+        return self.folder.name(self.topic)
+
     @classmethod
-    def of(cls, cfg: Config, topic: str, topic_id: str | None) -> Followed:
-        state = cfg.publisher.raw_path / STATE_DIR / f"{topic}.json"
-        followed = cls(topic, csv_path(cfg.publisher.raw_path, topic), state, topic_id=topic_id)
+    def of(cls, folder: Folder, topic: str, topic_id: str | None) -> Followed:
+        followed = cls(topic, folder, topic_id=topic_id)
         try:
-            saved = json.loads(state.read_text(encoding="utf-8")) if state.is_file() else None
+            text = folder.state(topic)
+            saved = json.loads(text) if text is not None else None
         except (OSError, ValueError) as exc:
-            log.warning("%s: %s cannot be read (%s); every row is sent again", topic, state, exc)
+            log.warning(
+                "%s: %s cannot be read (%s); every row is sent again", topic, folder.state_name(topic), exc
+            )
             return followed
         sent = saved.get("sent") if isinstance(saved, dict) and saved.get("topic_id") == topic_id else None
         if isinstance(sent, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in sent.items()):
@@ -80,11 +84,7 @@ class Followed:
     def look(self) -> bool:
         """Whether the file changed and has since stayed the same for one look, its last line
         ended (a file whose last line stays unended for :data:`UNENDED_S` is read as it is)."""
-        try:
-            info = os.stat(self.path)
-            stamp: tuple[int, int] | None = (info.st_size, info.st_mtime_ns)
-        except OSError:
-            stamp = None
+        stamp = self.folder.stamp(self.topic)
         ready = stamp is not None and stamp == self.stamp and stamp != self.settled
         if stamp != self.stamp:
             self.unended_since = None
@@ -93,7 +93,7 @@ class Followed:
             now = time.monotonic()
             if self.unended_since is None:
                 self.unended_since = now
-                log.info("%s: its last line is not ended yet; waiting for the rest", self.path)
+                log.info("%s: its last line is not ended yet; waiting for the rest", self.name)
             ready = now - self.unended_since >= UNENDED_S
         if ready:
             self.unended_since = None
@@ -101,26 +101,20 @@ class Followed:
 
     def ended(self) -> bool:
         """Whether the file is empty or ends with a line end."""
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(0, os.SEEK_END)
-                if handle.tell() == 0:
-                    return True
-                handle.seek(-1, os.SEEK_END)
-                return handle.read(1) in (b"\n", b"\r")
-        except OSError:
-            return True  # reading says what is wrong
+        return self.folder.ended(self.topic)
 
     def save(self) -> None:
         """Remember what was sent; a folder that cannot be written is said, and following goes
         on (a restart then sends those rows again: the subscriber upserts them)."""
-        partial = self.state.with_name(f"{self.state.name}.{os.getpid()}.tmp")
         try:
-            self.state.parent.mkdir(parents=True, exist_ok=True)
-            partial.write_text(json.dumps({"topic_id": self.topic_id, "sent": self.sent}), encoding="utf-8")
-            partial.replace(self.state)
+            self.folder.keep_state(self.topic, json.dumps({"topic_id": self.topic_id, "sent": self.sent}))
         except OSError as exc:
-            log.error("%s: what was sent cannot be remembered in %s (%s)", self.topic, self.state, exc)
+            log.error(
+                "%s: what was sent cannot be remembered in %s (%s)",
+                self.topic,
+                self.folder.state_name(self.topic),
+                exc,
+            )
 
 
 def send_changes(cfg: Config, producer: Producer, followed: Followed, timeout_s: float) -> int:
@@ -129,16 +123,17 @@ def send_changes(cfg: Config, producer: Producer, followed: Followed, timeout_s:
     encode = TopicEncoder(cfg, followed.topic).encode
     latest: dict[str, bytes] = {}
     try:
-        for item in read_rows(followed.path, cfg.general.id_column):
-            if isinstance(item, Rejected):
-                log.warning("%s", item)
-                continue
-            try:
-                key, value = encode(item)
-            except NotConverted as exc:
-                log.warning("%s:%d: %s", followed.path, item.line, exc)
-                continue
-            latest[key] = value
+        with followed.folder.fetched(followed.topic) as path:
+            for item in read_rows(path, cfg.general.id_column):
+                if isinstance(item, Rejected):
+                    log.warning("%s", item)
+                    continue
+                try:
+                    key, value = encode(item)
+                except NotConverted as exc:
+                    log.warning("%s:%d: %s", path, item.line, exc)
+                    continue
+                latest[key] = value
     except SourceError as exc:
         log.error("%s; looked at again when it changes", exc)
         return 0
@@ -148,7 +143,7 @@ def send_changes(cfg: Config, producer: Producer, followed: Followed, timeout_s:
         return 0
     changed = [(k, v) for k, v in latest.items() if followed.sent.get(k) != digest(v)]
     if not changed:
-        log.info("%s: nothing new in %s", followed.topic, followed.path)
+        log.info("%s: nothing new in %s", followed.topic, followed.name)
         return 0
     deliveries = producer.send_many(followed.topic, [k.encode() for k, _ in changed], [v for _, v in changed])
     try:
@@ -185,8 +180,9 @@ def follow(  # noqa: PLR0913 (the run's parts)
 ) -> dict[str, int]:
     """Send each file's new and changed rows, then again whenever it changes, until ``stop``;
     the rows sent per topic (``skip``: topics not followed; ``topic_ids``: the broker's)."""
+    folder = folders.of(cfg)
     files = [
-        Followed.of(cfg, topic, (topic_ids or {}).get(topic))
+        Followed.of(folder, topic, (topic_ids or {}).get(topic))
         for topic in cfg.topics
         if topic not in (skip or set())
     ]
@@ -194,7 +190,7 @@ def follow(  # noqa: PLR0913 (the run's parts)
         followed.look()
         if followed.ended():  # else the file is read once its last line is ended
             send_changes(cfg, producer, followed, timeout_s)
-    log.info("following %s in %s (Ctrl-C stops)", counted(len(files), "file"), cfg.publisher.raw_path)
+    log.info("following %s in %s (Ctrl-C stops)", counted(len(files), "file"), folder)
     while not stop.wait(EVERY_S):
         for followed in files:
             if followed.look():

@@ -26,13 +26,13 @@ from deltastream.errors import Interrupted, KafkaOperationError, RegistryUnavail
 from deltastream.kafka import clients
 from deltastream.kafka.producers import FlushTimedOut, Producer, SendRefused
 from deltastream.kafka.topics import BrokerGone
-from deltastream.publish import bulk
+from deltastream.publish import bulk, folders
 from deltastream.publish.confirm import InFlight, confirm, settle, turn
 from deltastream.publish.encoders import TopicEncoder
 from deltastream.publish.pacing import PACED_BATCH_S, Pacer
 from deltastream.publish.progress import Bar, progress
 from deltastream.publish.results import TopicResult
-from deltastream.publish.source import Rejected, Row, csv_path, problem, read_rows
+from deltastream.publish.source import Rejected, Row, read_rows
 from deltastream.schema import NotConverted
 
 log = logging.getLogger(__name__)
@@ -59,24 +59,31 @@ class Sender:
         #: How long confirmations are waited for.
         self.timeout_s = cfg.publisher.delivery_timeout_ms / 1000 + 5
 
-    def publish_topic(self, topic: str) -> TopicResult:
-        """Send every row of ``raw_path/<topic>.csv`` to ``topic``; never raises for bad rows or files.
+    def publish_topic(self, topic: str, folder: folders.Folder) -> TopicResult:
+        """Send every row of ``topic``'s file in ``folder`` to ``topic``; never raises for bad rows
+        or files.
 
         A second Ctrl-C (``KeyboardInterrupt``) stops waiting for confirmations: the rows not
         confirmed yet are counted as failed and :attr:`TopicResult.unconfirmed`.
         """
-        producer, stop, timeout_s = self.producer, self.stop, self.timeout_s
-        path = csv_path(self.cfg.publisher.raw_path, topic)
-        result = TopicResult(topic, path)
-        if stop.is_set():
+        result = TopicResult.named(topic, folder.name(topic))
+        if self.stop.is_set():
             return result
         result.started = True
         started = time.monotonic()
-        reason = problem(path)
-        if reason is not None:
-            result.error = f"{path}: {reason}"
+        try:
+            with folder.fetched(topic) as path:
+                result.path = path
+                self._publish_file(result, path)
+        except SourceError as exc:
+            result.error = str(exc)
             log.error("%s; topic %s not published", result.error, topic)
-            return result
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _publish_file(self, result: TopicResult, path: Path) -> None:
+        producer, stop, timeout_s = self.producer, self.stop, self.timeout_s
+        topic = result.topic
         batches: list[InFlight] = []
         try:
             with progress(path, topic) as bar:
@@ -105,8 +112,6 @@ class Sender:
             producer.serve()
             for batch in batches:
                 settle(batch, result, paced=self.pacer.paced)
-        result.seconds = time.monotonic() - started
-        return result
 
     def _send_rows(self, result: TopicResult, batches: list[InFlight], bar: Bar) -> None:
         """Read and send rows until the file ends, a stop, or an error that ends the file."""
@@ -265,22 +270,23 @@ def publish(cfg: Config, stop: threading.Event | None = None) -> list[TopicResul
     spoil only their own topic (or row). ``stop`` ends the run before the next row.
     """
     stop = stop or threading.Event()
-    paths = {topic: csv_path(cfg.publisher.raw_path, topic) for topic in cfg.topics}
-    present = [topic for topic, path in paths.items() if problem(path) is None]
+    folder = folders.of(cfg)
+    present = [topic for topic in cfg.topics if folder.stamp(topic) is not None]
     results: list[TopicResult] = []
     clients.check_client(cfg)
     try:
         refused = create_topics(cfg, present, stop)
         producer = clients.producer(cfg, stop=stop)
     except (Interrupted, KeyboardInterrupt):
-        return [TopicResult(topic, path) for topic, path in paths.items()]
+        return [TopicResult.named(topic, folder.name(topic)) for topic in cfg.topics]
     sender = Sender(producer, cfg, Pacer(cfg.publisher.rate), stop)
     try:
         for topic in cfg.topics:
             if topic in refused and not stop.is_set():
-                results.append(TopicResult(topic, paths[topic], started=True, error=refused[topic]))
+                result = TopicResult.named(topic, folder.name(topic), started=True, error=refused[topic])
+                results.append(result)
             else:
-                results.append(sender.publish_topic(topic))
+                results.append(sender.publish_topic(topic, folder))
     finally:
         producer.close(hard=any(r.unconfirmed for r in results))
     return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from deltastream.logs import counted
 from deltastream.publish.source import Rejected
@@ -41,6 +42,13 @@ class TopicResult:
     #: The last line read, and whether a stop ended reading there.
     last_line: int = 0
     stopped: bool = False
+    #: What messages call the file (its URI on S3; ``path`` is then the copy read).
+    name: str | None = None
+
+    @classmethod
+    def named(cls, topic: str, name: str, **fields: Any) -> TopicResult:
+        """The result of ``topic``'s file ``name``, a path or a URI, before it is read."""
+        return cls(topic, Path(name), name=name, **fields)
 
     def note_rejected(self, item: Rejected) -> None:
         """Count a row that cannot be sent; the first few are logged one by one."""
@@ -98,7 +106,9 @@ class TopicResult:
         if not self.started:
             parts.append("not started")
         if self.error:
-            parts.append(self.error.removeprefix(f"{self.path}: "))
+            parts.append(
+                self.error.removeprefix(f"{self.name or self.path}: ").removeprefix(f"{self.path}: ")
+            )
         if self.rejected:
             parts.append(f"{counted(self.rejected, 'row')} rejected")
         if self.failed:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from deltastream.config import Config
 from deltastream.errors import SourceError
 from deltastream.logs import counted
 
@@ -53,6 +54,12 @@ class Rejected:
 
 def csv_path(raw_path: Path, topic: str) -> Path:
     return raw_path / f"{topic}.csv"
+
+
+def file_name(cfg: Config, topic: str) -> str:
+    """What messages call ``topic``'s file: its path, or its URI when raw_path is on S3."""
+    raw = cfg.publisher.raw_path
+    return str(csv_path(raw, topic)) if isinstance(raw, Path) else f"{raw}/{topic}.csv"
 
 
 def problem(path: Path) -> str | None:

@@ -1,5 +1,6 @@
-"""What publisher.py --follow remembers: per topic, for the topic's id on the broker; anything
-else (another broker, a damaged file) means every row is sent again, never a traceback."""
+"""What publisher.py --follow remembers: per topic, for the topic's id on the broker, beside the
+files (a local folder, or S3); anything else (another broker, a damaged file) means every row is
+sent again, never a traceback."""
 
 from __future__ import annotations
 
@@ -7,47 +8,51 @@ from pathlib import Path
 
 import pytest
 
-from deltastream import config
-from deltastream.publish.follow import STATE_DIR, Followed
+from deltastream.publish.folders import STATE_DIR, Folder, LocalFolder, S3Folder
+from deltastream.publish.follow import Followed
 
-from ..conftest import write_config
-
-
-@pytest.fixture
-def cfg(tmp_path: Path) -> config.Config:
-    path = write_config(
-        tmp_path / "config.toml",
-        {
-            "general": {"bootstrap_servers": "localhost:9", "topics": ["item"]},
-            "publisher": {"raw_path": str(tmp_path / "data")},
-            "subscriber": {"delta_path": str(tmp_path / "delta")},
-        },
-    )
-    return config.load(path)
+from ..s3server import S3Server
 
 
-def test_what_was_sent_is_kept_for_its_topic_id_only(cfg: config.Config) -> None:
-    followed = Followed.of(cfg, "item", "id-1")
+@pytest.fixture(params=["local", "s3"])
+def folder(request: pytest.FixtureRequest, tmp_path: Path) -> Folder:
+    if request.param == "local":
+        return LocalFolder(tmp_path / "data")
+    s3: S3Server = request.getfixturevalue("s3")
+    return S3Folder(f"s3://{s3.bucket()}/raw", s3.storage_options)
+
+
+def test_what_was_sent_is_kept_for_its_topic_id_only(folder: Folder) -> None:
+    followed = Followed.of(folder, "item", "id-1")
     followed.sent = {"1": "aa", "2": "bb"}
     followed.save()
-    assert Followed.of(cfg, "item", "id-1").sent == {"1": "aa", "2": "bb"}
-    assert Followed.of(cfg, "item", "id-2").sent == {}  # a new broker, or the topic created anew
+    assert Followed.of(folder, "item", "id-1").sent == {"1": "aa", "2": "bb"}
+    assert Followed.of(folder, "item", "id-2").sent == {}  # a new broker, or the topic created anew
 
 
 @pytest.mark.parametrize("content", ["null", "[1, 2]", '{"topic_id": "id-1", "sent": {"1": 5}}', "{"])
-def test_a_damaged_file_means_every_row_again(cfg: config.Config, content: str) -> None:
-    state = cfg.publisher.raw_path / STATE_DIR / "item.json"
-    state.parent.mkdir(parents=True)
-    state.write_text(content, encoding="utf-8")
-    assert Followed.of(cfg, "item", "id-1").sent == {}
+def test_a_damaged_file_means_every_row_again(folder: Folder, content: str) -> None:
+    folder.keep_state("item", content)
+    assert Followed.of(folder, "item", "id-1").sent == {}
 
 
-def test_a_folder_that_cannot_be_written_is_said(
-    cfg: config.Config, caplog: pytest.LogCaptureFixture
-) -> None:
-    cfg.publisher.raw_path.mkdir(parents=True)
-    (cfg.publisher.raw_path / STATE_DIR).write_text("a file where the folder goes", encoding="utf-8")
-    followed = Followed.of(cfg, "item", "id-1")
+def test_a_folder_that_cannot_be_written_is_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = LocalFolder(tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / STATE_DIR).write_text("a file where the folder goes", encoding="utf-8")
+    followed = Followed.of(folder, "item", "id-1")
     followed.sent = {"1": "aa"}
     followed.save()  # no exception
     assert any("what was sent cannot be remembered" in r.getMessage() for r in caplog.records)
+
+
+def test_a_bucket_that_cannot_be_reached_is_said(s3: S3Server, caplog: pytest.LogCaptureFixture) -> None:
+    folder = S3Folder("s3://no-such-bucket-here/raw", s3.storage_options)
+    followed = Followed.of(folder, "item", "id-1")  # cannot be read: every row again
+    assert followed.sent == {}
+    followed.sent = {"1": "aa"}
+    followed.save()
+    assert any(
+        "what was sent cannot be remembered in s3://no-such-bucket-here/raw/" in r.getMessage()
+        for r in caplog.records
+    )

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,15 +30,10 @@ from deltastream.values import DEAD_LETTERS
 from ..conftest import ROOT, Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
 from ..fakes import FakeMessage, numbered, record
 from ..s3server import S3Server
+from .test_follow import Following
 from .test_reliability import produce
 
 IDS = offsets.AppIds.of("g", {"t": "topic-id"})
-
-
-@pytest.fixture(scope="session")
-def s3() -> Iterator[S3Server]:
-    with S3Server() as server:
-        yield server
 
 
 @pytest.fixture
@@ -214,3 +209,64 @@ def test_two_subscribers_in_one_group_share_the_work_on_s3(
     assert all(" -> version " in text for text in texts), texts
     frame = read(tables, topic)
     assert frame.height == frame["id"].n_unique() == 3000
+
+
+# CSV files on S3: publisher.py reads raw_path = "s3://...", --follow included.
+
+
+def raw_on_s3(project: Project, s3: S3Server) -> tuple[str, str]:
+    """Point the project's raw_path at a new bucket; (bucket, prefix) of its files."""
+    bucket = s3.bucket()
+    project.write(
+        publisher={"raw_path": f"s3://{bucket}/raw"}, **{"publisher.storage_options": s3.storage_options}
+    )
+    return bucket, "raw"
+
+
+def put_csv(s3: S3Server, bucket: str, key: str, rows: list[str]) -> None:
+    s3.client().put_object(Bucket=bucket, Key=key, Body="\n".join(rows).encode() + b"\n")  # type: ignore[attr-defined]
+
+
+def test_the_publisher_reads_its_files_from_s3(
+    project_factory: Callable[..., Project], s3: S3Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_factory("item", "other")
+    item = project.topics["item"]
+    bucket, prefix = raw_on_s3(project, s3)
+    put_csv(s3, bucket, f"{prefix}/{item}.csv", ["id,v", "1,a", "2,b", "3,x,too many"])
+    assert publisher.main(project.args()) == 1  # other's file is not there
+    err = capsys.readouterr().err
+    assert f"s3://{bucket}/{prefix}/{project.topics['other']}.csv: not found" in err
+    assert f"s3/{bucket}/{prefix}/{item}.csv:4: expected 2 fields, got 3" in err  # the copy says where from
+    assert subscriber.main(project.args("--once")) == 0
+    table = pl.read_delta(str(project.delta / item)).sort("id")
+    assert table.select("id", "v").rows() == [("1", "a"), ("2", "b")]
+
+
+def test_follow_sends_what_changes_on_s3_and_remembers_it_there(
+    project_factory: Callable[..., Project], s3: S3Server
+) -> None:
+    project = project_factory("item")
+    item = project.topics["item"]
+    bucket, prefix = raw_on_s3(project, s3)
+    put_csv(s3, bucket, f"{prefix}/{item}.csv", ["id,v", "1,a", "2,b", "3,c"])
+    following = Following(project)
+    try:
+        wait_until(lambda: following.said(f"{item}: 3 new or changed rows sent"), 30)
+        wait_until(lambda: following.said(f"following 1 file in s3://{bucket}/{prefix}"), 10)
+        put_csv(s3, bucket, f"{prefix}/{item}.csv", ["id,v", "1,a", "2,B", "3,c", "4,d"])  # an upload
+        wait_until(lambda: following.said(f"{item}: 2 new or changed rows sent (5 so far)"), 30)
+    finally:
+        code, _ = following.stop()
+    assert code == 0
+    assert f"{prefix}/.deltastream-follow/{item}.json" in s3.keys(bucket, prefix)
+
+    again = Following(project)  # a restart sends what changed meanwhile: nothing
+    try:
+        wait_until(lambda: again.said(f"{item}: nothing new in s3://{bucket}/{prefix}/{item}.csv"), 30)
+    finally:
+        code, _ = again.stop()
+    assert code == 0 and not again.said("new or changed rows sent")
+    assert subscriber.main(project.args("--once")) == 0
+    table = pl.read_delta(str(project.delta / item)).sort("id")
+    assert table.select("id", "v").rows() == [("1", "a"), ("2", "B"), ("3", "c"), ("4", "d")]
