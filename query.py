@@ -17,6 +17,7 @@ examples:
   python query.py --summary --chart sales.png   # and the same totals, and sales per day, drawn
   python query.py --summary --window week       # and the sales of each week
   python query.py --watch --summary --window day   # kept current from the rows each version changed
+  python query.py --watch --summary --chart sales.svg   # and the chart drawn again at each change
   python query.py --watch --into gold/report    # keep the report as a Delta table, a commit a change
   python query.py --catalog tables.duckdb       # every table by name, for DuckDB
   python query.py --dead-letters                # messages the subscriber could not store
@@ -139,7 +140,12 @@ GOES_WITH: tuple[tuple[str, Callable[[argparse.Namespace], bool], tuple[str | No
     ),
     ("--columns", set_in("columns"), ("--table",), "--columns goes with --table NAME"),
     ("--where", set_in("where"), ("--table",), "--where goes with --table NAME"),
-    ("--chart", set_in("chart"), (None,), "--chart goes with the report and --summary, not with {view}"),
+    (
+        "--chart",
+        set_in("chart"),
+        (None, "--watch"),
+        "--chart goes with the report and --summary, not with {view}",
+    ),
     (
         "--summary",
         set_in("summary"),
@@ -178,6 +184,10 @@ def together(args: argparse.Namespace, view: str | None) -> list[tuple[bool, str
             one_table and view not in ("--table", "--schema"),
             "--as-of VERSION is of one table: give --table NAME, or name each table "
             "(--as-of sale=12,client=3)",
+        ),
+        (
+            args.chart is not None and view == "--watch" and not args.summary,
+            "--chart goes with --watch and --summary (drawn again at each change)",
         ),
         (
             args.window is not None and not (args.summary or args.chart is not None),

@@ -8,6 +8,7 @@ bar carries an id naming what it counts (``department:Finance``, ``region:North`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -60,7 +61,8 @@ def save(
     from matplotlib import pyplot
 
     window = window or "day"
-    days = by_window(report, window)
+    days = parts.get(f"by_{window}")
+    days = by_window(report, window) if days is None else days
     figure, (by_department, by_region, by_day) = pyplot.subplots(3, 1, figsize=(9, 11), layout="constrained")
     try:
         figure.suptitle(title)
@@ -74,7 +76,10 @@ def save(
         _bars(by_day, window, [str(d) for d in days[window].to_list()], days["total"].to_list())
         by_day.set_title(f"total by {window}")
         by_day.tick_params(axis="x", labelrotation=45)
-        figure.savefig(path, format=path.suffix.lower().lstrip("."))
+        # Whole or not at all: a viewer showing the file (--watch draws it again) never sees half.
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        figure.savefig(partial, format=path.suffix.lower().lstrip("."))
+        partial.replace(path)
     finally:
         pyplot.close(figure)
 

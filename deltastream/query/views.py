@@ -180,6 +180,9 @@ def watch_summary(cfg: Config, args: argparse.Namespace) -> int:
         if view.since is not None:
             print(view.since)
         write_summary(view.parts, args)
+        if args.chart is not None:
+            title = f"sales: {counted(result.frame.height, 'row')}"
+            charts.save(args.chart, view.parts, result.frame, title, args.window)
 
     stop = threading.Event()
     with signals.stop_on_signals(stop, "leaving --watch"), contextlib.suppress(KeyboardInterrupt):

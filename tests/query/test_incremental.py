@@ -25,6 +25,7 @@ from deltastream.subscribe.upsert import TableSettings, Upserter
 from deltastream.tables import Tables
 
 from ..conftest import start_script, wait_until, write_config
+from .test_charts import heights
 
 ROLES = {role: role for role in report.TABLES}
 
@@ -161,7 +162,7 @@ def test_a_table_that_cannot_be_kept_current_from_its_files_is_read_in_full(
     assert table.rows is not None and "900" in table.rows.get_column("__key").to_list()
 
 
-def test_watch_summary_shows_each_change_in_its_window(site: Site, tmp_path: Path) -> None:
+def test_watch_summary_shows_each_change_in_its_window_and_chart(site: Site, tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "config.toml",
         {
@@ -170,18 +171,30 @@ def test_watch_summary_shows_each_change_in_its_window(site: Site, tmp_path: Pat
             "subscriber": {"delta_path": "delta"},
         },
     )
-    process = start_script(
-        "query.py", "--config", str(config), "--watch", "0.1", "--summary", "--window", "month"
-    )
+    chart = tmp_path / "sales.svg"
+    argv = [
+        "--config",
+        str(config),
+        "--watch",
+        "0.1",
+        "--summary",
+        "--window",
+        "month",
+        "--chart",
+        str(chart),
+    ]
+    process = start_script("query.py", *argv)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
     reader.start()
     try:
-        wait_until(lambda: any("by month:" in line for line in lines), 20)
+        wait_until(lambda: any("by month:" in line for line in lines) and chart.exists(), 30)
+        assert "month:2024-02-01" in heights(chart) and "month:2030-02-01" not in heights(chart)
         seen = len(lines)
         site.upsert("sale", [sale(1000, random.Random(3)) | {"date": "1/2/2030", "sale": "12.34"}])
-        wait_until(lambda: any("2030-02-01" in line for line in lines[seen:]), 20)
+        wait_until(lambda: any("2030-02-01" in line for line in lines[seen:]), 30)
         assert any("since the last render: 1 row inserted" in line for line in lines[seen:])
+        wait_until(lambda: "month:2030-02-01" in heights(chart), 30)  # drawn again, whole
         process.send_signal(signal.SIGINT)
         process.wait(10)
     finally:
@@ -192,8 +205,20 @@ def test_watch_summary_shows_each_change_in_its_window(site: Site, tmp_path: Pat
     assert "12.34" in february and "1 " in february
 
 
-def test_summary_goes_with_the_report_and_watch(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--history", "--summary"], "--summary goes with the report and --watch, not with --history"),
+        (
+            ["--watch", "--chart", "x.svg"],
+            "--chart goes with --watch and --summary (drawn again at each change)",
+        ),
+    ],
+)
+def test_summary_and_chart_go_with_watch(
+    site: Site, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
     with pytest.raises(SystemExit) as info:
-        query.main(["--delta-path", str(site.tables.root), "--history", "--summary"])
+        query.main(["--delta-path", str(site.tables.root), *flags])
     assert info.value.code == 2
-    assert "--summary goes with the report and --watch, not with --history" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
