@@ -38,7 +38,11 @@ class Activity:
         )
 
     def _look(self) -> tuple[int, int, int]:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import KafkaConsumer
+
+        from deltastream.kafka.consumers import true_ends
+        from deltastream.kafka.kafkapython import KafkaPythonConsumer
+        from deltastream.kafka.message import TopicPartition
 
         if self._client is None:
             self._client = KafkaConsumer(
@@ -53,24 +57,8 @@ class Activity:
         partitions = [
             TopicPartition(t, p) for t in names for p in sorted(client.partitions_for_topic(t) or ())
         ]
-        return len(names), len(partitions), sum(self._ends(partitions).values())
-
-    def _ends(self, partitions: list[Any]) -> dict[Any, int]:
-        """Each partition's end: the larger of the one listed and a fetch's high watermark (the
-        embedded broker lists the base offset of the last record batch + 1)."""
-        if not partitions:
-            return {}
-        client = self._client
-        listed = client.end_offsets(partitions)
-        client.assign(partitions)
-        for tp in partitions:
-            client.seek(tp, max(listed.get(tp, 0) - 1, 0))
-        # A fetch from the last listed record brings each partition's high watermark up to date.
-        waiting = {tp for tp in partitions if listed.get(tp, 0) > 0}
-        deadline = time.monotonic() + 1.0
-        while waiting and time.monotonic() < deadline:
-            waiting -= set(client.poll(timeout_ms=100, max_records=len(partitions)))
-        return {tp: max(listed.get(tp, 0), client.highwater(tp) or 0) for tp in partitions}
+        ends = true_ends(KafkaPythonConsumer(client), partitions, 5000, fetch_s=1.0) if partitions else {}
+        return len(names), len(partitions), sum(ends.values())
 
     def close(self) -> None:
         client, self._client = self._client, None

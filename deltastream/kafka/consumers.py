@@ -17,6 +17,7 @@ refuses.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
@@ -75,3 +76,24 @@ class Consumer(Protocol):
     def close(self, join_s: float, stop: threading.Event, *, finish_join: bool) -> None:
         """Leave the group and close; with ``finish_join``, a join under way is given ``join_s``
         (or until ``stop``) to complete first."""
+
+
+def true_ends(
+    consumer: Consumer, partitions: list[TopicPartition], timeout_ms: int, fetch_s: float = 5.0
+) -> dict[TopicPartition, int]:
+    """Each partition's end offset: the larger of the one listed and the high watermark of a fetch
+    from just before it (the embedded broker lists the base offset of the last record batch + 1;
+    a fetch's high watermark is right), waiting up to ``fetch_s`` for the fetches. ``consumer``
+    is left assigned to ``partitions``, and may be asked again."""
+    listed = consumer.end_offsets(partitions, timeout_ms)
+    consumer.assign(partitions)
+    for tp in partitions:
+        consumer.seek(tp, max((listed.get(tp) or 0) - 1, 0))
+    # Until a fetch brought each partition's last record (or, of an empty one, its watermark).
+    waiting = set(partitions)
+    deadline = time.monotonic() + fetch_s
+    while waiting and time.monotonic() < deadline:
+        waiting -= set(consumer.poll(100, len(partitions)))
+        waiting = {tp for tp in waiting if (listed.get(tp) or 0) > 0 or consumer.highwater(tp) is None}
+    ends = {tp: max(listed.get(tp) or 0, consumer.highwater(tp) or 0) for tp in partitions}
+    return {tp: end for tp, end in ends.items() if tp in listed or consumer.highwater(tp) is not None}

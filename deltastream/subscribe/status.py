@@ -9,14 +9,13 @@ table's version and last commit time. Reads only: nothing is created, written or
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 
 import polars as pl
 
 from deltastream.config import Config
 from deltastream.kafka import clients
-from deltastream.kafka.consumers import Consumer
+from deltastream.kafka.consumers import true_ends
 from deltastream.kafka.message import TopicPartition
 from deltastream.logs import counted
 from deltastream.subscribe import offsets
@@ -47,7 +46,7 @@ def status(cfg: Config) -> pl.DataFrame:
     partitions = [TopicPartition(t, p) for t, s in snapshot.items() for p in range(s.partitions)]
     consumer = clients.consumer(cfg, patience_s=patience)
     try:
-        ends = true_ends(consumer, partitions, cfg.kafka.request_timeout_ms) if partitions else {}
+        ends = true_ends(consumer, partitions, cfg.kafka.request_timeout_ms, FETCH_S) if partitions else {}
     finally:
         consumer.close(0, threading.Event(), finish_join=False)
     ids = offsets.AppIds.of(
@@ -91,20 +90,3 @@ def headline(frame: pl.DataFrame, cfg: Config) -> str:
         state += f"; the end of {counted(unknown, 'partition')} not known"
     absent = f"; not on the broker: {', '.join(missing)}" if missing else ""
     return f"group {cfg.subscriber.group_id}: {state}{absent}"
-
-
-def true_ends(
-    consumer: Consumer, partitions: list[TopicPartition], timeout_ms: int
-) -> dict[TopicPartition, int]:
-    """Each partition's end offset: the larger of the one listed and the high watermark of a fetch
-    from just before it (the embedded broker lists the base offset of the last record batch + 1;
-    a fetch's high watermark is right)."""
-    listed = consumer.end_offsets(partitions, timeout_ms)
-    consumer.assign(partitions)
-    for tp in partitions:
-        consumer.seek(tp, max((listed.get(tp) or 0) - 1, 0))
-    deadline = time.monotonic() + FETCH_S
-    while time.monotonic() < deadline and any(consumer.highwater(tp) is None for tp in partitions):
-        consumer.poll(100, 1)
-    ends = {tp: max(listed.get(tp) or 0, consumer.highwater(tp) or 0) for tp in partitions}
-    return {tp: end for tp, end in ends.items() if tp in listed or consumer.highwater(tp) is not None}
