@@ -494,29 +494,60 @@ class Programs:
             process.communicate(timeout=10)
 
 
-def in_terminal(argv: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str]:
-    """A command run with stdout and stderr on a pseudo-terminal of 40 rows of 120 columns, as a
-    person runs it: its exit status and everything it wrote."""
-    import fcntl
-    import pty
-    import struct
-    import termios
+class Terminal:
+    """A command running with stdout and stderr on a pseudo-terminal of 40 rows of 120 columns,
+    as a person runs it (``NO_COLOR`` unset); what it writes is read as it comes. ``session``:
+    in a process group of its own, as a terminal's foreground job."""
 
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    environment = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    process = subprocess.Popen(
-        argv, stdout=follower, stderr=follower, cwd=ROOT, env={**environment, "COLUMNS": "120", **(env or {})}
-    )
-    os.close(follower)
-    chunks = []
-    while True:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None, session: bool = False) -> None:
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self.leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        environment = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        self.process = subprocess.Popen(
+            argv,
+            stdout=follower,
+            stderr=follower,
+            cwd=ROOT,
+            env={**environment, "COLUMNS": "120", **(env or {})},
+            start_new_session=session,
+        )
+        os.close(follower)
+        self.chunks: list[bytes] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.leader, 65536)
+            except OSError:  # the other end closed: all read
+                return
+            if not chunk:
+                return
+            self.chunks.append(chunk)
+
+    def seen(self) -> str:
+        return b"".join(self.chunks).decode(errors="replace")
+
+    def close(self, timeout: float = 120) -> int:
+        """Wait for the command to end (killed if it does not); its exit status."""
         try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the other end closed: all read
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    return process.wait(timeout=timeout), b"".join(chunks).decode(errors="replace")
+            code = self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.reader.join(5)
+            os.close(self.leader)
+        return code
+
+
+def in_terminal(argv: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str]:
+    """A command run on a :class:`Terminal` to its end: its exit status and everything it wrote."""
+    terminal = Terminal(argv, env)
+    code = terminal.close(timeout)
+    return code, terminal.seen()

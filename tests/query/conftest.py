@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from deltalake import write_deltalake
 
+import query
 from deltastream.values import DEAD_LETTERS
 
 from ..conftest import write_config
@@ -72,3 +73,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dead = pl.DataFrame({"topic": ["sale"], "partition": [0], "offset": [3], "error": ["not JSON"]})
     write_deltalake(str(delta / DEAD_LETTERS), dead)
     return root
+
+
+def run(site: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """query.py with the site's config and ``argv``, in process: (exit status, stdout, stderr);
+    never a traceback."""
+    capsys.readouterr()
+    try:
+        code = query.main(["--config", str(site / "config.toml"), *argv])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err

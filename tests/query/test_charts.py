@@ -11,20 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import query
-
+from .conftest import run
 from .test_terminal import ANSI, in_terminal
 
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def run(site: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    capsys.readouterr()
-    try:
-        code = query.main(["--config", str(site / "config.toml"), *argv])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().err
 
 
 def heights(svg: Path) -> dict[str, float]:
@@ -44,7 +34,7 @@ def test_an_svg_has_a_bar_per_department_region_and_day_as_tall_as_its_total(
     site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     chart = tmp_path / "sales.svg"
-    code, _ = run(site, capsys, "--summary", "--chart", str(chart), "--format", "csv")
+    code, _, _ = run(site, capsys, "--summary", "--chart", str(chart), "--format", "csv")
     assert code == 0
     bars = heights(chart)
     assert set(bars) == {"department:Finance", "department:Research", "region:North", "day:2024-11-09"}
@@ -56,7 +46,7 @@ def test_an_svg_has_a_bar_per_department_region_and_day_as_tall_as_its_total(
 
 def test_a_png_is_an_image(site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     chart = tmp_path / "sales.png"
-    code, _ = run(site, capsys, "--chart", str(chart), "--format", "csv")
+    code, _, _ = run(site, capsys, "--chart", str(chart), "--format", "csv")
     assert code == 0
     data = chart.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
@@ -77,7 +67,7 @@ def test_a_png_is_an_image(site: Path, tmp_path: Path, capsys: pytest.CaptureFix
 def test_a_chart_that_cannot_be_is_one_line(
     site: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    code, err = run(site, capsys, *argv)
+    code, _, err = run(site, capsys, *argv)
     assert code == 2 and f"query.py: error: {message}; see query.py --help" in err
 
 

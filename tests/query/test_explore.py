@@ -10,20 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import query
 from deltastream.query.asof import AsOf, parse
 from deltastream.values import DEAD_LETTERS
 
-
-def run(site: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        code = query.main(["--config", str(site / "config.toml"), *argv])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
+from .conftest import run
 
 
 def error(err: str) -> str:

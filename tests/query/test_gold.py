@@ -14,20 +14,8 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-import query
-
 from ..conftest import start_script, wait_until
-from .conftest import typed_sales
-
-
-def run(site: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        code = query.main(["--config", str(site / "config.toml"), *argv])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from .conftest import run, typed_sales
 
 
 def sources(gold: Path) -> dict[str, int]:
