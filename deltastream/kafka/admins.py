@@ -19,6 +19,10 @@ class Admin(Protocol):
         """Each of ``topics`` that exists: its id and partition count; raises
         :class:`~deltastream.kafka.topics.BrokerGone` when the broker does not answer."""
 
+    def names(self) -> set[str]:
+        """The names of the topics on the broker (raises
+        :class:`~deltastream.kafka.topics.BrokerGone` when it does not answer)."""
+
     def create(self, names: Sequence[str], partitions: int, replication: int) -> list[str]:
         """Create those of ``names`` that do not exist yet; returns the ones it created. A
         refusal raises :class:`~deltastream.errors.KafkaAccessDenied` or

@@ -214,11 +214,14 @@ class KafkaPythonAdmin:
             if item.get("error_code") == 0
         }
 
-    def create(self, names: Sequence[str], partitions: int, replication: int) -> list[str]:
+    def names(self) -> set[str]:
         try:
-            existing = set(self.client.list_topics())
+            return set(self.client.list_topics())
         except (KafkaError, OSError) as exc:
             raise BrokerGone(str(exc) or type(exc).__name__) from exc
+
+    def create(self, names: Sequence[str], partitions: int, replication: int) -> list[str]:
+        existing = self.names()
         created = []
         for name in names:
             if name in existing:

@@ -337,12 +337,15 @@ class LibrdkafkaAdmin:
             snapshot[name] = TopicState(topic_id(found.topic_id), len(found.partitions))
         return snapshot
 
+    def names(self) -> set[str]:
+        try:
+            return set(self.client.list_topics(timeout=self.timeout_s).topics)
+        except self.ck.KafkaException as exc:
+            raise BrokerGone(one_error(exc)) from exc
+
     def create(self, names: Sequence[str], partitions: int, replication: int) -> list[str]:
         ck = self.ck
-        try:
-            existing = set(self.client.list_topics(timeout=self.timeout_s).topics)
-        except ck.KafkaException as exc:
-            raise BrokerGone(one_error(exc)) from exc
+        existing = self.names()
         missing = [name for name in names if name not in existing]
         if not missing:
             return []

@@ -11,6 +11,7 @@ a regular file, no usable header, or a read error (after the records before it w
 from __future__ import annotations
 
 import csv
+import difflib
 import errno
 import os
 import stat
@@ -72,7 +73,7 @@ def problem(path: Path) -> str | None:
             return f"a symbolic link to nothing ({os.readlink(path)})"
         if not path.parent.is_dir():
             return f"file not found (the directory {path.parent} does not exist)"
-        return "file not found"
+        return "file not found" + _close_names(path)
     except OSError as exc:
         return _os_problem(exc)
     if stat.S_ISREG(mode):
@@ -86,6 +87,17 @@ def problem(path: Path) -> str | None:
     ]
     what = next((name for test, name in kinds if test(mode)), "not a regular file")
     return f"{what}, not a CSV file"
+
+
+def _close_names(path: Path) -> str:
+    """The CSV files beside ``path`` whose names are close to its own (a topic misspelled in
+    [general] topics, or a file misnamed), as the end of a message."""
+    try:
+        names = sorted(p.name for p in path.parent.glob("*.csv"))
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
+    return f"; there is {', '.join(close)} (is the topic misspelled in [general] topics?)" if close else ""
 
 
 def _os_problem(exc: OSError) -> str:

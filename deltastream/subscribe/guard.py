@@ -11,6 +11,7 @@ under the old topic's offsets.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Sequence
 
@@ -35,6 +36,13 @@ class TopicsChanged(StartOver):
         self.changes = changes
 
 
+def close_names(topic: str, others: set[str]) -> list[str]:
+    """The topics on the broker whose names are close to ``topic``'s (a misspelling)."""
+    return difflib.get_close_matches(
+        topic, sorted(t for t in others if not t.startswith("_")), n=3, cutoff=0.6
+    )
+
+
 class TopicGuard:
     """The session's snapshot of its topics, and the checks against the broker."""
 
@@ -50,7 +58,15 @@ class TopicGuard:
         """Take the snapshot, creating the missing topics first when ``create`` gives their
         (partitions, replication factor)."""
         if create is not None:
-            clients.ensure_topics(self.admin, self.topics, *create)
+            others = self.admin.names()
+            for topic in clients.ensure_topics(self.admin, self.topics, *create):
+                if close := close_names(topic, others):
+                    log.warning(
+                        "topic %s was not on the broker and is created; the broker has %s: is the topic "
+                        "misspelled in [general] topics?",
+                        topic,
+                        ", ".join(close),
+                    )
         self.snapshot = self.admin.describe(self.topics)
         if missing := [t for t in self.topics if t not in self.snapshot]:
             log.info("waiting for %s to be created on the broker", ", ".join(missing))

@@ -224,3 +224,12 @@ def test_a_read_error_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as info:
         list(read_rows(path))
     assert str(info.value) == f"{path}: read error at line 1 (Input/output error)"
+
+
+def test_a_missing_file_names_the_files_close_to_it(tmp_path: Path) -> None:
+    (tmp_path / "sale.csv").write_text("id\n1\n", encoding="utf-8")
+    (tmp_path / "client.csv").write_text("id\n1\n", encoding="utf-8")
+    assert problem(tmp_path / "sael.csv") == (
+        "file not found; there is sale.csv (is the topic misspelled in [general] topics?)"
+    )
+    assert problem(tmp_path / "orders.csv") == "file not found"  # nothing close

@@ -19,6 +19,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 
 import publisher
+import subscriber
 from deltastream.kafka.embedded import EmbeddedBroker, free_port
 
 from ..conftest import Project, read_topic, start_script, wait_until
@@ -427,3 +428,19 @@ def test_quiet_does_not_go_with_a_log_level(capsys: pytest.CaptureFixture[str]) 
         publisher.main(["--quiet", "--log-level", "INFO"])
     assert info.value.code == 2
     assert "--quiet does not go with --log-level (it is --log-level WARNING)" in capsys.readouterr().err
+
+
+def test_a_misspelled_topic_is_said_by_the_subscriber_that_creates_it(
+    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_factory("item")
+    item = project.topics["item"]
+    project.csv("item", ["id", "v"], [["1", "a"]])
+    assert publisher.main(project.args()) == 0
+    misspelled = item.replace("item", "itme")
+    project.topics["item"] = misspelled
+    project.write()
+    capsys.readouterr()
+    assert subscriber.main(project.args("--once")) == 0
+    err = capsys.readouterr().err
+    assert f"topic {misspelled} was not on the broker and is created; the broker has {item}" in err
