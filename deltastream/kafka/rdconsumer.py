@@ -46,6 +46,10 @@ def consumer_settings(cfg: Config, group_id: str | None = None) -> dict[str, Any
         "allow.auto.create.topics": False,
         "topic.metadata.refresh.interval.ms": 5000,
         "reconnect.backoff.max.ms": 1000,
+        # librdkafka postpones the next fetch by this much whenever its queue is over its
+        # thresholds (1 s by default): a subscriber busy writing found it full and read nothing
+        # for a second. Measured on 300,000 records: subscriber.py --once 2.07 s -> 1.68 s.
+        "fetch.queue.backoff.ms": 10,
         **k.librdkafka_settings(),
     }
 
