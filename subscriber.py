@@ -59,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from deltastream.subscribe.subscriber import subscribe
 
         scripts.tune_gc()
+        scripts.share_the_gil()
         return subscribe(cfg, once=args.once)
 
     extra = {("subscriber", "delta_path"): args.delta_path, ("subscriber", "group_id"): args.group_id}

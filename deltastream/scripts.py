@@ -45,6 +45,24 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+#: How long a thread holds the GIL before another that waits for it takes it (Python's default:
+#: 5 ms); see :func:`share_the_gil`.
+SWITCH_INTERVAL_S = 0.001
+
+
+def share_the_gil() -> None:
+    """Let the subscriber's writer thread have the GIL back sooner.
+
+    The subscriber reads on one thread and writes on another. The writer spends its time in
+    Polars and delta-rs, which release the GIL; each time it comes back to Python (tens of times a
+    batch) it waits for the reading thread to give the GIL up, up to the switch interval. Measured
+    on 300,000 records (subscriber.py --once, embedded broker, 2 cores): 2.36 s with the default
+    5 ms, 1.99 s with 1 ms on kafka-python; 1.65 s and 1.49 s on confluent-kafka; 0.2 ms gained
+    nothing more.
+    """
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
 def run(
     prog: str,
     config_path: str,
