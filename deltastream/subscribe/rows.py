@@ -14,6 +14,7 @@ import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 
 import polars as pl
 
@@ -26,6 +27,7 @@ PARTITION = "__partition"
 OFFSET = "__offset"
 #: A row's place in its batch, while a format puts its rows in order.
 SEQ = "__seq"
+PARTITION_OF, OFFSET_OF = attrgetter("partition"), attrgetter("offset")
 #: The order of a record's versions, where its format gives one (``sequence_by``): stored with the
 #: row, so that an older version read later never replaces a newer one.
 SEQUENCE = "__sequence"
@@ -112,10 +114,14 @@ def deletes(rows: pl.DataFrame) -> int:
 def positioned(frame: pl.DataFrame, seq: Sequence[int], messages: Sequence[Message]) -> pl.DataFrame:
     """A format's rows put in the order of ``messages``, each with where it came from: ``seq``
     gives the index in ``messages`` of each row of ``frame``."""
-    order = pl.Series(SEQ, seq, dtype=pl.Int64)
-    rows = frame.with_columns(order).sort(SEQ).drop(SEQ)
-    ordered = sorted(seq)
+    partitions, offsets = list(map(PARTITION_OF, messages)), list(map(OFFSET_OF, messages))
+    if isinstance(seq, range) and seq == range(len(messages)):  # a row of each message, in order
+        rows = frame
+    else:
+        order = pl.Series(SEQ, seq, dtype=pl.Int64)
+        rows = frame.with_columns(order).sort(SEQ).drop(SEQ)
+        ordered = sorted(seq)
+        partitions, offsets = [partitions[i] for i in ordered], [offsets[i] for i in ordered]
     return rows.with_columns(
-        pl.Series(PARTITION, [messages[i].partition for i in ordered], dtype=pl.Int32),
-        pl.Series(OFFSET, [messages[i].offset for i in ordered], dtype=pl.Int64),
+        pl.Series(PARTITION, partitions, dtype=pl.Int32), pl.Series(OFFSET, offsets, dtype=pl.Int64)
     )

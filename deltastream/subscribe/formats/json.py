@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import polars as pl
@@ -51,6 +52,7 @@ FLAT_STRINGS = rf"^{_SPACE}\{{{_SPACE}(?:{_FIELD}{_SPACE}(?:,{_SPACE}{_FIELD}{_S
 NAMES_FROM = 100
 #: JSON names of the kinds of value, for dead-letter reasons.
 KIND = {str: "string", bool: "boolean", type(None): "null"}
+VALUE, KEY = attrgetter("value"), attrgetter("key")
 
 
 class NotARow(Exception):
@@ -82,17 +84,20 @@ def decode(messages: Sequence[Message], id_column: str, columns: Iterable[str] =
     can be one, in the order of ``messages``, with a boolean :data:`DELETED` column true for
     tombstones.
     """
-    valued = [i for i, m in enumerate(messages) if m.value is not None]
+    values = list(map(VALUE, messages))
+    # Without tombstones (the usual batch) every message is a row: no list of positions is made.
+    whole = None not in values
+    valued = range(len(messages)) if whole else [i for i, v in enumerate(values) if v is not None]
     known = {c.lower(): c for c in columns}
     dead: list[DeadLetter] = []
-    frame = _bulk([messages[i] for i in valued], id_column, known)
+    frame = _bulk(values if whole else [values[i] for i in valued], id_column, known)
     if frame is not None:
-        seq = valued
+        seq: Sequence[int] = valued
     else:
         frame, seq = _exact([(i, messages[i]) for i in valued], id_column, known, dead)
     frame, seq = _check_keys(frame, seq, messages, id_column, dead)
     frame = frame.with_columns(pl.lit(False).alias(DELETED))
-    deletes, delete_seq = _tombstones(messages, dead)
+    deletes, delete_seq = ([], []) if whole else _tombstones(messages, dead)
     if deletes:
         tombstones = pl.DataFrame({id_column: deletes, DELETED: [True] * len(deletes)})
         frame = pl.concat([frame, tombstones], how="diagonal")
@@ -122,12 +127,12 @@ def _empty(id_column: str) -> pl.DataFrame:
 
 
 def _bulk(  # noqa: PLR0911 (each early return is one reason the bulk parse cannot be proven exact)
-    messages: Sequence[Message], id_column: str, known: dict[str, str]
+    values: Sequence[bytes], id_column: str, known: dict[str, str]
 ) -> pl.DataFrame | None:
-    """All values parsed at once, or ``None`` when the batch must be read the exact way."""
-    if not messages:
+    """All values (none of them ``None``) parsed at once, or ``None`` when the batch must be
+    read the exact way."""
+    if not values:
         return _empty(id_column)
-    values = [m.value or b"" for m in messages]
     blob = b"\n".join(values)
     if b"" in values or blob.count(b"\n") != len(values) - 1:
         return None
@@ -312,15 +317,21 @@ def compact(value: Any) -> str:
 
 
 def _check_keys(
-    frame: pl.DataFrame, seq: list[int], messages: Sequence[Message], id_column: str, dead: list[DeadLetter]
-) -> tuple[pl.DataFrame, list[int]]:
+    frame: pl.DataFrame,
+    seq: Sequence[int],
+    messages: Sequence[Message],
+    id_column: str,
+    dead: list[DeadLetter],
+) -> tuple[pl.DataFrame, Sequence[int]]:
     """Refuse the messages whose key is not their id: the key and the value name one record.
 
     A message without a key (or with an empty one) is named by its id alone.
     """
     if frame.height == 0:
         return frame, seq
-    keys = [messages[p].key or b"" for p in seq]
+    keys = [k or b"" for k in map(KEY, messages)]
+    if len(seq) != len(messages):
+        keys = [keys[p] for p in seq]
     blob = b"\n".join(keys)
     if blob.count(b"\n") == len(keys) - 1:
         texts = _lines(blob)
