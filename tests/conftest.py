@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -141,6 +142,43 @@ def start_script(script: str, *args: str, quiet: bool = False) -> subprocess.Pop
     )
     STARTED.append(process)
     return process
+
+
+class Running:
+    """A script started as a user would (:func:`start_script`), its stdout and stderr lines
+    collected as they come."""
+
+    def __init__(self, script: str, *args: str) -> None:
+        self.process = start_script(script, *args)
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.readers = [
+            threading.Thread(target=lambda: self.out.extend(self.process.stdout or []), daemon=True),
+            threading.Thread(target=lambda: self.err.extend(self.process.stderr or []), daemon=True),
+        ]
+        for reader in self.readers:
+            reader.start()
+
+    def said(self, text: str, since: int = 0) -> bool:
+        """Whether a line of stderr from line ``since`` on holds ``text``."""
+        return any(text in line for line in self.err[since:])
+
+    def printed(self, text: str, since: int = 0) -> bool:
+        """Whether a line of stdout from line ``since`` on holds ``text``."""
+        return any(text in line for line in self.out[since:])
+
+    def stop(self, signum: int = signal.SIGINT, timeout: float = 30) -> int:
+        """Send ``signum`` (Ctrl-C by default) and wait for the script's end (killed if it does
+        not end); its exit status, once all its output is read."""
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(signum)
+            return self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            for reader in self.readers:
+                reader.join(10)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:

@@ -5,8 +5,6 @@ compaction, vacuum, a new column), the live summary is the one built from scratc
 from __future__ import annotations
 
 import random
-import signal
-import threading
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,7 +22,7 @@ from deltastream.subscribe.rows import DELETED
 from deltastream.subscribe.upsert import TableSettings, Upserter
 from deltastream.tables import Tables
 
-from ..conftest import start_script, wait_until, write_config
+from ..conftest import Running, wait_until, write_config
 from .test_charts import heights
 
 ROLES = {role: role for role in report.TABLES}
@@ -183,24 +181,19 @@ def test_watch_summary_shows_each_change_in_its_window_and_chart(site: Site, tmp
         "--chart",
         str(chart),
     ]
-    process = start_script("query.py", *argv)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
-    reader.start()
+    watching = Running("query.py", *argv)
+    lines = watching.out
     try:
-        wait_until(lambda: any("by month:" in line for line in lines) and chart.exists(), 30)
+        wait_until(lambda: watching.printed("by month:") and chart.exists(), 30)
         assert "month:2024-02-01" in heights(chart) and "month:2030-02-01" not in heights(chart)
         seen = len(lines)
         site.upsert("sale", [sale(1000, random.Random(3)) | {"date": "1/2/2030", "sale": "12.34"}])
-        wait_until(lambda: any("2030-02-01" in line for line in lines[seen:]), 30)
-        assert any("since the last render: 1 row inserted" in line for line in lines[seen:])
+        wait_until(lambda: watching.printed("2030-02-01", seen), 30)
+        assert watching.printed("since the last render: 1 row inserted", seen)
         wait_until(lambda: "month:2030-02-01" in heights(chart), 30)  # drawn again, whole
-        process.send_signal(signal.SIGINT)
-        process.wait(10)
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0
+        code = watching.stop()
+    assert code == 0
     february = next(line for line in lines[seen:] if "2030-02-01" in line)
     assert "12.34" in february and "1 " in february
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from deltastream.query import report
 from deltastream.query.watch import Watcher, watch
 from deltastream.tables import Tables
 
-from ..conftest import Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
+from ..conftest import Project, Running, expected_csv, run_pipeline, wait_until, write_sample
 
 
 def test_as_of_returns_the_report_from_before_the_edit(
@@ -139,18 +138,12 @@ def test_watch_script_exits_0_on_ctrl_c(report_project: Project) -> None:
     project = report_project
     write_sample(project)
     run_pipeline(project)
-    process = start_script("query.py", *project.args("--watch", "0.2"))
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
-    reader.start()
+    watching = Running("query.py", *project.args("--watch", "0.2"))
     try:
-        wait_until(lambda: any("sales report: 3 rows" in line for line in lines), 20)
-        process.send_signal(signal.SIGINT)
-        process.wait(10)
+        wait_until(lambda: watching.printed("sales report: 3 rows"), 20)
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0
+        code = watching.stop()
+    assert code == 0
 
 
 def test_publisher_rate_paces_the_rows(project_factory: Callable[..., Project]) -> None:

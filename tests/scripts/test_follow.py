@@ -1,10 +1,9 @@
-"""publisher.py --follow: new and changed rows sent whenever a file is saved, remembered across
-restarts; with the subscriber, a saved edit reaches the table without re-running anything."""
+"""publisher.py --follow: new and changed rows sent whenever a file is saved (or uploaded again
+where raw_path is on S3), remembered across restarts beside the files; with the subscriber, a
+saved edit reaches the table without re-running anything."""
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable
 
 import polars as pl
@@ -13,43 +12,67 @@ import pytest
 import publisher
 import subscriber
 
-from ..conftest import Project, start_script, wait_until
+from ..conftest import Project, Running, wait_until
+from ..s3server import S3Server
 
 
-class Following:
-    def __init__(self, project: Project) -> None:
-        self.process = start_script("publisher.py", *project.args("--follow"))
-        self.lines: list[str] = []
-        threading.Thread(target=lambda: self.lines.extend(self.process.stderr or []), daemon=True).start()
-
-    def said(self, text: str) -> bool:
-        return any(text in line for line in self.lines)
-
-    def stop(self) -> tuple[int, str]:
-        self.process.send_signal(signal.SIGINT)
-        out = self.process.stdout.read() if self.process.stdout else ""
-        return self.process.wait(30), out
+def following(project: Project) -> Running:
+    return Running("publisher.py", *project.args("--follow"))
 
 
-def test_saved_edits_are_sent_and_remembered(project_factory: Callable[..., Project]) -> None:
+class Raw:
+    """Where the project's CSV files are saved: its data folder, or a prefix on S3."""
+
+    def __init__(self, project: Project, s3: S3Server | None) -> None:
+        self.project, self.s3 = project, s3
+        self.where = str(project.raw)
+        if s3 is not None:
+            self.bucket = s3.bucket()
+            self.where = f"s3://{self.bucket}/raw"
+            project.write(
+                publisher={"raw_path": self.where}, **{"publisher.storage_options": s3.storage_options}
+            )
+
+    def save(self, role: str, lines: list[str]) -> None:
+        name = f"{self.project.topics[role]}.csv"
+        body = "\n".join(lines).encode() + b"\n"
+        if self.s3 is None:
+            (self.project.raw / name).write_bytes(body)
+        else:
+            self.s3.client().put_object(Bucket=self.bucket, Key=f"raw/{name}", Body=body)  # type: ignore[attr-defined]
+
+    def remembered(self, role: str) -> bool:
+        """Whether what was sent is kept beside the files."""
+        name = f".deltastream-follow/{self.project.topics[role]}.json"
+        if self.s3 is None:
+            return (self.project.raw / name).is_file()
+        return f"raw/{name}" in self.s3.keys(self.bucket, "raw")
+
+
+@pytest.mark.parametrize("on", ["folder", "s3"])
+def test_saved_edits_are_sent_and_remembered(
+    project_factory: Callable[..., Project], request: pytest.FixtureRequest, on: str
+) -> None:
     project = project_factory("item")
     item = project.topics["item"]
-    project.csv("item", ["id", "v"], [["1", "a"], ["2", "b"], ["3", "c"]])
-    following = Following(project)
+    raw = Raw(project, request.getfixturevalue("s3") if on == "s3" else None)
+    raw.save("item", ["id,v", "1,a", "2,b", "3,c"])
+    first = following(project)
     try:
-        wait_until(lambda: following.said(f"{item}: 3 new or changed rows sent"), 30)
-        wait_until(lambda: following.said("following 1 file in "), 10)
-        project.csv("item", ["id", "v"], [["1", "a"], ["2", "B"], ["3", "c"], ["4", "d"]])  # saved
-        wait_until(lambda: following.said(f"{item}: 2 new or changed rows sent (5 so far)"), 30)
+        wait_until(lambda: first.said(f"{item}: 3 new or changed rows sent"), 30)
+        wait_until(lambda: first.said(f"following 1 file in {raw.where}"), 10)
+        raw.save("item", ["id,v", "1,a", "2,B", "3,c", "4,d"])  # saved, or uploaded again
+        wait_until(lambda: first.said(f"{item}: 2 new or changed rows sent (5 so far)"), 30)
     finally:
-        code, out = following.stop()
-    assert code == 0 and f"{item}: 5 rows sent while following" in out
+        code = first.stop()
+    assert code == 0 and f"{item}: 5 rows sent while following\n" in first.out
+    assert raw.remembered("item")
 
-    again = Following(project)  # a restart sends what changed meanwhile: nothing
+    again = following(project)  # a restart sends what changed meanwhile: nothing
     try:
-        wait_until(lambda: again.said(f"{item}: nothing new in "), 30)
+        wait_until(lambda: again.said(f"{item}: nothing new in {raw.where}/{item}.csv"), 30)
     finally:
-        code, _ = again.stop()
+        code = again.stop()
     assert code == 0 and not again.said("new or changed rows sent")
 
     assert subscriber.main(project.args("--once")) == 0
@@ -61,18 +84,18 @@ def test_a_file_being_written_is_read_once_it_is_whole(project_factory: Callable
     project = project_factory("item")
     item = project.topics["item"]
     path = project.csv("item", ["id", "v"], [["1", "a"]])
-    following = Following(project)
+    running = following(project)
     try:
-        wait_until(lambda: following.said("following 1 file in "), 30)
+        wait_until(lambda: running.said("following 1 file in "), 30)
         with path.open("a", encoding="utf-8") as handle:  # a writer in the middle of a long save
             handle.write("2,b\n3,")
             handle.flush()
-            wait_until(lambda: following.said("its last line is not ended yet; waiting for the rest"), 30)
+            wait_until(lambda: running.said("its last line is not ended yet; waiting for the rest"), 30)
             handle.write("c\n")
-        wait_until(lambda: following.said(f"{item}: 2 new or changed rows sent (3 so far)"), 30)
+        wait_until(lambda: running.said(f"{item}: 2 new or changed rows sent (3 so far)"), 30)
     finally:
-        code, _ = following.stop()
-    assert code == 0 and not following.said("(4 so far)")  # "3," alone was never sent
+        code = running.stop()
+    assert code == 0 and not running.said("(4 so far)")  # "3," alone was never sent
 
 
 def test_follow_takes_no_rate_or_batch_size(capsys: pytest.CaptureFixture[str]) -> None:

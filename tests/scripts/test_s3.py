@@ -30,7 +30,6 @@ from deltastream.values import DEAD_LETTERS
 from ..conftest import ROOT, Project, expected_csv, run_pipeline, start_script, wait_until, write_sample
 from ..fakes import FakeMessage, numbered, record
 from ..s3server import S3Server
-from .test_follow import Following
 from .test_reliability import produce
 
 IDS = offsets.AppIds.of("g", {"t": "topic-id"})
@@ -241,32 +240,3 @@ def test_the_publisher_reads_its_files_from_s3(
     assert subscriber.main(project.args("--once")) == 0
     table = pl.read_delta(str(project.delta / item)).sort("id")
     assert table.select("id", "v").rows() == [("1", "a"), ("2", "b")]
-
-
-def test_follow_sends_what_changes_on_s3_and_remembers_it_there(
-    project_factory: Callable[..., Project], s3: S3Server
-) -> None:
-    project = project_factory("item")
-    item = project.topics["item"]
-    bucket, prefix = raw_on_s3(project, s3)
-    put_csv(s3, bucket, f"{prefix}/{item}.csv", ["id,v", "1,a", "2,b", "3,c"])
-    following = Following(project)
-    try:
-        wait_until(lambda: following.said(f"{item}: 3 new or changed rows sent"), 30)
-        wait_until(lambda: following.said(f"following 1 file in s3://{bucket}/{prefix}"), 10)
-        put_csv(s3, bucket, f"{prefix}/{item}.csv", ["id,v", "1,a", "2,B", "3,c", "4,d"])  # an upload
-        wait_until(lambda: following.said(f"{item}: 2 new or changed rows sent (5 so far)"), 30)
-    finally:
-        code, _ = following.stop()
-    assert code == 0
-    assert f"{prefix}/.deltastream-follow/{item}.json" in s3.keys(bucket, prefix)
-
-    again = Following(project)  # a restart sends what changed meanwhile: nothing
-    try:
-        wait_until(lambda: again.said(f"{item}: nothing new in s3://{bucket}/{prefix}/{item}.csv"), 30)
-    finally:
-        code, _ = again.stop()
-    assert code == 0 and not again.said("new or changed rows sent")
-    assert subscriber.main(project.args("--once")) == 0
-    table = pl.read_delta(str(project.delta / item)).sort("id")
-    assert table.select("id", "v").rows() == [("1", "a"), ("2", "B"), ("3", "c"), ("4", "d")]
