@@ -189,3 +189,28 @@ def protect_hooks(secrets: Sequence[str], stream: TextIO | None = None) -> None:
 def counted(n: int, singular: str, plural: str | None = None) -> str:
     """``1 record``, ``2 records``: a count with its noun in the right number."""
     return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
+
+
+def typos_of(word: str, words: Iterable[str], most: int = 2) -> list[str]:
+    """The ``words`` that ``word`` could be a typo of: at most ``most`` letters added, left out,
+    changed or swapped with the next (and never more than a third of the word), nearest first."""
+    found = []
+    for other in words:
+        edits = _edits(word, other)
+        if 0 < edits <= min(most, len(word) // 3):
+            found.append((edits, other))
+    return [other for _, other in sorted(found)]
+
+
+def _edits(a: str, b: str) -> int:
+    """The fewest single-letter insertions, deletions, substitutions and swaps of neighbours that
+    turn ``a`` into ``b`` (the optimal string alignment distance)."""
+    rows = [list(range(len(b) + 1))]
+    for i, x in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, y in enumerate(b, 1):
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (x != y))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]

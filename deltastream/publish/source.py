@@ -11,7 +11,6 @@ a regular file, no usable header, or a read error (after the records before it w
 from __future__ import annotations
 
 import csv
-import difflib
 import errno
 import os
 import stat
@@ -22,7 +21,7 @@ from typing import BinaryIO
 
 from deltastream.config import Config
 from deltastream.errors import SourceError
-from deltastream.logs import counted
+from deltastream.logs import counted, typos_of
 
 #: Header text shown in a message at most.
 SHOWN_CHARS = 80
@@ -96,7 +95,7 @@ def _close_names(path: Path) -> str:
         names = sorted(p.name for p in path.parent.glob("*.csv"))
     except OSError:
         return ""
-    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
+    close = [f"{name}.csv" for name in typos_of(path.stem, [Path(n).stem for n in names])]
     return f"; there is {', '.join(close)} (is the topic misspelled in [general] topics?)" if close else ""
 
 

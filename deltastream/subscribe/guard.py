@@ -11,13 +11,13 @@ under the old topic's offsets.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Sequence
 
 from deltastream.kafka import clients
 from deltastream.kafka.admins import Admin
 from deltastream.kafka.topics import Snapshot, TopicChanges, diff
+from deltastream.logs import typos_of
 from deltastream.subscribe.offsets import AppIds
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,8 @@ class TopicsChanged(StartOver):
 
 
 def close_names(topic: str, others: set[str]) -> list[str]:
-    """The topics on the broker whose names are close to ``topic``'s (a misspelling)."""
-    return difflib.get_close_matches(
-        topic, sorted(t for t in others if not t.startswith("_")), n=3, cutoff=0.6
-    )
+    """The topics on the broker whose names ``topic`` could be a misspelling of."""
+    return typos_of(topic, sorted(t for t in others if not t.startswith("_")))
 
 
 class TopicGuard:

@@ -233,3 +233,5 @@ def test_a_missing_file_names_the_files_close_to_it(tmp_path: Path) -> None:
         "file not found; there is sale.csv (is the topic misspelled in [general] topics?)"
     )
     assert problem(tmp_path / "orders.csv") == "file not found"  # nothing close
+    (tmp_path / "last-1003d32a.csv").write_text("id\n1\n", encoding="utf-8")
+    assert problem(tmp_path / "bad-1003d32a.csv") == "file not found"  # three letters: another name
