@@ -16,11 +16,13 @@ from types import TracebackType
 
 import boto3
 
-#: Binds port 0 in the child and prints the port it got: no race for a free port.
+#: Binds the port given (0: any free one, no race for it) in the child and prints the port it got.
 SERVER = """
+import sys
 from werkzeug.serving import make_server
 from moto.server import DomainDispatcherApplication, create_backend_app
-server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True)
+app = DomainDispatcherApplication(create_backend_app)
+server = make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 """
@@ -36,9 +38,13 @@ class S3Server:
         self.process: subprocess.Popen[str] | None = None
         self.endpoint = ""
 
-    def start(self, timeout_s: float = 30.0) -> S3Server:
+    def start(self, timeout_s: float = 30.0, port: int = 0) -> S3Server:
+        """Start the server (on ``port``, or a free one): empty, when it is started again."""
         self.process = subprocess.Popen(
-            [sys.executable, "-c", SERVER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            [sys.executable, "-c", SERVER, str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         assert self.process.stdout is not None
         port = int(self.process.stdout.readline())

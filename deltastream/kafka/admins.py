@@ -1,7 +1,7 @@
 """The admin calls the scripts make, whichever client they run on (``[kafka] client``).
 
 Two implementations: :class:`deltastream.kafka.kafkapython.KafkaPythonAdmin` (kafka-python) and
-:class:`deltastream.kafka.librdkafka.LibrdkafkaAdmin` (librdkafka). Both describe topics with the
+:class:`deltastream.kafka.rdadmin.LibrdkafkaAdmin` (librdkafka). Both describe topics with the
 same topic ids (as text, ``xxxxxxxx-xxxx-...``): the app ids of the offsets in Delta are made of
 them, so a table written on one client is read on by the other.
 """

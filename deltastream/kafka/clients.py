@@ -17,7 +17,7 @@ from deltastream.config import Config
 from deltastream.errors import (
     KafkaAuthenticationFailed,
 )
-from deltastream.kafka import librdkafka, rdconsumer
+from deltastream.kafka import librdkafka, rdadmin, rdconsumer
 from deltastream.kafka.admins import Admin
 from deltastream.kafka.consumers import FETCH_MAX_WAIT_MS, Consumer
 from deltastream.kafka.producers import MAX_REQUEST_BYTES, Producer
@@ -204,7 +204,7 @@ def admin(
     timeout_ms = request_timeout_ms or cfg.kafka.request_timeout_ms
     wait = Wait("admin", patience_s, stop or threading.Event(), quiet)
     if cfg.kafka.client == "confluent-kafka":
-        return librdkafka.admin(cfg, wait, timeout_ms / 1000)
+        return rdadmin.admin(cfg, wait, timeout_ms / 1000)
     from kafka import KafkaAdminClient
 
     from deltastream.kafka.kafkapython import KafkaPythonAdmin

@@ -78,6 +78,11 @@ class Consumer(Protocol):
         (or until ``stop``) to complete first."""
 
 
+def reaches(highwater: int | None, listed: int) -> bool:
+    """Whether a fetch's watermark is there and reaches the end listed."""
+    return highwater is not None and highwater >= listed
+
+
 def true_ends(
     consumer: Consumer, partitions: list[TopicPartition], timeout_ms: int, fetch_s: float = 5.0
 ) -> dict[TopicPartition, int]:
@@ -89,11 +94,12 @@ def true_ends(
     consumer.assign(partitions)
     for tp in partitions:
         consumer.seek(tp, max((listed.get(tp) or 0) - 1, 0))
-    # Until a fetch brought each partition's last record (or, of an empty one, its watermark).
+    # Until a fetch brought each partition's last record, or a watermark at least the end listed
+    # (a partition that ends with a transaction marker has no record to bring).
     waiting = set(partitions)
     deadline = time.monotonic() + fetch_s
     while waiting and time.monotonic() < deadline:
         waiting -= set(consumer.poll(100, len(partitions)))
-        waiting = {tp for tp in waiting if (listed.get(tp) or 0) > 0 or consumer.highwater(tp) is None}
+        waiting = {tp for tp in waiting if not reaches(consumer.highwater(tp), listed.get(tp) or 0)}
     ends = {tp: max(listed.get(tp) or 0, consumer.highwater(tp) or 0) for tp in partitions}
     return {tp: end for tp, end in ends.items() if tp in listed or consumer.highwater(tp) is not None}

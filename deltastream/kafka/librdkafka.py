@@ -19,14 +19,11 @@ import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 from deltastream.config import Config
 from deltastream.errors import (
     ConfigError,
-    KafkaAccessDenied,
     KafkaAuthenticationFailed,
-    KafkaOperationError,
 )
 from deltastream.kafka.producers import (
     MAX_REQUEST_BYTES,
@@ -36,7 +33,6 @@ from deltastream.kafka.producers import (
     send_each,
     too_large,
 )
-from deltastream.kafka.topics import BrokerGone, Snapshot, TopicState, known_topic_id
 from deltastream.kafka.wait import ATTEMPT_S, Wait
 
 if TYPE_CHECKING:
@@ -51,18 +47,22 @@ STEP_S = 0.1
 MAX_REQUEST_TIMEOUT_MS = 900_000
 
 
+#: The oldest librdkafka the clients' settings are known to: 2.3.0.
+OLDEST = 0x020300FF
+
+
 class ClientMissing(ConfigError):
     """``client = "confluent-kafka"`` without the package installed."""
 
     exit_code = 1  # a missing package, as for every script
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, found: str = "confluent-kafka") -> None:
         super().__init__(
             source,
             "[kafka] client",
-            '"kafka-python", or the confluent-kafka package installed for "confluent-kafka" '
-            "(pip install confluent-kafka)",
-            "confluent-kafka",
+            '"kafka-python", or the confluent-kafka package (librdkafka 2.3 or later) installed for '
+            '"confluent-kafka" (pip install -U confluent-kafka)',
+            found,
         )
 
 
@@ -78,6 +78,9 @@ def module(cfg: Config) -> Any:
         import confluent_kafka.admin  # the admin client, for :func:`admin`
     except ImportError:
         raise ClientMissing(str(cfg.source)) from None
+    release, number = confluent_kafka.libversion()
+    if number < OLDEST:  # without the settings the consumer gives it (fetch.queue.backoff.ms)
+        raise ClientMissing(str(cfg.source), f"confluent-kafka on librdkafka {release}")
     return confluent_kafka
 
 
@@ -305,94 +308,3 @@ def bare(text: str) -> str:
     text = re.sub(r"\s*\(after \d+ms in state \w+\)$", "", text)
     text = re.sub(r"^\w+://\S+: ", "", text)
     return text.removeprefix("SASL authentication error: ")
-
-
-class LibrdkafkaAdmin:
-    """confluent-kafka's admin client as an :class:`~deltastream.kafka.admins.Admin`."""
-
-    def __init__(self, ck: Any, client: Any, cfg: Config, timeout_s: float) -> None:
-        self.ck = ck
-        self.client = client
-        self.user = cfg.kafka.sasl_username
-        self.timeout_s = timeout_s
-
-    def describe(self, topics: Sequence[str]) -> Snapshot:
-        ck = self.ck
-        if not topics:
-            return {}
-        try:
-            described = self.client.describe_topics(
-                ck.TopicCollection(list(topics)), request_timeout=self.timeout_s
-            )
-        except ck.KafkaException as exc:
-            raise BrokerGone(one_error(exc)) from exc
-        snapshot: dict[str, TopicState] = {}
-        for name, future in described.items():
-            try:
-                found = future.result()
-            except ck.KafkaException as exc:
-                if error_code(exc) in (ck.KafkaError.UNKNOWN_TOPIC_OR_PART, ck.KafkaError._UNKNOWN_TOPIC):
-                    continue  # not on the broker
-                raise BrokerGone(one_error(exc)) from exc
-            snapshot[name] = TopicState(topic_id(found.topic_id), len(found.partitions))
-        return snapshot
-
-    def names(self) -> set[str]:
-        try:
-            return set(self.client.list_topics(timeout=self.timeout_s).topics)
-        except self.ck.KafkaException as exc:
-            raise BrokerGone(one_error(exc)) from exc
-
-    def create(self, names: Sequence[str], partitions: int, replication: int) -> list[str]:
-        ck = self.ck
-        existing = self.names()
-        missing = [name for name in names if name not in existing]
-        if not missing:
-            return []
-        wanted = [ck.admin.NewTopic(name, partitions, replication) for name in missing]
-        created = []
-        for name, future in self.client.create_topics(wanted, request_timeout=self.timeout_s).items():
-            try:
-                future.result()
-                created.append(name)
-            except ck.KafkaException as exc:
-                code = error_code(exc)
-                if code == ck.KafkaError.TOPIC_ALREADY_EXISTS:
-                    continue
-                if code == ck.KafkaError.TOPIC_AUTHORIZATION_FAILED:
-                    raise KafkaAccessDenied(
-                        self.user,
-                        f"see topic {name}, nor to create it",
-                        "grant it DESCRIBE and READ on the topic (and create the topic as a user who may)",
-                    ) from None
-                if exc.args and exc.args[0].retriable():
-                    raise BrokerGone(one_error(exc)) from exc
-                raise KafkaOperationError(f"cannot create topic {name}: {one_error(exc)}") from exc
-        return created
-
-    def close(self) -> None:
-        """Nothing to close: the client goes with its last reference."""
-
-
-def topic_id(uuid: Any) -> str | None:
-    """A topic id librdkafka gives (a ``Uuid``) as the text kafka-python gives for it."""
-    if uuid is None:
-        return None
-    mask = (1 << 64) - 1
-    high, low = uuid.get_most_significant_bits() & mask, uuid.get_least_significant_bits() & mask
-    return known_topic_id(str(UUID(int=(high << 64) | low)))
-
-
-def admin(cfg: Config, wait: Wait, timeout_s: float) -> LibrdkafkaAdmin:
-    """An admin client on librdkafka, once a broker answers (see :func:`reach`)."""
-    ck = module(cfg)
-    refusals: list[Any] = []
-    conf = {
-        "bootstrap.servers": ",".join(cfg.general.bootstrap_servers),
-        "reconnect.backoff.max.ms": 1000,
-        **cfg.kafka.librdkafka_settings(),
-        "error_cb": refusals_into(ck, refusals),
-    }
-    client = build(cfg, ck.admin.AdminClient, conf)
-    reach(cfg, client, refusals, wait)
-    return LibrdkafkaAdmin(ck, client, cfg, timeout_s)

@@ -62,6 +62,10 @@ RETRY_S = 10
 HTTP_KEYS = frozenset({"allow_http", "allow_invalid_certificates", "connect_timeout", "timeout", "proxy_url"})
 
 
+class Unreachable(SourceError):
+    """The file could not be had for now (the store did not answer): it is tried again."""
+
+
 class Folder(Protocol):
     def name(self, topic: str) -> str:
         """What messages call ``topic``'s file."""
@@ -214,7 +218,7 @@ class S3Folder:
             except FileNotFoundError:
                 raise SourceError(self.name(topic), "not found") from None
             except (BaseError, OSError) as exc:
-                raise SourceError(self.name(topic), f"cannot be read: {first_line(exc)}") from None
+                raise Unreachable(self.name(topic), f"cannot be read: {first_line(exc)}") from None
             log.info("%s: read from a copy at %s", self.name(topic), copy)
             yield copy
 

@@ -27,7 +27,7 @@ from deltastream.kafka.producers import FlushTimedOut, Producer
 from deltastream.logs import counted
 from deltastream.publish import folders
 from deltastream.publish.encoders import TopicEncoder
-from deltastream.publish.folders import Folder
+from deltastream.publish.folders import Folder, Unreachable
 from deltastream.publish.source import Rejected, read_rows
 from deltastream.schema import NotConverted
 
@@ -117,8 +117,10 @@ class Followed:
             )
 
 
-def send_changes(cfg: Config, producer: Producer, followed: Followed, timeout_s: float) -> int:
-    """Send the rows of the file whose value is not the one last sent for their id; how many."""
+def changed_rows(cfg: Config, followed: Followed) -> list[tuple[str, bytes]] | None:
+    """The file's rows (key, value) whose value is not the one last sent for their id; ``None``
+    when the file cannot be read now (said; tried again at the next look if it may be had then,
+    else when it changes)."""
     followed.settled = followed.stamp
     encode = TopicEncoder(cfg, followed.topic).encode
     latest: dict[str, bytes] = {}
@@ -134,14 +136,21 @@ def send_changes(cfg: Config, producer: Producer, followed: Followed, timeout_s:
                     log.warning("%s:%d: %s", path, item.line, exc)
                     continue
                 latest[key] = value
+    except (Unreachable, RegistryUnavailable) as exc:
+        followed.settled = None  # tried again at the next look
+        log.error("%s; tried again", exc)
+        return None
     except SourceError as exc:
         log.error("%s; looked at again when it changes", exc)
+        return None
+    return [(k, v) for k, v in latest.items() if followed.sent.get(k) != digest(v)]
+
+
+def send_changes(cfg: Config, producer: Producer, followed: Followed, timeout_s: float) -> int:
+    """Send the rows of the file whose value is not the one last sent for their id; how many."""
+    changed = changed_rows(cfg, followed)
+    if changed is None:
         return 0
-    except RegistryUnavailable as exc:
-        followed.settled = None  # tried again at the next look
-        log.error("%s", exc)
-        return 0
-    changed = [(k, v) for k, v in latest.items() if followed.sent.get(k) != digest(v)]
     if not changed:
         log.info("%s: nothing new in %s", followed.topic, followed.name)
         return 0

@@ -20,7 +20,7 @@ import polars as pl
 from deltastream.errors import PipelineError
 from deltastream.query import changes, summary
 from deltastream.query.changes import Changes
-from deltastream.query.live import Change, LiveTable
+from deltastream.query.live import LiveTable, RowsChanged
 from deltastream.query.report import TABLES, Report, join, left_out, reasons, valid
 from deltastream.tables import Tables
 
@@ -36,6 +36,12 @@ class Update:
 
 def among(column: str, ids: pl.Series) -> pl.Expr:
     return pl.col(column).is_in(ids.implode()).fill_null(False)
+
+
+def rebuilt(sales: pl.Series) -> pl.Expr:
+    """The sales built again: those ``sales`` names, and any without an id (no change can be
+    told to reach them or not; there are none but by mistake)."""
+    return among("id", sales) | pl.col("id").is_null()
 
 
 class LiveReport:
@@ -57,8 +63,8 @@ class LiveReport:
     def refresh(self) -> Update | None:
         """The report at the tables' latest versions, or ``None`` when none has a new one
         (raises :class:`~deltastream.errors.PipelineError` when a table cannot be read)."""
-        changes = {role: table.refresh() for role, table in self.tables.items()}
-        if self.frame is not None and all(change is None for change in changes.values()):
+        moved = {role: table.refresh() for role, table in self.tables.items()}
+        if self.frame is not None and all(change is None for change in moved.values()):
             return None
         held = self.rows()
         if self.frame is None:
@@ -67,7 +73,7 @@ class LiveReport:
             self.frame, self.why = results[0], dict(zip(TABLES, results[1:], strict=True))
             whole = Report(self.frame, left_out(self.why), self.versions())
             return Update(whole, self.frame.clear(), self.frame)
-        changed = {role: change for role, change in changes.items() if change}
+        changed = {role: change for role, change in moved.items() if change}
         sales = self.reached(changed)
         keys = changed["sale"].keys() if "sale" in changed else pl.Series("__key", [], pl.String)
         around = {role: frame.lazy() for role, frame in self.around(sales, keys).items()}
@@ -80,13 +86,13 @@ class LiveReport:
             *reasons(tables, dimensions).values(),
         ]
         after, sale_why, *dimension_why = pl.collect_all(queries)
-        before = self.frame.filter(among("id", sales))
-        self.frame = pl.concat([self.frame.filter(~among("id", sales)), after], how="vertical_relaxed")
-        kept = self.why["sale"].filter(~(among("id", sales) | among("__key", keys)))
+        before = self.frame.filter(rebuilt(sales))
+        self.frame = pl.concat([self.frame.filter(~rebuilt(sales)), after], how="vertical_relaxed")
+        kept = self.why["sale"].filter(~(rebuilt(sales) | among("__key", keys)))
         self.why |= {"sale": pl.concat([kept, sale_why])} | dict(zip(dimensions, dimension_why, strict=True))
         return Update(Report(self.frame, left_out(self.why), self.versions()), before, after)
 
-    def reached(self, changes: Mapping[str, Change]) -> pl.Series:
+    def reached(self, changes: Mapping[str, RowsChanged]) -> pl.Series:
         """The ids of the sales whose report row the changes can reach."""
         empty = pl.Series("id", [], pl.Int64)
         changed = {role: changes[role].ids() if role in changes else empty for role in TABLES}
@@ -104,7 +110,7 @@ class LiveReport:
         """Every row of the sales ``sales`` (ids) and ``keys`` (ids as stored) name and of the
         employees, departments and clients they name: what their report rows are built from."""
         held = self.rows()
-        sale = held["sale"].filter(among("id", sales) | among("__key", keys))
+        sale = held["sale"].filter(rebuilt(sales) | among("__key", keys))
         employee = held["employee"].filter(among("id", sale.get_column("employee_id")))
         return {
             "sale": sale,

@@ -2,11 +2,13 @@
 
 A :class:`LiveTable` reads its table in full once, typed as the report types it. At each new
 version it reads only the data files the version added and those it removed since the version
-held (a file is never changed in place, and the subscriber keeps one row per id), and swaps the
-removed files' rows for the added ones by id. Compaction adds and removes files of the same
-rows: they are read, and change nothing. What cannot be read that way (a removed file already
-vacuumed, one id on several rows, a column of another type) makes it read the table in full
-again, which is what a reader without this would do every time.
+held (a file is never rewritten in place, and the subscriber keeps one row per id), and swaps
+the removed files' rows for the added ones by id. Compaction adds and removes files of the same
+rows: they are read, and change nothing. What cannot be followed that way makes it read the
+table in full again, which is what a reader without this would do every time: a removed file
+already vacuumed, one id on several rows (written by another tool), other columns, a table
+written anew at the same place (another table id), rows deleted in place (deletion vectors,
+written by Spark or Databricks). A table that is gone raises, as the whole report does.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import polars as pl
 from deltalake import DeltaTable
 
 from deltastream.query import diagnose
-from deltastream.query.report import SCHEMAS, check_columns, typed
+from deltastream.query.report import check_columns, typed
 from deltastream.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ HASH = "__hash"
 
 
 @dataclass(frozen=True)
-class Change:
+class RowsChanged:
     """One table's rows that changed between two versions: as they were and as they are."""
 
     before: pl.DataFrame
@@ -49,8 +51,13 @@ class Change:
         return pl.concat([self.before.get_column("id"), self.after.get_column("id")]).drop_nulls().unique()
 
 
-def hashed(frame: pl.DataFrame) -> pl.DataFrame:
+def with_hash(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.struct(pl.all()).hash().alias(HASH))
+
+
+def among_keys(frame: pl.DataFrame) -> pl.Expr:
+    """Whether a row's id as stored is one of ``frame``'s (a missing id, ``null``, included)."""
+    return pl.col("__key").is_in(frame.get_column("__key").implode(), nulls_equal=True)
 
 
 class Stale(Exception):
@@ -68,77 +75,76 @@ class LiveTable:
     rows: pl.DataFrame | None = None
     files: set[str] = field(default_factory=set)
     table: DeltaTable | None = None
-    #: The table's schema as read (another one: read in full).
-    schema: str | None = None
+    #: The table's id and schema as read (another table at the same place, or other columns:
+    #: read in full).
+    identity: tuple[object, str] | None = None
 
-    def load(self) -> None:
-        """Read the table in full (raises :class:`PipelineError` saying why it cannot be)."""
-        table = diagnose.find_table(self.store, self.name)
-        if table is None:
-            empty = pl.LazyFrame(schema=dict.fromkeys(SCHEMAS[self.role], pl.String))
-            self.table, self.version, self.files, self.schema = None, None, set(), None
-            self.rows = typed(self.role, empty).collect()
-            return
+    def load(self, table: DeltaTable | None = None) -> None:
+        """Read the table (``table``, else opened now) in full; raises
+        :class:`~deltastream.errors.PipelineError` saying why it cannot be (missing included)."""
+        table = table or diagnose.open_table(self.store, self.name)
         check_columns(self.store, self.name, self.role, table)
         diagnose.check_files(self.store, self.name, table)
         with diagnose.reading(self.store, self.name):
             rows = typed(self.role, self.store.scan(table)).collect()
             files = set(table.get_add_actions(flatten=True).column("path").to_pylist())
-            schema = table.schema().to_json()
-        self.table, self.version, self.rows, self.files, self.schema = (
-            table,
-            table.version(),
-            rows,
-            files,
-            schema,
-        )
+            identity = (table.metadata().id, table.schema().to_json())
+        self.table, self.version, self.rows, self.files = table, table.version(), rows, files
+        self.identity = identity
 
-    def refresh(self) -> Change | None:
+    def refresh(self) -> RowsChanged | None:
         """Bring the rows to the table's latest version: what changed, or ``None`` when the
         version is the one held. Read in full when it cannot be kept current from its files."""
-        if self.rows is None or self.table is None:
-            before = self.rows
+        if self.rows is None:
             self.load()
-            return None if self.table is None and before is not None else self.everything(before)
-        with diagnose.reading(self.store, self.name):
-            self.table.update_incremental()
-        if self.table.version() == self.version:
+            return self.everything(None)
+        table = diagnose.open_table(self.store, self.name)  # as it is now: gone, or written anew
+        if table.version() == self.version and self.same(table):
             return None
+        before = self.rows
         try:
-            return self.apply()
+            return self.apply(table)
         except Stale as why:
             log.info("%s: read in full again (%s)", self.name, why)
-            before = self.rows
-            self.load()
+            self.load(table)
             return self.everything(before)
 
-    def apply(self) -> Change:
-        assert self.table is not None and self.rows is not None
-        if self.table.schema().to_json() != self.schema:
-            raise Stale("its columns changed")
-        files = set(self.table.get_add_actions(flatten=True).column("path").to_pylist())
-        gone, new = self.read(sorted(self.files - files)), self.read(sorted(files - self.files))
-        kept = self.rows.filter(~pl.col("__key").is_in(gone.get_column("__key").implode()))
+    def same(self, table: DeltaTable) -> bool:
+        with diagnose.reading(self.store, self.name):
+            return self.identity == (table.metadata().id, table.schema().to_json())
+
+    def apply(self, table: DeltaTable) -> RowsChanged:
+        assert self.rows is not None
+        if not self.same(table) or table.version() < (self.version or 0):
+            raise Stale("it was written anew, or its columns changed")
+        with diagnose.reading(self.store, self.name):
+            features = table.protocol().reader_features or []
+            files = set(table.get_add_actions(flatten=True).column("path").to_pylist())
+        if "deletionVectors" in features:
+            raise Stale("its rows can be deleted in place (deletion vectors)")
+        gone, new = self.read(table, sorted(self.files - files)), self.read(table, sorted(files - self.files))
+        if gone.get_column("__key").is_duplicated().any() or new.get_column("__key").is_duplicated().any():
+            raise Stale("an id on more than one row")
+        kept = self.rows.filter(~among_keys(gone))
         if kept.height != self.rows.height - gone.height:
             raise Stale("rows of the removed files are not where they were")
-        keys = new.get_column("__key")
-        if keys.is_duplicated().any() or kept.get_column("__key").is_in(keys.implode()).any():
+        if kept.select(among_keys(new).any()).item():
             raise Stale("an id on more than one row")
         rows = pl.concat([kept, new], how="vertical_relaxed")
-        before, after = hashed(gone), hashed(new)
-        changed = Change(
-            before.join(after.select(HASH), on=HASH, how="anti").drop(HASH),
-            after.join(before.select(HASH), on=HASH, how="anti").drop(HASH),
+        before, after = with_hash(gone), with_hash(new)
+        changed = RowsChanged(
+            before.join(after.select(HASH), on=HASH, how="anti", nulls_equal=True).drop(HASH),
+            after.join(before.select(HASH), on=HASH, how="anti", nulls_equal=True).drop(HASH),
         )
-        self.rows, self.files, self.version = rows, files, self.table.version()
+        self.table, self.rows, self.files, self.version = table, rows, files, table.version()
         return changed
 
-    def read(self, paths: list[str]) -> pl.DataFrame:
-        """The typed rows of data files of the table, by their paths in it."""
-        assert self.table is not None and self.rows is not None
+    def read(self, table: DeltaTable, paths: list[str]) -> pl.DataFrame:
+        """The typed rows of data files of ``table``, by their paths in it."""
+        assert self.rows is not None
         if not paths:
             return self.rows.clear()
-        uris = self.store.file_uris(self.table, paths)
+        uris = self.store.file_uris(table, paths)
         try:
             try:  # in one scan, in parallel
                 raw = pl.scan_parquet(
@@ -151,7 +157,7 @@ class LiveTable:
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise Stale(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
 
-    def everything(self, before: pl.DataFrame | None) -> Change:
+    def everything(self, before: pl.DataFrame | None) -> RowsChanged:
         """Every row changed: from ``before`` (none: nothing was held) to the rows now."""
         assert self.rows is not None
-        return Change(self.rows.clear() if before is None else before, self.rows)
+        return RowsChanged(self.rows.clear() if before is None else before, self.rows)

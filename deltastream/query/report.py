@@ -163,22 +163,13 @@ def build(frames: Mapping[str, pl.LazyFrame], versions: Mapping[str, int | None]
 
 
 def from_typed(
-    typed_frames: Mapping[str, pl.DataFrame],
-    versions: Mapping[str, int | None] | None = None,
-    *,
-    rows: bool = True,
-    problems: bool = True,
+    typed_frames: Mapping[str, pl.DataFrame], versions: Mapping[str, int | None] | None = None
 ) -> Report:
-    """The report (``rows``) and the rows left out of it (``problems``) of the four tables as
-    :func:`typed` gives them; what is not asked for is left empty."""
+    """The report and the rows left out of it, from the four tables as :func:`typed` gives them."""
     frames = {t: typed_frames[t].lazy() for t in TABLES}
-    joined = join(valid(frames))
-    queries = [joined] if rows else []
-    why = reasons(frames) if problems else {}
-    results = pl.collect_all(queries + list(why.values()))
-    report = results[0] if rows else pl.DataFrame(schema=joined.collect_schema())
-    found = dict(zip(why, results[len(queries) :], strict=True))
-    return Report(report, left_out(found) if problems else [], dict(versions or {}))
+    why = reasons(frames)
+    report, *found = pl.collect_all([join(valid(frames)), *why.values()])
+    return Report(report, left_out(dict(zip(why, found, strict=True))), dict(versions or {}))
 
 
 def valid(typed_frames: Mapping[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:

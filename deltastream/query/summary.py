@@ -37,7 +37,10 @@ def finished(sums: pl.DataFrame, key: str, window: bool = False) -> pl.DataFrame
     sales = pl.col("sales").cast(pl.UInt32)
     if window:
         return sums.select(key, sales, "total").sort(key)
-    average = pl.when(pl.col("priced") > 0).then((pl.col("total") / pl.col("priced")).round(2))
+    # Exactly: the total at a finer scale divided, then rounded half away from zero (a division
+    # at the amounts' own scale would cut 639.565 down to 639.56).
+    exact = pl.col("total").cast(pl.Decimal(38, 6)) / pl.col("priced")
+    average = pl.when(pl.col("priced") > 0).then(exact.round(2, mode="half_away_from_zero"))
     return sums.select(key, sales, "total", average.cast(pl.Decimal(38, 2)).alias("average")).sort(
         "total", key, descending=[True, False]
     )

@@ -126,8 +126,8 @@ def test_confluent_kafka_missing_is_one_line(project_factory: Callable[..., Proj
     assert "no broker" not in result.stderr
     assert result.stderr.splitlines()[-1] == (
         f'{script}: error: {project.config_path}: [kafka] client: expected "kafka-python", or the '
-        'confluent-kafka package installed for "confluent-kafka" (pip install confluent-kafka), '
-        "got 'confluent-kafka'"
+        'confluent-kafka package (librdkafka 2.3 or later) installed for "confluent-kafka" '
+        "(pip install -U confluent-kafka), got 'confluent-kafka'"
     )
 
 

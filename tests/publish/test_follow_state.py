@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from deltastream import config
+from deltastream.publish import folders
 from deltastream.publish.folders import STATE_DIR, Folder, LocalFolder, S3Folder
-from deltastream.publish.follow import Followed
+from deltastream.publish.follow import Followed, changed_rows
 
+from ..conftest import write_config
 from ..s3server import S3Server
 
 
@@ -56,3 +59,40 @@ def test_a_bucket_that_cannot_be_reached_is_said(s3: S3Server, caplog: pytest.Lo
         "what was sent cannot be remembered in s3://no-such-bucket-here/raw/" in r.getMessage()
         for r in caplog.records
     )
+
+
+def test_a_file_s3_did_not_give_is_tried_again_at_the_next_look(tmp_path: Path) -> None:
+    """The server goes away between the look that found the upload whole and its download, then
+    comes back (the same object: the same ETag): the rows are read then, not when it changes."""
+    server = S3Server().start()
+    port = int(server.endpoint.rsplit(":", 1)[1])
+
+    def upload() -> str:
+        bucket = "raw-bucket"
+        server.client().create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+        server.client().put_object(Bucket=bucket, Key="raw/item.csv", Body=b"id,v\n1,a\n2,b\n")  # type: ignore[attr-defined]
+        return f"s3://{bucket}/raw"
+
+    try:
+        raw = upload()
+        path = write_config(
+            tmp_path / "config.toml",
+            {
+                "general": {"bootstrap_servers": "localhost:9", "topics": ["item"]},
+                "publisher": {"raw_path": raw},
+                "publisher.storage_options": server.storage_options,
+                "subscriber": {"delta_path": str(tmp_path / "delta")},
+            },
+        )
+        cfg = config.load(path)
+        followed = Followed.of(folders.of(cfg), "item", "id-1")
+        assert not followed.look() and followed.look()  # seen, then the same: whole
+        server.stop()
+        assert changed_rows(cfg, followed) is None  # cannot be had now
+        server.start(port=port)
+        upload()
+        assert followed.look()  # the same object, tried again
+        rows = changed_rows(cfg, followed)
+        assert rows is not None and [key for key, _ in rows] == ["1", "2"]
+    finally:
+        server.stop()

@@ -4,16 +4,21 @@ compaction, vacuum, a new column), the live summary is the one built from scratc
 
 from __future__ import annotations
 
+import json
 import random
-from collections.abc import Callable
+import shutil
+import struct
+import time
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
-from deltalake import Transaction, write_deltalake
+from deltalake import DeltaTable, Transaction, write_deltalake
 
 import query
+from deltastream.errors import TableMissing
 from deltastream.query import report, summary
 from deltastream.query.incremental import LiveReport, LiveSummary
 from deltastream.query.live import LiveTable
@@ -215,3 +220,113 @@ def test_summary_and_chart_go_with_watch(
         query.main(["--delta-path", str(site.tables.root), *flags])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# Tables written by other tools: what cannot be followed from the files is read in full, never
+# shown wrong.
+
+
+def other_sales(ids: Sequence[str | None], sale: str = "10.00") -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "id": ids,
+            "employee_id": ["1"] * len(ids),
+            "client_id": ["1"] * len(ids),
+            "date": ["1/1/2024"] * len(ids),
+            "region": ["North"] * len(ids),
+            "sale": [sale] * len(ids),
+        },
+        schema=dict.fromkeys(report.SCHEMAS["sale"], pl.String),
+    )
+
+
+def checked(live: LiveReport, sums: LiveSummary, tables: Tables) -> None:
+    """The live report and summary, refreshed, are the ones built from scratch."""
+    update = live.refresh()
+    assert update is not None
+    built = report.make(tables, ROLES)
+    same(sums.update(update), summary.summary(built.frame, "week"))
+    assert live.frame is not None and live.frame.sort("id").equals(built.frame)
+    assert [str(p) for p in update.report.problems] == [str(p) for p in built.problems]
+
+
+def test_tables_written_by_other_tools(site: Site) -> None:
+    uri = site.tables.uri("sale")
+    live, sums = LiveReport(site.tables, ROLES), LiveSummary("week")
+    checked(live, sums, site.tables)
+    write_deltalake(uri, other_sales(["2"]), mode="append")  # the same id on two rows: left out
+    checked(live, sums, site.tables)
+    write_deltalake(uri, other_sales(["1", "2", None]), mode="overwrite")  # one each, and none
+    checked(live, sums, site.tables)
+    write_deltalake(uri, other_sales(["3"]), mode="append")
+    checked(live, sums, site.tables)
+    shutil.rmtree(uri)  # written anew at the same place, up to the same version
+    for ids in (["7"], ["8"], ["9"], ["10"]):
+        write_deltalake(uri, other_sales(ids), mode="append")
+    checked(live, sums, site.tables)
+    shutil.rmtree(uri)  # gone: as the whole report says
+    with pytest.raises(TableMissing):
+        live.refresh()
+
+
+def test_rows_deleted_in_place_are_read_in_full(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    """A delete by an engine that writes deletion vectors (Spark, Databricks) changes no file name."""
+    uri = Path(site.tables.uri("client"))
+    shutil.rmtree(uri)
+    write_deltalake(
+        str(uri), pl.DataFrame({"id": ["1", "2", "3"], "first_name": list("abc"), "last_name": list("xyz")})
+    )
+    live, sums = LiveReport(site.tables, ROLES), LiveSummary("week")
+    checked(live, sums, site.tables)
+    add = pl.DataFrame(DeltaTable(str(uri)).get_add_actions(flatten=True)).row(0, named=True)
+    delete_in_place(uri, add["path"], add["size_bytes"], add["num_records"], rows=[0])  # client 1
+    caplog.set_level("INFO")
+    checked(live, sums, site.tables)
+    assert "client: read in full again (its rows can be deleted in place (deletion vectors))" in caplog.text
+    assert live.frame is not None and "C1 Y" not in live.frame.get_column("client_name").to_list()
+
+
+def delete_in_place(table: Path, path: str, size: int, records: int, rows: list[int]) -> None:
+    """Commit a delete of ``rows`` of data file ``path`` as a deletion vector (inline), the way
+    engines that write them do."""
+    bitmap = struct.pack("<II", 12346, 1) + struct.pack("<HH", 0, len(rows) - 1) + struct.pack("<I", 16)
+    bitmap += b"".join(struct.pack("<H", r) for r in sorted(rows))
+    vector = struct.pack("<i", 1681511377) + struct.pack("<q", 1) + struct.pack("<I", 0) + bitmap
+    vector += b"\0" * (-len(vector) % 4)
+    z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+    text = ""
+    for i in range(0, len(vector), 4):
+        value = int.from_bytes(vector[i : i + 4], "big")
+        text += "".join(z85[value // 85**k % 85] for k in range(4, -1, -1))
+    now = int(time.time() * 1000)
+    log = table / "_delta_log"
+    version = max(int(p.stem) for p in log.glob("*.json")) + 1
+    features = ["deletionVectors"]
+    protocol = {
+        "minReaderVersion": 3,
+        "minWriterVersion": 7,
+        "readerFeatures": features,
+        "writerFeatures": features,
+    }
+    actions = [
+        {"protocol": protocol},
+        {"remove": {"path": path, "deletionTimestamp": now, "dataChange": True, "size": size}},
+        {
+            "add": {
+                "path": path,
+                "partitionValues": {},
+                "size": size,
+                "modificationTime": now,
+                "dataChange": True,
+                "stats": json.dumps({"numRecords": records}),
+                "deletionVector": {
+                    "storageType": "i",
+                    "pathOrInlineDv": text,
+                    "sizeInBytes": len(vector),
+                    "cardinality": len(rows),
+                },
+            }
+        },
+        {"commitInfo": {"timestamp": now, "operation": "DELETE"}},
+    ]
+    (log / f"{version:020d}.json").write_text("".join(json.dumps(a) + "\n" for a in actions))

@@ -56,3 +56,23 @@ def test_window_goes_with_summary_or_chart(site: Path, capsys: pytest.CaptureFix
     with pytest.raises(SystemExit) as info:
         query.main(["--config", str(site / "config.toml"), "--window", "day"])
     assert info.value.code == 2 and "--window goes with --summary and --chart" in capsys.readouterr().err
+
+
+def test_an_average_is_rounded_half_away_from_zero() -> None:
+    from deltastream.query.summary import summary
+
+    amounts = [Decimal("611.24"), Decimal("667.89"), Decimal("-0.01"), Decimal("-0.02")]
+    report = pl.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "employee_name": ["a"] * 4,
+            "department": ["Finance", "Finance", "Research", "Research"],
+            "client_name": ["c"] * 4,
+            "date": [date(2024, 11, 4)] * 4,
+            "region": ["North"] * 4,
+            "sale": amounts,
+        },
+        schema_overrides={"sale": pl.Decimal(38, 2)},
+    )
+    averages = dict(summary(report)["by_department"].select("department", "average").iter_rows())
+    assert averages == {"Finance": Decimal("639.57"), "Research": Decimal("-0.02")}  # 639.565, -0.015

@@ -4,6 +4,7 @@ the lag, and the table's version and last commit, on a real broker; it reads and
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 
 import polars as pl
@@ -11,8 +12,10 @@ import pytest
 
 import publisher
 import subscriber
+from deltastream.subscribe.status import FETCH_S
 
 from ..conftest import Project
+from ..subscribe.test_producers import create, record, send, transaction_begun
 
 
 def status(project: Project, capsys: pytest.CaptureFixture[str]) -> pl.DataFrame:
@@ -57,3 +60,19 @@ def test_status_does_not_go_with_once(
         subscriber.main(project.args("--status", "--once"))
     assert info.value.code == 2
     assert "--status does not go with --once: it reads nothing" in capsys.readouterr().err
+
+
+def test_a_partition_that_ends_with_a_transaction_marker_is_not_waited_for(
+    project_factory: Callable[..., Project], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The last offset of a transactional producer's partition is its commit marker, which no
+    fetch brings as a record: the watermark says the end, and --status does not wait for more."""
+    project = project_factory("item")
+    topic = create(project)
+    transactional = transaction_begun(project)
+    send(transactional, topic, [record(i, v="committed") for i in range(5)])
+    transactional.commit_transaction(30)
+    started = time.monotonic()
+    found = status(project, capsys)
+    assert found["end_offset"].to_list() == [6]  # 5 records and the marker
+    assert time.monotonic() - started < FETCH_S  # answered by the watermark, not the deadline
