@@ -1,17 +1,20 @@
 """query.py --watch: re-render the report whenever a table gets a new Delta version.
 
-Each check only reads the new entries of each table's Delta log (``update_incremental``); the
-tables' data is read again only when some version has changed. A table that cannot be read is
+Each check only reads the new entries of each table's Delta log (``update_incremental``), and
+opens anew a table moved away or written anew at the same place; the tables' data is read again
+only when some version has changed. A table that cannot be read is
 shown as such, and watching goes on: once it is readable again, the report comes back.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from deltalake import DeltaTable
@@ -70,15 +73,20 @@ class Watcher:
         self.report = make or (lambda: report.make(self.store, self.topics))
         self.tables: dict[str, DeltaTable | None] = dict.fromkeys(self.topics.values())
         self.problems: dict[str, str] = {}
-        self.seen: dict[str, int | str | None] | None = None
+        self.made: dict[str, object] = dict.fromkeys(self.topics.values())
+        self.seen: dict[str, tuple[object, int] | str | None] | None = None
 
-    def look(self, name: str) -> int | str | None:
-        """The version of table ``name``; ``None`` when not written yet; what is wrong with it
-        when it cannot be read (it is opened anew next time)."""
+    def look(self, name: str) -> tuple[object, int] | str | None:
+        """Table ``name``'s identity and version; ``None`` when not written yet; what is wrong
+        with it when it cannot be read (it is opened anew next time). A table moved away, or
+        written anew at the same place, is opened anew."""
         table = self.tables[name]
         try:
-            if table is None:
+            folder = self.log_folder(name)
+            if table is None or not self.store.local or folder != self.made[name]:
                 table = self.tables[name] = diagnose.find_table(self.store, name)
+                with diagnose.reading(self.store, name):
+                    self.made[name] = folder if self.store.local or table is None else table.metadata().id
             else:
                 with diagnose.reading(self.store, name):
                     table.update_incremental()
@@ -88,9 +96,20 @@ class Watcher:
             self.problems[name] = problem(exc)
             return f"error: {exc}"
         self.problems.pop(name, None)
-        return None if table is None else table.version()
+        return None if table is None else (self.made[name], table.version())
 
-    def versions(self) -> dict[str, int | str | None]:
+    def log_folder(self, name: str) -> object:
+        """The identity of a local table's log folder (one written anew has another); on an
+        object store, where nothing so cheap tells, the table is opened anew at each look."""
+        if not self.store.local:
+            return None
+        try:
+            info = os.stat(Path(self.store.uri(name)) / "_delta_log")
+        except OSError:
+            return None
+        return (info.st_dev, info.st_ino)
+
+    def versions(self) -> dict[str, tuple[object, int] | str | None]:
         return {name: self.look(name) for name in list(self.tables)}
 
     def changed(self) -> bool:

@@ -22,6 +22,7 @@ from deltastream.errors import TableMissing
 from deltastream.query import report, summary
 from deltastream.query.incremental import LiveReport, LiveSummary
 from deltastream.query.live import LiveTable
+from deltastream.query.watch import Watcher
 from deltastream.subscribe.maintenance import Maintenance
 from deltastream.subscribe.rows import DELETED
 from deltastream.subscribe.upsert import TableSettings, Upserter
@@ -330,3 +331,16 @@ def delete_in_place(table: Path, path: str, size: int, records: int, rows: list[
         {"commitInfo": {"timestamp": now, "operation": "DELETE"}},
     ]
     (log / f"{version:020d}.json").write_text("".join(json.dumps(a) + "\n" for a in actions))
+
+
+def test_a_table_moved_away_and_written_anew_is_seen_by_watch(site: Site, tmp_path: Path) -> None:
+    watcher = Watcher(site.tables, ROLES)
+    assert watcher.changed()
+    department = Path(site.tables.uri("department"))
+    shutil.move(department, tmp_path / "moved")  # as its recovery advice says
+    assert watcher.changed()
+    assert {s.table: s.version for s in watcher.statuses()}["department"] is None  # not written yet
+    write_deltalake(str(department), pl.DataFrame({"id": ["1"], "department": ["Only"]}))
+    assert watcher.changed()
+    status = {s.table: s for s in watcher.statuses()}["department"]
+    assert (status.version, status.rows) == (0, 1)
