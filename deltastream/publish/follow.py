@@ -19,6 +19,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from deltastream.config import Config
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 EVERY_S = 0.5
 #: How long a file whose last line is not ended is waited for before it is read as it is.
 UNENDED_S = 5.0
+#: How often the broker is asked whether it still holds the topics (a restarted embedded broker
+#: holds none: they are created again, and every row sent again).
+TOPICS_EVERY_S = 2.0
 
 
 def digest(value: bytes) -> str:
@@ -179,29 +183,50 @@ def send_changes(cfg: Config, producer: Producer, followed: Followed, timeout_s:
     return sent
 
 
+def renew(files: list[Followed], ids: dict[str, str] | None) -> None:
+    """Each topic the broker now holds under another id (it restarted, or the topic was
+    created anew) gets every row again: what was sent went to the topic that is gone."""
+    for followed in files:
+        now = (ids or {}).get(followed.topic)
+        if now is None or now == followed.topic_id:
+            continue
+        if followed.topic_id is not None:
+            log.warning(
+                "%s: the topic is a new one on the broker (it restarted, or the topic was created "
+                "anew); every row is sent again",
+                followed.topic,
+            )
+        followed.topic_id, followed.sent, followed.settled = now, {}, None
+
+
 def follow(  # noqa: PLR0913 (the run's parts)
     cfg: Config,
     producer: Producer,
     stop: threading.Event,
     timeout_s: float,
+    topics: Callable[[], dict[str, str] | None],
     skip: set[str] | None = None,
-    topic_ids: dict[str, str] | None = None,
 ) -> dict[str, int]:
     """Send each file's new and changed rows, then again whenever it changes, until ``stop``;
-    the rows sent per topic (``skip``: topics not followed; ``topic_ids``: the broker's)."""
+    the rows sent per topic (``skip``: topics not followed). ``topics`` makes sure the broker
+    holds the topics and gives their ids (``None`` when it does not answer): asked every
+    :data:`TOPICS_EVERY_S` and before rows are sent."""
     folder = folders.of(cfg)
+    ids = topics() or {}
     files = [
-        Followed.of(folder, topic, (topic_ids or {}).get(topic))
-        for topic in cfg.topics
-        if topic not in (skip or set())
+        Followed.of(folder, topic, ids.get(topic)) for topic in cfg.topics if topic not in (skip or set())
     ]
     for followed in files:
         followed.look()
         if followed.ended():  # else the file is read once its last line is ended
             send_changes(cfg, producer, followed, timeout_s)
     log.info("following %s in %s (Ctrl-C stops)", counted(len(files), "file"), folder)
+    asked = time.monotonic()
     while not stop.wait(EVERY_S):
-        for followed in files:
-            if followed.look():
-                send_changes(cfg, producer, followed, timeout_s)
+        ready = [followed for followed in files if followed.look()]
+        if ready or time.monotonic() - asked >= TOPICS_EVERY_S:
+            renew(files, topics())
+            asked = time.monotonic()
+        for followed in ready:
+            send_changes(cfg, producer, followed, timeout_s)
     return {f.topic: f.total for f in files}

@@ -300,19 +300,33 @@ def follow_files(cfg: Config, stop: threading.Event) -> dict[str, int] | None:
     clients.check_client(cfg)
     try:
         refused = create_topics(cfg, cfg.topics, stop)
-        admin = clients.admin(cfg, patience_s=cfg.kafka.connect_timeout_s, stop=stop)
-        try:
-            snapshot = admin.describe(list(cfg.topics))
-        finally:
-            admin.close()
+        # Asked every few seconds: a broker gone keeps it waiting this long at most.
+        admin = clients.admin(
+            cfg,
+            patience_s=cfg.kafka.connect_timeout_s,
+            stop=stop,
+            request_timeout_ms=clients.WATCH_TIMEOUT_MS,
+        )
         producer = clients.producer(cfg, stop=stop)
     except (Interrupted, KeyboardInterrupt):
         return None
     for topic, why in refused.items():
         log.error("%s: %s; its file is not followed", topic, why)
-    ids = {t: s.topic_id for t, s in snapshot.items() if s.topic_id is not None}
-    timeout_s = cfg.publisher.delivery_timeout_ms / 1000 + 5
+    followed = [topic for topic in cfg.topics if topic not in refused]
+    pub = cfg.publisher
+
+    def topic_ids() -> dict[str, str] | None:
+        try:
+            clients.ensure_topics(admin, followed, pub.partitions, pub.replication_factor)
+            snapshot = admin.describe(followed)
+        except (BrokerGone, KafkaOperationError) as exc:
+            log.debug("the topics could not be looked at: %s", exc)
+            return None
+        return {t: s.topic_id for t, s in snapshot.items() if s.topic_id is not None}
+
+    timeout_s = pub.delivery_timeout_ms / 1000 + 5
     try:
-        return follow.follow(cfg, producer, stop, timeout_s, skip=set(refused), topic_ids=ids)
+        return follow.follow(cfg, producer, stop, timeout_s, topic_ids, skip=set(refused))
     finally:
         producer.close()
+        admin.close()

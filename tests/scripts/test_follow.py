@@ -5,12 +5,15 @@ saved edit reaches the table without re-running anything."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import polars as pl
 import pytest
+from kafka import KafkaAdminClient
 
 import publisher
 import subscriber
+from deltastream.kafka.embedded import EmbeddedBroker, free_port
 
 from ..conftest import Project, Running, wait_until
 from ..s3server import S3Server
@@ -105,3 +108,36 @@ def test_follow_takes_no_rate_or_batch_size(capsys: pytest.CaptureFixture[str]) 
     assert "--follow sends each saved file's changes at once: --rate and --batch-size do not apply" in (
         capsys.readouterr().err
     )
+
+
+def test_a_broker_started_again_gets_every_row(tmp_path: Path) -> None:
+    """The embedded broker stopped and started again holds no topic: --follow, left running,
+    creates them again with the configured partitions and sends every row again."""
+    port = free_port()
+    project = Project(tmp_path / "p", f"127.0.0.1:{port}", ("item",))
+    item = project.topics["item"]
+    project.csv("item", ["id", "v"], [["1", "a"], ["2", "b"], ["3", "c"]])
+    running: Running | None = None
+    try:
+        with EmbeddedBroker(port=port):
+            running = following(project)
+            wait_until(
+                lambda: running is not None and running.said(f"{item}: 3 new or changed rows sent"), 60
+            )
+        with EmbeddedBroker(port=port):
+            wait_until(lambda: running is not None and running.said("every row is sent again"), 60)
+            wait_until(
+                lambda: running is not None and running.said("3 new or changed rows sent (6 so far)"), 60
+            )
+            admin = KafkaAdminClient(bootstrap_servers=project.bootstrap)
+            try:
+                partitions = admin.describe_topics([item])[0]["partitions"]
+            finally:
+                admin.close()
+            assert len(partitions) == project.config.publisher.partitions
+            assert subscriber.main(project.args("--once")) == 0
+    finally:
+        if running is not None:
+            running.stop()
+    table = pl.read_delta(str(project.delta / item)).sort("id")
+    assert table.select("id", "v").rows() == [("1", "a"), ("2", "b"), ("3", "c")]
