@@ -9,6 +9,7 @@ bar carries an id naming what it counts (``department:Finance``, ``region:North`
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -28,19 +29,23 @@ def bars(parts: Mapping[str, pl.DataFrame]) -> str:
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(width=120, force_terminal=True, highlight=False)
+    columns = shutil.get_terminal_size((120, 24)).columns
+    console = Console(width=columns, force_terminal=True, highlight=False)
     with console.capture() as captured:
         for part, label in (("by_department", "department"), ("by_region", "region")):
             frame = parts[part]
             names = [str(v) for v in frame[label].to_list()]
             totals = [Decimal(v or 0) for v in frame["total"].to_list()]
             top = max(totals, default=Decimal(0)) or Decimal(1)
+            # The bars get what the names and the totals leave of the terminal's width.
+            beside = max(map(len, names), default=0) + max((len(f"{t:,}") for t in totals), default=0)
+            longest = max(1, min(BAR_WIDTH, columns - beside - 8))
             grid = Table(title=f"total by {label}", title_justify="left", box=None, show_header=False)
             grid.add_column(label)
             grid.add_column("bar")
             grid.add_column("total", justify="right")
             for name, total in zip(names, totals, strict=True):
-                width = round(BAR_WIDTH * max(total, Decimal(0)) / top)
+                width = round(longest * max(total, Decimal(0)) / top)
                 grid.add_row(Text(name), "█" * width or "▏", f"{total:,}")
             console.print(grid)
     return captured.get()
@@ -84,9 +89,16 @@ def save(
         pyplot.close(figure)
 
 
+#: The most bars of a panel named under it.
+MOST_LABELS = 24
+
+
 def _bars(axes: object, kind: str, names: Sequence[str], totals: Sequence[object]) -> None:
     values = [float(Decimal(str(v))) if v is not None else 0.0 for v in totals]
     drawn = axes.bar(names, values)  # type: ignore[attr-defined]
     for name, rectangle in zip(names, drawn, strict=True):
         rectangle.set_gid(f"{kind}:{name}")
+    if len(names) > MOST_LABELS:  # a year of days: every n-th one named, so that they can be read
+        every = -(-len(names) // MOST_LABELS)
+        axes.set_xticks(range(0, len(names), every), names[::every])  # type: ignore[attr-defined]
     axes.set_ylabel("sales")  # type: ignore[attr-defined]

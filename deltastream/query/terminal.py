@@ -49,15 +49,37 @@ def table(frame: pl.DataFrame, header: str | None, rows: int) -> str:
     from rich.table import Table
     from rich.text import Text  # values as text: a '[b]' in a value is not markup
 
+    width = shutil.get_terminal_size((120, 24)).columns
+    if (
+        frame.height == 1
+        and sum(len(n) + 3 for n in frame.columns)
+        + sum(len(shown(v, names_something(n))) for n, v in frame.row(0, named=True).items())
+        > width
+    ):  # one row too wide for the terminal (overall): a line per column
+        frame = pl.DataFrame(
+            {
+                "": frame.columns,
+                "value": [shown(v, names_something(n)) for n, v in frame.row(0, named=True).items()],
+            }
+        )
     numeric = {n for n, t in frame.schema.items() if t.is_numeric()}
-    grid = Table(box=box.SIMPLE_HEAD, header_style="bold", show_edge=False, pad_edge=False)
-    for name in frame.columns:
-        grid.add_column(Text(name), justify="right" if name in numeric else "left", overflow="fold")
+    whole = {n for n, t in frame.schema.items() if t.is_numeric() or t.is_temporal()}
     shown_rows = frame if rows < 0 else frame.head(rows)
     naming = [names_something(n) for n in frame.columns]
-    for record in shown_rows.iter_rows():
-        grid.add_row(*(Text(shown(v, n)) for v, n in zip(record, naming, strict=True)))
-    width = shutil.get_terminal_size((120, 24)).columns
+    cells = [[shown(v, n) for v, n in zip(record, naming, strict=True)] for record in shown_rows.iter_rows()]
+    grid = Table(box=box.SIMPLE_HEAD, header_style="bold", show_edge=False, pad_edge=False)
+    for i, name in enumerate(frame.columns):
+        # A number, a date or a column's name is never cut in two: text folds first.
+        widest = max([len(name), *(len(row[i]) for row in cells)]) if name in whole else len(name)
+        grid.add_column(
+            Text(name),
+            justify="right" if name in numeric else "left",
+            overflow="fold",
+            no_wrap=name in whole,
+            min_width=widest,
+        )
+    for row in cells:
+        grid.add_row(*(Text(cell) for cell in row))
     console = Console(width=width, force_terminal=True, highlight=False)
     with console.capture() as captured:
         if header:

@@ -79,3 +79,21 @@ def test_the_summary_at_a_terminal_draws_its_totals_as_bars(site: Path) -> None:
     bar = {line.split()[0]: line.count("█") for line in plain.splitlines() if "█" in line}
     assert bar["Finance"] == 40 and bar["Research"] == round(40 * 1205.50 / 10099.99)
     assert "10,099.99" in plain
+
+
+def test_a_year_of_days_names_few_enough_to_be_read() -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    from deltastream.query.charts import MOST_LABELS, _bars
+
+    figure, axes = pyplot.subplots()
+    try:
+        days = [f"2024-{1 + i // 28:02d}-{1 + i % 28:02d}" for i in range(214)]
+        _bars(axes, "day", days, [1] * len(days))
+        named = [label.get_text() for label in axes.get_xticklabels()]
+        assert 0 < len(named) <= MOST_LABELS and named[0] == days[0]
+        assert len(axes.patches) == len(days)  # a bar for each day all the same
+    finally:
+        pyplot.close(figure)

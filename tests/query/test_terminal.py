@@ -101,3 +101,13 @@ def test_a_value_that_looks_like_markup_is_shown_as_it_is() -> None:
     shown = terminal.table(pl.DataFrame({"id": [1, 2], "note": ["a [/b] tag", "[bold]loud"]}), "notes", 20)
     plain = ANSI.sub("", shown)
     assert "a [/b] tag" in plain and "[bold]loud" in plain
+
+
+def test_a_narrow_terminal_never_cuts_a_number_or_a_date(site: Path) -> None:
+    code, seen = in_terminal(site, "--summary", "--window", "day", COLUMNS="60")
+    plain = ANSI.sub("", seen)
+    assert code == 0, plain
+    assert "11,305.49" in plain and "2024-11-09" in plain  # the total and the day, whole
+    overall = plain[plain.index("overall:") :].splitlines()
+    assert any(line.split()[:2] == ["first_sale", "2024-11-09"] for line in overall)  # a line a column
+    assert all(len(line) <= 60 for line in plain.splitlines())
