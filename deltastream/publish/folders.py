@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
@@ -167,7 +168,8 @@ class S3Folder:
         config, client = s3_settings(options)
         self.scheme, _, self.rest = self.uri.partition("://")
         #: The topics whose file could not be looked at last time.
-        self.failing: set[str] = set()
+        #: Whether the store did not answer the last look (said once, and once it answers again).
+        self.failing = False
         self.store = obstore.store.S3Store.from_url(
             f"s3://{self.rest}",
             config=config,  # type: ignore[arg-type]
@@ -190,13 +192,13 @@ class S3Folder:
         except FileNotFoundError:
             return None
         except (BaseError, OSError) as exc:
-            if topic not in self.failing:  # said once, until it can be looked at again
-                log.warning("%s: cannot be looked at (%s)", self.name(topic), first_line(exc))
-            self.failing.add(topic)
+            if not self.failing:
+                log.warning("%s: its files cannot be looked at: %s; looking again", self.uri, s3_problem(exc))
+            self.failing = True
             return None
-        if topic in self.failing:
-            self.failing.discard(topic)
-            log.warning("%s: can be looked at again", self.name(topic))
+        if self.failing:
+            self.failing = False
+            log.info("%s: its files can be looked at again", self.uri)
         return (meta["size"], meta["e_tag"] or meta["last_modified"])
 
     def ended(self, topic: str) -> bool:
@@ -216,11 +218,25 @@ class S3Folder:
                     for chunk in result.stream():
                         out.write(chunk)
             except FileNotFoundError:
-                raise SourceError(self.name(topic), "not found") from None
+                raise SourceError(self.name(topic), f"not found{self.nothing_there()}") from None
             except (BaseError, OSError) as exc:
-                raise Unreachable(self.name(topic), f"cannot be read: {first_line(exc)}") from None
+                raise Unreachable(self.name(topic), f"cannot be read: {s3_problem(exc)}") from None
             log.info("%s: read from a copy at %s", self.name(topic), copy)
             yield copy
+
+    def nothing_there(self) -> str:
+        """The end of a "not found" when nothing at all is under raw_path (a wrong bucket or
+        prefix), else nothing."""
+        import obstore
+        from obstore.exceptions import BaseError
+
+        try:
+            listed = obstore.list_with_delimiter(self.store)
+        except (BaseError, OSError):
+            listed = None
+        if listed and (listed["objects"] or listed["common_prefixes"]):
+            return ""
+        return f" (nothing is under {self.uri}: is the bucket or the prefix right?)"
 
     def state_name(self, topic: str) -> str:
         return f"{self.uri}/{STATE_DIR}/{topic}.json"
@@ -249,3 +265,17 @@ class S3Folder:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def s3_problem(exc: BaseException) -> str:
+    """What an S3 request's error says, in a few words: the client's own text is a paragraph."""
+    text = first_line(exc)
+    endpoint = re.search(r"https?://[^/\s]+", text)
+    where = endpoint.group(0) if endpoint else "the S3 endpoint"
+    if "169.254.169.254" in text:  # no credentials given: the client asked the instance's
+        return "no credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY in storage_options)"
+    if "error sending request" in text or "onnection refused" in text or "dns error" in text:
+        return f"no answer from {where} (is AWS_ENDPOINT_URL right, and the server up?)"
+    if any(code in text for code in ("403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch")):
+        return f"{where} refused the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+    return text.split(" - ")[0][:200]

@@ -34,14 +34,33 @@ def test_an_object_changed_is_seen_and_read_from_a_copy(s3: S3Server) -> None:
     assert folder.name("item") == f"s3://{bucket}/raw/item.csv"
 
 
-def test_a_missing_object_is_said_with_its_uri(s3: S3Server) -> None:
+def test_a_missing_object_is_said_with_its_uri_and_a_wrong_bucket_too(s3: S3Server) -> None:
     bucket = s3.bucket()
+    s3.client().put_object(Bucket=bucket, Key="raw/other.csv", Body=b"id\n1\n")  # type: ignore[attr-defined]
     folder = S3Folder(f"s3://{bucket}/raw", s3.storage_options)
+    with pytest.raises(SourceError) as info, folder.fetched("nothing"):
+        pass
+    assert str(info.value) == f"s3://{bucket}/raw/nothing.csv: not found"
     with (
-        pytest.raises(SourceError, match=rf"^s3://{bucket}/raw/nothing.csv: not found$"),
-        folder.fetched("nothing"),
+        pytest.raises(SourceError) as info,
+        S3Folder("s3://no-such-bucket/raw", s3.storage_options).fetched("x"),
     ):
         pass
+    assert str(info.value) == (
+        "s3://no-such-bucket/raw/x.csv: not found "
+        "(nothing is under s3://no-such-bucket/raw: is the bucket or the prefix right?)"
+    )
+
+
+def test_a_store_that_does_not_answer_is_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    options = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ALLOW_HTTP": "true", "AWS_REGION": "us-east-1"}
+    folder = S3Folder("s3://b/raw", options | {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"})
+    assert folder.stamp("a") is None and folder.stamp("b") is None
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "s3://b/raw: its files cannot be looked at: no answer from http://127.0.0.1:9 "
+        "(is AWS_ENDPOINT_URL right, and the server up?); looking again"
+    ]  # once for the folder, not for each file
 
 
 def test_storage_options_are_given_to_the_s3_client_it_takes_them() -> None:
