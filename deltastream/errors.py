@@ -112,11 +112,12 @@ class TableUnreadable(PipelineError):
 
 
 class OutputError(PipelineError):
-    """query.py's --output cannot be written (no such folder, a folder, no permission, disk full)."""
+    """query.py's --output (or --chart) cannot be written (no such folder, a folder, no
+    permission, disk full)."""
 
-    def __init__(self, path: str, problem: str, fix: str) -> None:
+    def __init__(self, path: str, problem: str, fix: str, flag: str = "--output") -> None:
         self.path = path
-        super().__init__(f"--output {path}: {problem}; {fix}")
+        super().__init__(f"{flag} {path}: {problem}; {fix}")
 
 
 class Stopped(PipelineError):

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -51,11 +52,8 @@ def bars(parts: Mapping[str, pl.DataFrame]) -> str:
     return captured.get()
 
 
-def save(
-    path: Path, parts: Mapping[str, pl.DataFrame], report: pl.DataFrame, title: str, window: str | None = None
-) -> None:
-    """Draw the totals by department and by region and the sales per ``window`` (a day unless
-    given) into ``path``."""
+def drawing() -> Any:
+    """matplotlib's pyplot, drawing into files; one line naming the package when it is missing."""
     try:
         import matplotlib
     except ImportError:
@@ -64,6 +62,16 @@ def save(
         ) from None
     matplotlib.use("Agg")
     from matplotlib import pyplot
+
+    return pyplot
+
+
+def save(
+    path: Path, parts: Mapping[str, pl.DataFrame], report: pl.DataFrame, title: str, window: str | None = None
+) -> None:
+    """Draw the totals by department and by region and the sales per ``window`` (a day unless
+    given) into ``path``."""
+    pyplot = drawing()
 
     window = window or "day"
     days = parts.get(f"by_{window}")

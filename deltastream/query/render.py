@@ -101,21 +101,21 @@ def write_text(content: str, output: Path | None = None) -> None:
     save(output, put)
 
 
-def check_output(path: Path) -> None:
+def check_output(path: Path, flag: str = "--output") -> None:
     """Fail before any table is read when ``path`` cannot be written (see :class:`OutputError`)."""
     name = str(path)
     if os.path.isdir(path):
-        raise OutputError(name, "is a folder", f"give a file name, e.g. {path / 'report.csv'}")
+        raise OutputError(name, "is a folder", f"give a file name, e.g. {path / 'report.csv'}", flag)
     parent = path.parent
     if not os.path.exists(parent):
         raise OutputError(
-            name, f"the folder {parent} does not exist", "create it first, or choose another path"
+            name, f"the folder {parent} does not exist", "create it first, or choose another path", flag
         )
     if not os.path.isdir(parent):
-        raise OutputError(name, f"{parent} is not a folder", "choose another path")
+        raise OutputError(name, f"{parent} is not a folder", "choose another path", flag)
     exists = os.path.exists(path)
     if not os.access(path if exists else parent, os.W_OK if exists else os.W_OK | os.X_OK):
-        raise OutputError(name, "permission denied", "choose a path you can write to")
+        raise OutputError(name, "permission denied", "choose a path you can write to", flag)
 
 
 #: What to do about a write that failed, by errno.

@@ -39,10 +39,12 @@ WATCH_FRAME = 5
 
 
 def run(cfg: Config, args: argparse.Namespace) -> int:
-    """The view ``args`` asks for; --output is checked before any table is read."""
-    for path in (args.output, getattr(args, "chart", None)):
-        if path is not None:
-            render.check_output(path)
+    """The view ``args`` asks for; --output and --chart are checked before any table is read."""
+    if args.output is not None:
+        render.check_output(args.output)
+    if getattr(args, "chart", None) is not None:
+        render.check_output(args.chart, "--chart")
+        charts.drawing()  # matplotlib is there
     explore.check_as_of(cfg, args)
     if args.catalog is not None:
         made = catalog.write(args.catalog, tables(cfg, args), explore.names(cfg))

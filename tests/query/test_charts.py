@@ -97,3 +97,14 @@ def test_a_year_of_days_names_few_enough_to_be_read() -> None:
         assert len(axes.patches) == len(days)  # a bar for each day all the same
     finally:
         pyplot.close(figure)
+
+
+def test_a_chart_that_cannot_be_written_is_said_before_anything_is_read(
+    site: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(site, capsys, "--summary", "--chart", str(tmp_path / "nowhere" / "sales.svg"))
+    assert code == 1 and out == ""
+    assert (
+        f"--chart {tmp_path / 'nowhere' / 'sales.svg'}: the folder {tmp_path / 'nowhere'} does not exist"
+        in err
+    )
