@@ -14,7 +14,7 @@ import polars as pl
 from deltastream import signals
 from deltastream.config import Config
 from deltastream.errors import ConfigError
-from deltastream.logs import counted
+from deltastream.logs import counted, typos_of
 from deltastream.query import (
     catalog,
     changes,
@@ -55,6 +55,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     if args.history:
         return show_history(cfg, args)
     if args.watch is not None:
+        check_roles(cfg, args)
         return show_watch(cfg, args)
     looks = {"table": explore.show_table, "schema": explore.show_schema, "sql": explore.show_sql}
     for flag, look in looks.items():
@@ -74,7 +75,19 @@ def tables(cfg: Config, args: argparse.Namespace) -> Tables:
     return store
 
 
+def check_roles(cfg: Config, args: argparse.Namespace) -> None:
+    """A table the report needs that no topic of the config writes, and that is not there: a
+    name in [query] that is wrong (one line, before anything is read)."""
+    store = tables(cfg, args)
+    for role, name in cfg.query.tables.items():
+        if name not in cfg.topics and not store.exists(name):
+            named = ", ".join(typos_of(name, cfg.topics) or cfg.topics)
+            expected = f"a topic of [general] topics, whose table the report reads ({named})"
+            raise ConfigError(str(cfg.source), f"[query] {role}", expected, name)
+
+
 def show_report(cfg: Config, args: argparse.Namespace) -> int:
+    check_roles(cfg, args)
     result = reports.make(tables(cfg, args), cfg.query.tables, args.as_of)
     for note in result.notes:
         log.warning("%s", note)

@@ -146,3 +146,21 @@ def test_every_mistake_is_one_line(
     got, _, err = run(site, capsys, *argv)
     assert got == code
     assert message in error(err) and "Resolved plan" not in err
+
+
+def test_a_query_table_no_topic_writes_is_a_config_error(
+    site: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    text = (site / "config.toml").read_text(encoding="utf-8")
+    config.write_text(
+        text.replace('delta_path = "delta"', f'delta_path = "{site / "delta"}"')
+        + '[query]\ndepartment = "departmnet"\n',
+        encoding="utf-8",
+    )
+    code, _, err = run(tmp_path, capsys)
+    assert code == 2
+    assert (
+        "[query] department: expected a topic of [general] topics, whose table the report reads "
+        "(department), got 'departmnet'"
+    ) in err
