@@ -76,13 +76,13 @@ def tables(cfg: Config, args: argparse.Namespace) -> Tables:
 
 
 def check_roles(cfg: Config, args: argparse.Namespace) -> None:
-    """A table the report needs that no topic of the config writes, and that is not there: a
-    name in [query] that is wrong (one line, before anything is read)."""
+    """A table the report needs that is not there, whose name in [query] is a misspelling of a
+    topic of the config: one line naming it, before anything is read."""
     store = tables(cfg, args)
     for role, name in cfg.query.tables.items():
-        if name not in cfg.topics and not store.exists(name):
-            named = ", ".join(typos_of(name, cfg.topics) or cfg.topics)
-            expected = f"a topic of [general] topics, whose table the report reads ({named})"
+        meant = typos_of(name, cfg.topics)
+        if name not in cfg.topics and meant and not store.exists(name):
+            expected = f"a topic of [general] topics, whose table the report reads ({', '.join(meant)}?)"
             raise ConfigError(str(cfg.source), f"[query] {role}", expected, name)
 
 

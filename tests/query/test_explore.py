@@ -162,5 +162,5 @@ def test_a_query_table_no_topic_writes_is_a_config_error(
     assert code == 2
     assert (
         "[query] department: expected a topic of [general] topics, whose table the report reads "
-        "(department), got 'departmnet'"
+        "(department?), got 'departmnet'"
     ) in err
