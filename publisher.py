@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from deltastream import cli, scripts, signals
 from deltastream.config import Config
 from deltastream.errors import Stopped
+from deltastream.logs import counted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sent = producer.follow_files(cfg, stop)
             if sent is None:
                 raise Stopped(signal.SIGINT, "stopped before following began")
-            print("\n".join(f"{topic}: {n:,} rows sent while following" for topic, n in sent.items()))
+            for topic, n in sent.items():
+                print(f"{topic}: {counted(n, 'row')} sent while following")
             return 0
         with signals.stop_on_signals(stop, stopping) as received:
             results = producer.publish(cfg, stop)

@@ -51,6 +51,7 @@ def write(
     """Replace the gold table's rows with ``frame`` in one commit naming ``versions``; the new
     version, or ``None`` when the table already holds the report of those versions."""
     if sources(path, storage_options) == dict(versions):
+        log.info("gold table %s: unchanged (its sources are at the same versions)", path)
         return None
     options = dict(storage_options or {}) or None
     try:
