@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 EVERY_S = 0.5
 #: How long a file whose last line is not ended is waited for before it is read as it is.
 UNENDED_S = 5.0
+#: How long the broker's confirmation is waited for before the wait is said.
+SOON_S = 2.0
 #: How often the broker is asked whether it still holds the topics (a restarted embedded broker
 #: holds none: they are created again, and every row sent again).
 TOPICS_EVERY_S = 2.0
@@ -160,7 +162,16 @@ def send_changes(cfg: Config, producer: Producer, followed: Followed, timeout_s:
         return 0
     deliveries = producer.send_many(followed.topic, [k.encode() for k, _ in changed], [v for _, v in changed])
     try:
-        producer.flush(timeout_s)
+        try:
+            producer.flush(min(SOON_S, timeout_s))
+        except FlushTimedOut:  # a broker gone or slow: said now, not after the whole wait
+            log.warning(
+                "%s: the broker has not confirmed %s yet; waiting up to %.0f s",
+                followed.topic,
+                counted(len(changed), "row"),
+                timeout_s,
+            )
+            producer.flush(timeout_s)
     except FlushTimedOut as exc:
         log.error("%s: %s", followed.topic, exc)
         producer.serve()
