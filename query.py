@@ -115,17 +115,25 @@ def relative_times(argv: Sequence[str]) -> list[str]:
 VIEWS = (None, "--watch", "--history", "--dead-letters", "--table", "--schema", "--sql")
 #: What is said of a flag --watch does not take, as it draws on the terminal.
 REDRAWS = "{flag} does not go with --watch, which redraws a table on the terminal"
-REDRAWN = ("--format", "--output", "--strict", "--as-of")
+INTO = "--into goes with the report and --watch (the report as it is now)"
+CATALOG = "--catalog goes alone: it writes the database, then exits"
 
 
 def set_in(name: str, unset: object = None) -> Callable[[argparse.Namespace], bool]:
     return lambda args: getattr(args, name) not in (unset, False)
 
 
+#: The flags --watch does not take (:data:`REDRAWS`), in the order they are named.
+REDRAWN = (
+    ("--format", set_in("format", "table")),
+    ("--output", set_in("output")),
+    ("--strict", set_in("strict")),
+    ("--as-of", set_in("as_of")),
+)
+
+
 #: Which views each flag goes with, and what is said when it is given with another view.
 GOES_WITH: tuple[tuple[str, Callable[[argparse.Namespace], bool], tuple[str | None, ...], str], ...] = (
-    ("--format", set_in("format", "table"), VIEWS, ""),
-    ("--output", set_in("output"), VIEWS, ""),
     (
         "--strict",
         set_in("strict"),
@@ -152,13 +160,8 @@ GOES_WITH: tuple[tuple[str, Callable[[argparse.Namespace], bool], tuple[str | No
         (None, "--watch"),
         "--summary goes with the report and --watch, not with {view}",
     ),
-    (
-        "--into",
-        set_in("into"),
-        (None, "--watch"),
-        "--into goes with the report and --watch (the report as it is now)",
-    ),
-    ("--catalog", set_in("catalog"), (None,), "--catalog goes alone: it writes the database, then exits"),
+    ("--into", set_in("into"), (None, "--watch"), INTO),
+    ("--catalog", set_in("catalog"), (None,), CATALOG),
 )
 
 
@@ -193,14 +196,8 @@ def together(args: argparse.Namespace, view: str | None) -> list[tuple[bool, str
             args.window is not None and not (args.summary or args.chart is not None),
             "--window goes with --summary and --chart",
         ),
-        (
-            args.into is not None and (args.summary or args.as_of is not None),
-            "--into goes with the report and --watch (the report as it is now)",
-        ),
-        (
-            args.catalog is not None and any(others),
-            "--catalog goes alone: it writes the database, then exits",
-        ),
+        (args.into is not None and (args.summary or args.as_of is not None), INTO),
+        (args.catalog is not None and any(others), CATALOG),
         (args.format == "parquet" and args.output is None, "--format parquet needs --output FILE"),
         (
             args.rows is not None and args.format != "table",
@@ -212,9 +209,11 @@ def together(args: argparse.Namespace, view: str | None) -> list[tuple[bool, str
 def conflict(args: argparse.Namespace) -> str | None:
     """Why the flags given do not go together, or ``None``: no flag may be given for nothing."""
     view = next((flag for flag in VIEWS[1:] if set_in(flag[2:].replace("-", "_"))(args)), None)
-    for flag, is_given, views, said in GOES_WITH:
-        if is_given(args) and (view not in views or (view == "--watch" and flag in REDRAWN)):
-            return (REDRAWS if view == "--watch" and flag in REDRAWN else said).format(flag=flag, view=view)
+    if view == "--watch" and (flag := next((f for f, is_given in REDRAWN if is_given(args)), None)):
+        return REDRAWS.format(flag=flag)
+    for _flag, is_given, views, said in GOES_WITH:
+        if is_given(args) and view not in views:
+            return said.format(view=view)
     return next((said for broken, said in together(args, view) if broken), None)
 
 

@@ -9,6 +9,8 @@ import contextlib
 import time
 from typing import Any
 
+from deltastream.logs import counted
+
 #: Topics the broker keeps for itself, left out of the count.
 INTERNAL = "__"
 
@@ -32,10 +34,7 @@ class Activity:
         if self._last is not None and now > self._last[0]:
             rate = f" (+{max(total - self._last[1], 0) / (now - self._last[0]):,.0f}/s)"
         self._last = (now, total)
-        return (
-            f"{topics:,} topic{'s' if topics != 1 else ''}, {partitions:,} partition"
-            f"{'s' if partitions != 1 else ''}, {total:,} messages{rate}"
-        )
+        return f"{counted(topics, 'topic')}, {counted(partitions, 'partition')}, {total:,} messages{rate}"
 
     def _look(self) -> tuple[int, int, int]:
         from kafka import KafkaConsumer

@@ -61,7 +61,7 @@ class TopicEncoder:
         from deltastream.avro.registry import Registry, UnknownSchema
         from deltastream.avro.writer import AvroRows, record_schema
 
-        path = file_name(self.cfg, self.topic)
+        path = file_name(self.cfg.publisher.raw_path, self.topic)
         registry = Registry.of(self.cfg.kafka)
         if registry is None:
             raise SourceError(path, "no [kafka] schema_registry_url")

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from deltastream.config import Config
 from deltastream.errors import SourceError
-from deltastream.publish.source import csv_path, problem
+from deltastream.publish.source import csv_path, file_name, problem
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class LocalFolder:
         return str(self.root)
 
     def name(self, topic: str) -> str:
-        return str(csv_path(self.root, topic))
+        return file_name(self.root, topic)
 
     def stamp(self, topic: str) -> tuple[object, ...] | None:
         try:
@@ -181,7 +181,7 @@ class S3Folder:
         return self.uri
 
     def name(self, topic: str) -> str:
-        return f"{self.uri}/{topic}.csv"
+        return file_name(self.uri, topic)
 
     def stamp(self, topic: str) -> tuple[object, ...] | None:
         import obstore

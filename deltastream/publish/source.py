@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from deltastream.config import Config
 from deltastream.errors import SourceError
 from deltastream.logs import counted, typos_of
 
@@ -56,10 +55,9 @@ def csv_path(raw_path: Path, topic: str) -> Path:
     return raw_path / f"{topic}.csv"
 
 
-def file_name(cfg: Config, topic: str) -> str:
+def file_name(raw_path: Path | str, topic: str) -> str:
     """What messages call ``topic``'s file: its path, or its URI when raw_path is on S3."""
-    raw = cfg.publisher.raw_path
-    return str(csv_path(raw, topic)) if isinstance(raw, Path) else f"{raw}/{topic}.csv"
+    return str(csv_path(raw_path, topic)) if isinstance(raw_path, Path) else f"{raw_path}/{topic}.csv"
 
 
 def problem(path: Path) -> str | None:

@@ -21,7 +21,7 @@ from deltastream.errors import PipelineError
 from deltastream.query import changes, summary
 from deltastream.query.changes import Changes
 from deltastream.query.live import LiveTable, RowsChanged
-from deltastream.query.report import TABLES, Report, join, left_out, reasons, valid
+from deltastream.query.report import TABLES, Report, built, join, left_out, reasons, valid
 from deltastream.tables import Tables
 
 
@@ -68,9 +68,7 @@ class LiveReport:
             return None
         held = self.rows()
         if self.frame is None:
-            frames = {role: frame.lazy() for role, frame in held.items()}
-            results = pl.collect_all([join(valid(frames)), *reasons(frames).values()])
-            self.frame, self.why = results[0], dict(zip(TABLES, results[1:], strict=True))
+            self.frame, self.why = built({role: frame.lazy() for role, frame in held.items()})
             whole = Report(self.frame, left_out(self.why), self.versions())
             return Update(whole, self.frame.clear(), self.frame)
         changed = {role: change for role, change in moved.items() if change}

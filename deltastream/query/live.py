@@ -99,11 +99,12 @@ class LiveTable:
             self.load()
             return self.everything(None)
         table = diagnose.open_table(self.store, self.name)  # as it is now: gone, or written anew
-        if table.version() == self.version and self.same(table):
+        same = self.same(table)
+        if table.version() == self.version and same:
             return None
         before = self.rows
         try:
-            return self.apply(table)
+            return self.apply(table, same)
         except Stale as why:
             log.info("%s: read in full again (%s)", self.name, why)
             self.load(table)
@@ -113,9 +114,11 @@ class LiveTable:
         with diagnose.reading(self.store, self.name):
             return self.identity == (table.metadata().id, table.schema().to_json())
 
-    def apply(self, table: DeltaTable) -> RowsChanged:
+    def apply(self, table: DeltaTable, same: bool) -> RowsChanged:
+        """Follow ``table`` from the files its version added and removed (``same``: it is the
+        table held, with the same columns)."""
         assert self.rows is not None
-        if not self.same(table) or table.version() < (self.version or 0):
+        if not same or table.version() < (self.version or 0):
             raise Stale("it was written anew, or its columns changed")
         with diagnose.reading(self.store, self.name):
             features = table.protocol().reader_features or []

@@ -166,10 +166,16 @@ def from_typed(
     typed_frames: Mapping[str, pl.DataFrame], versions: Mapping[str, int | None] | None = None
 ) -> Report:
     """The report and the rows left out of it, from the four tables as :func:`typed` gives them."""
-    frames = {t: typed_frames[t].lazy() for t in TABLES}
+    report, why = built({t: typed_frames[t].lazy() for t in TABLES})
+    return Report(report, left_out(why), dict(versions or {}))
+
+
+def built(frames: Mapping[str, pl.LazyFrame]) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """The report's rows, and per table its rows left out and why (:func:`reasons`), of the four
+    tables as :func:`typed` gives them, in one pass."""
     why = reasons(frames)
     report, *found = pl.collect_all([join(valid(frames)), *why.values()])
-    return Report(report, left_out(dict(zip(why, found, strict=True))), dict(versions or {}))
+    return report, dict(zip(why, found, strict=True))
 
 
 def valid(typed_frames: Mapping[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:

@@ -94,13 +94,14 @@ def show_report(cfg: Config, args: argparse.Namespace) -> int:
     for problem in result.problems:
         log.warning("left out of the report: %s", problem)
     reports.raise_if_strict(result, args.strict)
+    parts = summary.summary(result.frame, args.window) if args.summary or args.chart else {}
     if args.chart is not None:
         when = f" as of {args.as_of}" if args.as_of else ""
         title = f"sales: {counted(result.frame.height, 'row')}{when}"
-        charts.save(args.chart, summary.summary(result.frame, args.window), result.frame, title, args.window)
+        charts.save(args.chart, parts, result.frame, title, args.window)
         log.info("chart written to %s", args.chart)
     if args.summary:
-        write_summary(summary.summary(result.frame, args.window), args)
+        write_summary(parts, args)
         return 0
     if args.into is not None:
         keep(cfg, args.into, result)

@@ -56,8 +56,9 @@ class TopicGuard:
         """Take the snapshot, creating the missing topics first when ``create`` gives their
         (partitions, replication factor)."""
         if create is not None:
-            others = self.admin.names()
-            for topic in clients.ensure_topics(self.admin, self.topics, *create):
+            created = clients.ensure_topics(self.admin, self.topics, *create)
+            others = self.admin.names() - set(created) if created else set()
+            for topic in created:
                 if close := close_names(topic, others):
                     log.warning(
                         "topic %s was not on the broker and is created; the broker has %s: is the topic "
